@@ -26,7 +26,7 @@ demo: install
 
 test: install
 	$(BIN)/python -m pytest -q
-	$(BIN)/nbdev-test --n_workers 2
+	$(BIN)/nbdev-test --n-workers 2
 
 export: install
 	$(BIN)/nbdev-export

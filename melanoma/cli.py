@@ -49,7 +49,10 @@ def find_command(argv: list[str]) -> tuple[str, list[str]]:
 def load_command(name: str):
     "Import the function behind subcommand `name`."
     mod, fn = COMMANDS[name][0].split(':')
-    return getattr(importlib.import_module(mod), fn)
+    try: return getattr(importlib.import_module(mod), fn)
+    except (ModuleNotFoundError, AttributeError) as e:
+        if mod not in str(e) and fn not in str(e): raise
+        raise MelanomaError(f'command {name!r} is not available in this installation ({e})') from e
 
 # %% ../nbs/90_cli.ipynb #c006
 def main(argv: list[str] | None = None) -> int:
@@ -69,3 +72,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt: raise SystemExit('melanoma: interrupted; re-run the same command to resume')
     finally: sys.argv = old
     return res if isinstance(res, int) else 0
+
+# %% ../nbs/90_cli.ipynb #c007
+if __name__ == '__main__': raise SystemExit(main())  # `python -m melanoma.cli ...`, e.g. under `accelerate launch`

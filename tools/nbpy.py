@@ -50,6 +50,14 @@ def nb2py(nb_path: Path) -> Path:
     dest.write_text('\n'.join(out))
     return dest
 
+def readme(nb_path: Path = Path('nbs/index.ipynb'), dest: Path = Path('README.md')) -> Path:
+    "Write README.md from the markdown cells of `nbs/index.ipynb` (nbdev-readme needs Quarto, which this skips)."
+    nb = json.loads(nb_path.read_text())
+    text = '\n\n'.join(''.join(c['source']) for c in nb['cells'] if c['cell_type'] == 'markdown')
+    dest.write_text('<!-- Generated from nbs/index.ipynb by `python tools/nbpy.py readme`: edit the notebook. -->\n\n' + text + '\n')
+    return dest
+
 if __name__ == '__main__':
     cmd, *paths = sys.argv[1:]
+    if cmd == 'readme': print(readme())
     for p in paths: print({'py2nb': py2nb, 'nb2py': nb2py}[cmd](Path(p)))
