@@ -1,0 +1,51 @@
+"Tests for melanoma.explain: Grad-CAM shape/range, overlay, heat on the lesion."
+import numpy as np
+import torch
+from PIL import Image
+from melanoma.explain import gradcam, overlay
+
+
+class TinyModel:
+    "The MelanomaModel interface with an analytic Grad-CAM: the feature map is darkness, the score its mean."
+    size = 32
+    def __init__(self, nfolds=2):
+        self.nets = []
+        for _ in range(nfolds):
+            conv = torch.nn.Conv2d(3, 1, 1)
+            with torch.no_grad(): conv.weight.fill_(-1/3); conv.bias.fill_(1.)
+            self.nets.append(torch.nn.Sequential(conv, torch.nn.ReLU(inplace=True)).eval().requires_grad_(False))
+    def preprocess(self, img):
+        return torch.from_numpy(np.asarray(img.resize((self.size, self.size)), dtype=np.float32) / 255).permute(2, 0, 1)
+    def cam_layer(self, net): return net[0]
+    def melanoma_logit(self, net, x, meta=None): return net(x).mean((1, 2, 3))
+
+
+def blob_image(w=80, h=60, r=12):
+    yy, xx = np.mgrid[:h, :w]
+    a = np.full((h, w, 3), (220, 180, 160), np.uint8)
+    a[(yy - h/2)**2 + (xx - w/2)**2 < r**2] = (60, 30, 20)
+    return Image.fromarray(a)
+
+
+def centre_vs_corners(heat, frac=0.25):
+    h, w = heat.shape; ch, cw = int(h*frac), int(w*frac)
+    centre = heat[h//2-ch//2:h//2+ch//2, w//2-cw//2:w//2+cw//2].mean()
+    corners = np.mean([heat[:ch, :cw].mean(), heat[:ch, -cw:].mean(), heat[-ch:, :cw].mean(), heat[-ch:, -cw:].mean()])
+    return centre, corners
+
+
+def test_gradcam_shape_range_and_lesion():
+    img = blob_image()
+    heat = gradcam(TinyModel(), img)
+    assert heat.shape == (img.height, img.width)
+    assert heat.min() >= 0 and heat.max() <= 1
+    c, k = centre_vs_corners(heat)
+    assert c > 0.9 and k < 0.5
+
+
+def test_gradcam_one_fold_and_overlay():
+    img = blob_image(64, 64)
+    heat = gradcam(TinyModel(3), img, fold=2)
+    ov = overlay(img, heat)
+    assert ov.size == img.size and ov.mode == 'RGB'
+    assert overlay(img, heat[::4, ::4]).size == img.size
