@@ -1,0 +1,58 @@
+"Tests for melanoma.evaluate: bootstrap AUC, operating points, subgroups, report files, the CLI from --preds."
+import json
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import roc_auc_score
+from melanoma.core import MelanomaError
+from melanoma.evaluate import bootstrap_auc, operating_points, subgroup_table, evaluate, at_threshold
+
+
+def fake_preds(n=400, prev=0.3, sep=1.5, seed=0):
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < prev).astype(int)
+    logit = rng.normal(size=n) + sep * y - 1
+    return pd.DataFrame({'image_id': [f'ISIC_{i:07d}' for i in range(n)], 'target': y, 'pred': 1 / (1 + np.exp(-logit)),
+                         'site': rng.choice(['torso', 'head/neck', ''], n), 'sex': rng.choice(['male', 'female'], n),
+                         'age': rng.choice([25., 50, 80, np.nan], n), 'source': 'siim2020'})
+
+
+def test_known_auc_and_interval():
+    # perfectly separated scores: AUC 1 and a degenerate interval at 1
+    y = np.r_[np.zeros(50), np.ones(20)]
+    p = np.r_[np.linspace(0, .4, 50), np.linspace(.6, 1, 20)]
+    lo, hi, _ = bootstrap_auc(y, p, n_boot=200)
+    assert lo == hi == 1.0
+    # binormal scores with unit variances, shift d: AUC = Phi(d / sqrt 2)
+    from scipy.stats import norm
+    rng = np.random.default_rng(1)
+    y = np.r_[np.zeros(3000), np.ones(3000)]
+    s = np.r_[rng.normal(size=3000), rng.normal(1, 1, 3000)]
+    lo, hi, _ = bootstrap_auc(y, s, n_boot=300)
+    assert lo < norm.cdf(1 / np.sqrt(2)) < hi and lo < roc_auc_score(y, s) < hi
+
+
+def test_thresholds_reach_sensitivity():
+    d = fake_preds(300, seed=3)
+    for _, r in operating_points(d.target, d.pred, (0.8, 0.9, 0.95)).iterrows():
+        got = at_threshold(d.target, d.pred, r.threshold)
+        assert got['sensitivity'] >= r.target_sensitivity
+        assert np.isclose(got['specificity'], r.specificity)
+
+
+def test_subgroups():
+    d = fake_preds(200)
+    d.loc[d.site == 'torso', 'target'] = 0
+    st = subgroup_table(d)
+    torso = st.query("variable == 'site' and group == 'torso'").iloc[0]
+    assert torso.positives == 0 and np.isnan(torso.auc)
+    assert st.query("variable == 'site'").n.sum() == 200
+    assert 'unknown' in set(st.query("variable == 'age_band'").group)
+
+
+def test_report_files(tmp_path):
+    m = evaluate(fake_preds(), 'run', tmp_path, n_boot=100)
+    for f in ['report.md', 'report.html', 'metrics.json', 'roc.png', 'pr.png', 'calibration.png', 'histogram.png']:
+        assert (tmp_path / 'run' / f).stat().st_size > 0
+    assert m['auc_ci95'][0] <= m['auc'] <= m['auc_ci95'][1]
+    assert json.loads((tmp_path / 'run' / 'metrics.json').read_text())['n'] == 400
