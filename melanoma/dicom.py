@@ -19,6 +19,7 @@ from pydicom.encaps import encapsulate, generate_frames
 from pydicom.sequence import Sequence
 from pydicom.uid import JPEGBaseline8Bit, JPEGExtended12Bit, ExplicitVRLittleEndian, generate_uid
 from .core import MelanomaError, atomic_path
+from .data import SITES, SITE_MAP
 
 # %% auto #0
 __all__ = ['VL_PHOTOGRAPHIC', 'SITE_CODES', 'lenient_dicom', 'write_dicom', 'read_dicom', 'site_from_text', 'parse_age',
@@ -49,6 +50,11 @@ SITE_CODES = {
     'palms/soles':     ('PALMS/SOLES',     '39937001',  'Skin'),
     'oral/genital':    ('ORAL/GENITAL',    '39937001',  'Skin'),
 }
+
+assert list(SITE_CODES) == SITES
+
+def _unquote(v) -> str:
+    return '' if v is None else str(v).strip().strip('"\'').strip()
 
 def _q(v: str, quirks: bool) -> str: return f'"{v}"' if quirks else v
 
@@ -145,10 +151,15 @@ def _pillow_fast(ds: Dataset, size: int | None) -> Image.Image | None:
 def read_dicom(path: str | os.PathLike, # a DICOM file
                size: int | None = None, # when given, JPEGs may decode at 1/2, 1/4 or 1/8 scale, never below `size` px on the short side
                plugin: str = '', # force a pydicom decoding plugin (`pylibjpeg`, `pillow`, ...) instead of the Pillow fast path
+               max_pixels: int | None = None, # refuse images with more pixels than this (decompression bombs); None: Pillow's `Image.MAX_IMAGE_PIXELS`
               ) -> Image.Image:
     "Decode the first frame of the DICOM at `path` into an RGB PIL image (never double-converting YBR, so never pink)."
     path = Path(path)
     ds = _read(path)
+    limit = max_pixels or Image.MAX_IMAGE_PIXELS
+    rows, cols = (int(_unquote(ds.get(k, 0)) or 0) for k in ('Rows', 'Columns'))
+    if limit and rows * cols > limit:
+        raise MelanomaError(f'{path}: {cols}x{rows} = {rows * cols:,} pixels is over the limit of {limit:,} (a decompression bomb?)')
     try:
         if not plugin and (im := _pillow_fast(ds, size)) is not None: return im
         errs = []
@@ -169,13 +180,10 @@ _SITE_WORDS = [('head/neck', ('head', 'neck', 'face', 'scalp', 'ear')),
                ('oral/genital', ('oral', 'genital', 'lip', 'mouth')),
                ('torso', ('torso', 'trunk', 'chest', 'back', 'abdomen'))]
 
-def _unquote(v) -> str:
-    return '' if v is None else str(v).strip().strip('"\'').strip()
-
 def site_from_text(text: str) -> str:
     "Map a body-part text (`LOWER EXTREMITY`, `Skin of part of lower limb`, `anterior torso`) to the 2020 site vocabulary, or ''."
     t = _unquote(text).lower()
-    if t in SITE_CODES: return t
+    if t in SITE_MAP: return SITE_MAP[t]
     t = t.replace('lower limb', 'lower').replace('upper limb', 'upper')
     for site, words in _SITE_WORDS:
         if any(re.search(rf'\b{w}', t) for w in words): return site
