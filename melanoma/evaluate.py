@@ -21,7 +21,7 @@ from .core import MelanomaError, atomic_write, atomic_path, require_columns
 # %% auto #0
 __all__ = ['AGE_BANDS', 'AGE_LABELS', 'bootstrap_auc', 'safe_auc', 'operating_points', 'at_threshold', 'age_band',
            'subgroup_table', 'save_figure', 'plot_roc', 'plot_pr', 'plot_calibration', 'plot_histogram',
-           'render_report', 'check_preds', 'evaluate']
+           'render_report', 'check_preds', 'evaluate', 'read_oof', 'preds_from_csv', 'evaluate_cli']
 
 # %% ../nbs/09_evaluate.ipynb #c005
 def bootstrap_auc(y: np.ndarray, # 0/1 labels
@@ -262,3 +262,117 @@ def evaluate(preds: pd.DataFrame, # columns `image_id` (or `image_name`), `targe
     m['report'] = str(folder / 'report.html')
     with atomic_write(folder / 'metrics.json') as f: json.dump(_json_safe(m), f, indent=1)
     return m
+
+# %% ../nbs/09_evaluate.ipynb #c021
+def read_oof(model_dir: str | os.PathLike) -> pd.DataFrame:
+    "The out-of-fold predictions of a training run (`oof.csv`) as `image_id, pred` (+ `target`, `fold` when saved)."
+    p = Path(model_dir) / 'oof.csv'
+    if not p.is_file(): raise MelanomaError(f'{p}: no out-of-fold predictions (train with k folds to get them)')
+    df = pd.read_csv(p, dtype={'image_id': str, 'image_name': str})
+    df = df.rename(columns={k: v for k, v in {**_ALIASES, 'oof': 'pred', 'prob': 'pred'}.items()
+                            if k in df.columns and v not in df.columns})
+    require_columns(df, ['image_id', 'pred'], p)
+    return df[[c for c in ['image_id', 'target', 'fold', 'pred'] if c in df.columns]]
+
+def _labels(data: str | os.PathLike, fold: int | None = None) -> pd.DataFrame:
+    "The labelled train split of `data` (schema columns), only validation fold `fold` of `data`/folds.csv if given."
+    from melanoma.data import read_dataset
+    df = read_dataset(data, 'train')
+    df = df[df.target.notna()]
+    if fold is not None:
+        fp = Path(data) / 'folds.csv'
+        if not fp.is_file(): raise MelanomaError(f'{fp}: not found; run `melanoma folds {data}` first or leave out --fold')
+        folds = pd.read_csv(fp, dtype={'image_id': str})
+        require_columns(folds, ['image_id', 'fold'], fp)
+        if fold not in set(folds.fold): raise MelanomaError(f'{fp}: no fold {fold} (folds are {sorted(set(folds.fold))})')
+        df = df[df.image_id.isin(folds.image_id[folds.fold == fold])]
+    return df.reset_index(drop=True)
+
+def _join(preds: pd.DataFrame, labels: pd.DataFrame, source) -> pd.DataFrame:
+    "Predictions with the labels and metadata of `labels`, by `image_id` (ids without a label are dropped)."
+    keep = [c for c in labels.columns if c == 'image_id' or c not in preds.columns or c == 'target']
+    out = preds.drop(columns=['target'], errors='ignore').merge(labels[keep], on='image_id', how='inner')
+    if not len(out): raise MelanomaError(f'{source}: none of its {len(preds)} image ids are labelled images of the data '
+                                         f'(e.g. {preds.image_id.iloc[0] if len(preds) else "-"})')
+    if len(out) < len(preds): print(f'{source}: {len(preds) - len(out)} of {len(preds)} rows have no label in the data and are left out')
+    return out
+
+def preds_from_csv(path: str | os.PathLike, # predictions or a submission CSV
+                   labels: pd.DataFrame | None = None, # labelled data (schema columns) to take targets/metadata from
+                  ) -> pd.DataFrame:
+    "Read predictions to evaluate: `image_id/image_name`, `pred`, `target` (or a submission plus `labels`)."
+    path = Path(path)
+    if not path.is_file(): raise MelanomaError(f'{path}: predictions file not found')
+    try: df = pd.read_csv(path, dtype={'image_id': str, 'image_name': str})
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+        raise MelanomaError(f'{path}: not a readable CSV ({e})') from None
+    df = df.rename(columns={k: v for k, v in _ALIASES.items() if k in df.columns and v not in df.columns})
+    require_columns(df, ['image_id'], path)
+    if 'pred' not in df.columns:
+        if 'target' in df.columns and labels is not None: df = df.rename(columns={'target': 'pred'})  # a submission
+        else: raise MelanomaError(f'{path}: needs a pred column (or, for a submission image_name,target, the labels: give --data)')
+    if labels is not None: df = _join(df, labels, path)
+    elif 'target' not in df.columns: raise MelanomaError(f'{path}: has no target column; give --data for the labels')
+    return df
+
+# %% ../nbs/09_evaluate.ipynb #c022
+def _mean_preds(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    "Average the `pred` of several models' predictions over the image ids they share."
+    if len(frames) == 1: return frames[0][['image_id', 'pred']]
+    out = frames[0][['image_id', 'pred']]
+    for i, f in enumerate(frames[1:], 1): out = out.merge(f[['image_id', 'pred']], on='image_id', suffixes=('', f'_{i}'))
+    cols = [c for c in out.columns if c.startswith('pred')]
+    return pd.DataFrame({'image_id': out.image_id, 'pred': out[cols].mean(1)})
+
+def _predict_models(models: list[str], labels: pd.DataFrame, tta: int = 1) -> pd.DataFrame:
+    "Predict `labels`' images with each model folder (averaged): `image_id, pred`."
+    from melanoma.inference import predict_dataset
+    res = predict_dataset(models, labels, tta=tta)
+    if isinstance(res, pd.DataFrame):
+        res = res.rename(columns={k: v for k, v in {**_ALIASES, 'target': 'pred', 'prob': 'pred'}.items()
+                                  if k in res.columns and v not in res.columns})
+        return res[['image_id', 'pred']]
+    return pd.DataFrame({'image_id': labels.image_id.values, 'pred': np.asarray(res, dtype=float)})
+
+# %% ../nbs/09_evaluate.ipynb #c023
+def evaluate_cli(model: Annotated[list[str], {'type': str, 'nargs': '+', 'action': 'extend', 'metavar': 'DIR'}] = None, # trained model folder(s) (repeatable; their predictions are averaged)
+                 data: str = None, # labelled data folder (any supported layout): labels, metadata, images to predict
+                 preds: str = None, # CSV of predictions (image_name/image_id, pred[, target]), or a submission with --data
+                 name: str = None, # report name: written to OUT_DIR/NAME/ (default: from the model or predictions file)
+                 threshold: float = 0.5, # threshold for the confusion matrix
+                 fold: int = None, # only validation fold K of DATA/folds.csv
+                 tta: int = 1, # test-time augmentations when predicting with --model
+                 oof: bool = False, # use the runs' out-of-fold predictions (oof.csv): the honest score of a k-fold run
+                 out_dir: str = 'reports', # parent folder of the reports
+                 n_boot: int = 1000, # bootstrap resamples for the AUC interval
+                ):
+    "Evaluate predictions: AUC with a bootstrap 95% interval, ROC/PR/calibration plots, operating points, subgroup AUCs."
+    if not (preds or model): raise MelanomaError('give --preds CSV, or --model DIR with --data DIR (or --oof)')
+    if preds and model: raise MelanomaError('give either --preds or --model, not both')
+    labels = _labels(data, fold) if data else None
+    if preds:
+        df, note = preds_from_csv(preds, labels), f'Predictions: {preds}.'
+        if fold is not None and labels is None: raise MelanomaError('--fold needs --data (the folds are in DATA/folds.csv)')
+    elif oof:
+        frames = [read_oof(m) for m in model]
+        df = _mean_preds(frames)
+        if labels is not None: df = _join(df, labels, Path(model[0]) / 'oof.csv')
+        else:
+            if 'target' not in frames[0].columns: raise MelanomaError(f'{Path(model[0]) / "oof.csv"}: has no target column; give --data')
+            df = df.merge(frames[0].drop(columns='pred'), on='image_id')
+            if fold is not None:
+                if 'fold' not in df.columns: raise MelanomaError('--fold needs --data (oof.csv has no fold column)')
+                df = df[df.fold == fold]
+        note = f"Out-of-fold predictions of {', '.join(model)}" + (f', fold {fold}' if fold is not None else '') + '.'
+    else:
+        if labels is None: raise MelanomaError('--model needs --data (labelled images to predict) or --oof')
+        df = _join(_predict_models(model, labels, tta), labels, data)
+        note = f"Predictions of {', '.join(model)} on {data}" + (f' (validation fold {fold})' if fold is not None else '') + f', TTA {tta}.'
+    if name is None:
+        name = Path(preds).stem if preds else '+'.join(Path(m).name for m in model) + ('-oof' if oof else '')
+        if fold is not None: name += f'-fold{fold}'
+    df = check_preds(df, preds or (Path(model[0]) / 'oof.csv' if oof else f'predictions of {model[0]} on {data}'))
+    m = evaluate(df, name, out_dir, threshold=threshold, n_boot=n_boot, note=note)
+    lo, hi = m['auc_ci95']
+    print(f"AUC {m['auc']:.4f} (95% CI {lo:.4f}-{hi:.4f}) on {m['n']} images, {m['positives']} melanomas")
+    print(f"report: {m['report']}")

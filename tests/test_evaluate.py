@@ -56,3 +56,37 @@ def test_report_files(tmp_path):
         assert (tmp_path / 'run' / f).stat().st_size > 0
     assert m['auc_ci95'][0] <= m['auc'] <= m['auc_ci95'][1]
     assert json.loads((tmp_path / 'run' / 'metrics.json').read_text())['n'] == 400
+
+
+def test_cli_from_preds(tmp_path, monkeypatch, capsys):
+    from melanoma.cli import main
+    monkeypatch.chdir(tmp_path)
+    fake_preds(150)[['image_id', 'target', 'pred']].rename(columns={'image_id': 'image_name'}).to_csv('valid.csv', index=False)
+    assert main(['evaluate', '--preds', 'valid.csv', '--threshold', '0.3', '--n-boot', '100']) == 0
+    assert 'AUC' in capsys.readouterr().out
+    js = json.loads((tmp_path / 'reports/valid/metrics.json').read_text())
+    assert js['at_threshold']['threshold'] == 0.3 and js['n'] == 150
+    assert (tmp_path / 'reports/valid/roc.png').stat().st_size > 0
+
+
+def test_cli_errors(tmp_path, monkeypatch):
+    from melanoma.cli import main
+    monkeypatch.chdir(tmp_path)
+    pd.DataFrame({'image_name': ['a', 'b'], 'target': [0.2, 0.7]}).to_csv('sub.csv', index=False)
+    with pytest.raises(SystemExit, match='sub.csv'): main(['evaluate', '--preds', 'sub.csv'])  # a submission needs --data
+    fake_preds(20).assign(target=1).to_csv('one.csv', index=False)
+    with pytest.raises(SystemExit, match='one.csv'): main(['evaluate', '--preds', 'one.csv'])
+
+
+def test_submission_with_labels(sample_data, tmp_path, monkeypatch):
+    "A submission-style CSV (image_name,target=prediction) scored against a labelled data folder."
+    from melanoma.data import read_dataset
+    from melanoma.evaluate import evaluate_cli
+    df = read_dataset(sample_data, 'train')
+    rng = np.random.default_rng(0)
+    pd.DataFrame({'image_name': df.image_id, 'target': np.clip(df.target.astype(float) * .5 + rng.random(len(df)) * .6, 0, 1)}
+                 ).to_csv(tmp_path / 'sub.csv', index=False)
+    evaluate_cli(preds=str(tmp_path / 'sub.csv'), data=str(sample_data), out_dir=str(tmp_path / 'r'), n_boot=50)
+    js = json.loads((tmp_path / 'r/sub/metrics.json').read_text())
+    assert js['n'] == len(df) and js['auc'] > 0.6
+    assert {s['variable'] for s in js['subgroups']} >= {'site', 'sex', 'age_band', 'source'}
