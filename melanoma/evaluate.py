@@ -21,7 +21,8 @@ from .core import MelanomaError, atomic_write, atomic_path, require_columns
 # %% auto #0
 __all__ = ['AGE_BANDS', 'AGE_LABELS', 'bootstrap_auc', 'safe_auc', 'operating_points', 'at_threshold', 'age_band',
            'subgroup_table', 'save_figure', 'plot_roc', 'plot_pr', 'plot_calibration', 'plot_histogram',
-           'render_report', 'check_preds', 'evaluate', 'read_oof', 'preds_from_csv', 'evaluate_cli']
+           'render_report', 'check_preds', 'evaluate', 'read_oof', 'read_labelled', 'preds_from_csv', 'predict_frame',
+           'evaluate_cli']
 
 # %% ../nbs/09_evaluate.ipynb #c005
 def bootstrap_auc(y: np.ndarray, # 0/1 labels
@@ -274,18 +275,20 @@ def read_oof(model_dir: str | os.PathLike) -> pd.DataFrame:
     require_columns(df, ['image_id', 'pred'], p)
     return df[[c for c in ['image_id', 'target', 'fold', 'pred'] if c in df.columns]]
 
-def _labels(data: str | os.PathLike, fold: int | None = None) -> pd.DataFrame:
-    "The labelled train split of `data` (schema columns), only validation fold `fold` of `data`/folds.csv if given."
+def read_labelled(data: str | os.PathLike, # a data folder in any supported layout
+                 fold: int | None = None, # keep only validation fold `fold` of `data`/folds.csv
+                 split: str = 'train', # the split to read
+                ) -> pd.DataFrame:
+    "The labelled images of `data` (schema columns, plus `fold` when `fold` is given)."
     from melanoma.data import read_dataset
-    df = read_dataset(data, 'train')
+    df = read_dataset(data, split)
     df = df[df.target.notna()]
     if fold is not None:
-        fp = Path(data) / 'folds.csv'
-        if not fp.is_file(): raise MelanomaError(f'{fp}: not found; run `melanoma folds {data}` first or leave out --fold')
-        folds = pd.read_csv(fp, dtype={'image_id': str})
-        require_columns(folds, ['image_id', 'fold'], fp)
-        if fold not in set(folds.fold): raise MelanomaError(f'{fp}: no fold {fold} (folds are {sorted(set(folds.fold))})')
-        df = df[df.image_id.isin(folds.image_id[folds.fold == fold])]
+        from melanoma.folds import load_folds, with_folds
+        f = load_folds(data)
+        if fold not in set(f.fold): raise MelanomaError(f'{Path(data) / "folds.csv"}: no fold {fold} (folds are {sorted(set(f.fold) - {-1})})')
+        df = with_folds(df, f)
+        df = df[df.fold == fold]
     return df.reset_index(drop=True)
 
 def _join(preds: pd.DataFrame, labels: pd.DataFrame, source) -> pd.DataFrame:
@@ -324,15 +327,31 @@ def _mean_preds(frames: list[pd.DataFrame]) -> pd.DataFrame:
     cols = [c for c in out.columns if c.startswith('pred')]
     return pd.DataFrame({'image_id': out.image_id, 'pred': out[cols].mean(1)})
 
+def predict_frame(models: list, # model folders or loaded `MelanomaModel`s (their probabilities are averaged)
+                  df: pd.DataFrame, # images to score: `path` and, for metadata models, `sex, age, site`
+                  tta: int = 1, # test-time augmentation passes
+                  bs: int = 32, # batch size
+                 ) -> np.ndarray:
+    "Melanoma probability of every row of `df` (NaN, with a warning, for an image that cannot be read)."
+    from melanoma.model import load_model
+    from melanoma.inference import blend
+    P = []
+    for m in models:
+        m = m if hasattr(m, 'predict') else load_model(m)
+        meta = df[['sex', 'age', 'site']].reset_index(drop=True) if m.uses_meta else None
+        P.append(m.predict(df.path.tolist(), meta=meta, tta=tta, bs=bs))
+    P = np.stack(P).astype(np.float64)
+    bad = np.isnan(P).any(0)
+    out = np.full(len(df), np.nan)
+    if (~bad).any(): out[~bad] = blend(list(P[:, ~bad]))
+    return out
+
 def _predict_models(models: list[str], labels: pd.DataFrame, tta: int = 1) -> pd.DataFrame:
-    "Predict `labels`' images with each model folder (averaged): `image_id, pred`."
-    from melanoma.inference import predict_dataset
-    res = predict_dataset(models, labels, tta=tta)
-    if isinstance(res, pd.DataFrame):
-        res = res.rename(columns={k: v for k, v in {**_ALIASES, 'target': 'pred', 'prob': 'pred'}.items()
-                                  if k in res.columns and v not in res.columns})
-        return res[['image_id', 'pred']]
-    return pd.DataFrame({'image_id': labels.image_id.values, 'pred': np.asarray(res, dtype=float)})
+    "Predict `labels`' images with each model folder (averaged): `image_id, pred`; unreadable images are left out."
+    p = predict_frame(models, labels, tta)
+    bad = np.isnan(p)
+    if bad.any(): print(f'{int(bad.sum())} of {len(p)} image(s) could not be read and are left out, e.g. {labels.path[bad].iloc[0]}')
+    return pd.DataFrame({'image_id': labels.image_id.values, 'pred': p})[~bad]
 
 # %% ../nbs/09_evaluate.ipynb #c023
 def evaluate_cli(model: Annotated[list[str], {'type': str, 'nargs': '+', 'action': 'extend', 'metavar': 'DIR'}] = None, # trained model folder(s) (repeatable; their predictions are averaged)
@@ -349,7 +368,7 @@ def evaluate_cli(model: Annotated[list[str], {'type': str, 'nargs': '+', 'action
     "Evaluate predictions: AUC with a bootstrap 95% interval, ROC/PR/calibration plots, operating points, subgroup AUCs."
     if not (preds or model): raise MelanomaError('give --preds CSV, or --model DIR with --data DIR (or --oof)')
     if preds and model: raise MelanomaError('give either --preds or --model, not both')
-    labels = _labels(data, fold) if data else None
+    labels = read_labelled(data, fold) if data else None
     if preds:
         df, note = preds_from_csv(preds, labels), f'Predictions: {preds}.'
         if fold is not None and labels is None: raise MelanomaError('--fold needs --data (the folds are in DATA/folds.csv)')
