@@ -70,47 +70,48 @@ def write_dicom(img: Image.Image | np.ndarray, # the image (converted to RGB)
                 quirks: bool = False, # wrap values in quotes and write the invalid quoted SOP Class UID, like the real files
                ) -> Path:
     "Write `img` as a single-frame JPEG Baseline `YBR_FULL_422` DICOM like the SIIM-ISIC 2020 competition files."
-    if isinstance(img, np.ndarray): img = Image.fromarray(img)
-    img = img.convert('RGB')
-    buf = io.BytesIO()
-    img.save(buf, 'JPEG', quality=quality, subsampling=1)  # 1 = 4:2:2, as YBR_FULL_422 says
-    iuid = generate_uid()
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = _q(VL_PHOTOGRAPHIC, quirks)
-    meta.MediaStorageSOPInstanceUID = iuid
-    meta.TransferSyntaxUID = JPEGBaseline8Bit
-    meta.ImplementationClassUID = generate_uid(entropy_srcs=['melanoma'])
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.ImageType = ['DERIVED', 'SECONDARY']
-    ds.SOPClassUID, ds.SOPInstanceUID = _q(VL_PHOTOGRAPHIC, quirks), iuid
-    now = datetime.now()
-    ds.StudyDate = ds.ContentDate = now.strftime('%Y%m%d')
-    ds.StudyTime = ds.ContentTime = now.strftime('%H%M%S')
-    ds.Modality = _q('XC', quirks)
-    ds.StudyDescription = 'ISIC 2020 Grand Challenge image'
-    ds.PatientName = _q(image_id.replace('_', '^'), quirks)
-    ds.PatientID = _q(patient_id or image_id, quirks)
-    ds.PatientSex = {'male': 'M', 'female': 'F'}.get(sex or '', '')
-    ds.PatientAge = f'{int(round(float(age))):03d}Y' if age is not None and age == age else ''
-    if site in SITE_CODES:
-        part, code, meaning = SITE_CODES[site]
-        ds.BodyPartExamined = part
-        item = Dataset()
-        item.CodeValue, item.CodingSchemeDesignator, item.CodeMeaning = code, 'SCT', meaning
-        ds.AnatomicRegionSequence = Sequence([item])
-    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
-    ds.StudyID = image_id
-    ds.SeriesNumber = ds.InstanceNumber = 1
-    ds.SamplesPerPixel, ds.PhotometricInterpretation, ds.PlanarConfiguration = 3, 'YBR_FULL_422', 0
-    ds.Rows, ds.Columns = img.height, img.width
-    ds.BitsAllocated = ds.BitsStored = 8
-    ds.HighBit, ds.PixelRepresentation = 7, 0
-    ds.LossyImageCompression = '01'
-    ds.PixelData = encapsulate([buf.getvalue()])
-    ds['PixelData'].VR = 'OB'
     path = Path(path)
-    with lenient_dicom(), atomic_path(path) as tmp: ds.save_as(tmp, enforce_file_format=True)
+    with lenient_dicom():
+        if isinstance(img, np.ndarray): img = Image.fromarray(img)
+        img = img.convert('RGB')
+        buf = io.BytesIO()
+        img.save(buf, 'JPEG', quality=quality, subsampling=1)  # 1 = 4:2:2, as YBR_FULL_422 says
+        iuid = generate_uid()
+        meta = FileMetaDataset()
+        meta.MediaStorageSOPClassUID = _q(VL_PHOTOGRAPHIC, quirks)
+        meta.MediaStorageSOPInstanceUID = iuid
+        meta.TransferSyntaxUID = JPEGBaseline8Bit
+        meta.ImplementationClassUID = generate_uid(entropy_srcs=['melanoma'])
+        ds = Dataset()
+        ds.file_meta = meta
+        ds.ImageType = ['DERIVED', 'SECONDARY']
+        ds.SOPClassUID, ds.SOPInstanceUID = _q(VL_PHOTOGRAPHIC, quirks), iuid
+        now = datetime.now()
+        ds.StudyDate = ds.ContentDate = now.strftime('%Y%m%d')
+        ds.StudyTime = ds.ContentTime = now.strftime('%H%M%S')
+        ds.Modality = _q('XC', quirks)
+        ds.StudyDescription = 'ISIC 2020 Grand Challenge image'
+        ds.PatientName = _q(image_id.replace('_', '^'), quirks)
+        ds.PatientID = _q(patient_id or image_id, quirks)
+        ds.PatientSex = {'male': 'M', 'female': 'F'}.get(sex or '', '')
+        ds.PatientAge = f'{int(round(float(age))):03d}Y' if age is not None and age == age else ''
+        if site in SITE_CODES:
+            part, code, meaning = SITE_CODES[site]
+            ds.BodyPartExamined = part
+            item = Dataset()
+            item.CodeValue, item.CodingSchemeDesignator, item.CodeMeaning = code, 'SCT', meaning
+            ds.AnatomicRegionSequence = Sequence([item])
+        ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
+        ds.StudyID = image_id
+        ds.SeriesNumber = ds.InstanceNumber = 1
+        ds.SamplesPerPixel, ds.PhotometricInterpretation, ds.PlanarConfiguration = 3, 'YBR_FULL_422', 0
+        ds.Rows, ds.Columns = img.height, img.width
+        ds.BitsAllocated = ds.BitsStored = 8
+        ds.HighBit, ds.PixelRepresentation = 7, 0
+        ds.LossyImageCompression = '01'
+        ds.PixelData = encapsulate([buf.getvalue()])
+        ds['PixelData'].VR = 'OB'
+        with atomic_path(path) as tmp: ds.save_as(tmp, enforce_file_format=True)
     return path
 
 # %% ../nbs/02_dicom.ipynb #c009

@@ -21,8 +21,8 @@ from .data import IMAGE_EXTS, detect_layout, read_dataset
 from .dicom import read_dicom
 
 # %% auto #0
-__all__ = ['BACKGROUND', 'TABLE_EXTS', 'FAILURES_CSV', 'to_rgb', 'open_image', 'resize_image', 'PrepareReport', 'prepare_one',
-           'prepare', 'prepare_cli']
+__all__ = ['BACKGROUND', 'TABLE_EXTS', 'FOLDER_EXTS', 'FAILURES_CSV', 'to_rgb', 'open_image', 'resize_image', 'PrepareReport',
+           'prepare_one', 'prepare', 'prepare_cli']
 
 # %% ../nbs/04_preprocess.ipynb #c004
 BACKGROUND = (0, 0, 0)  # what transparent pixels are composited over
@@ -125,6 +125,7 @@ def __getattr__(name: str):
 
 # %% ../nbs/04_preprocess.ipynb #c015
 TABLE_EXTS = ('.csv', '.json', '.txt', '.md')
+FOLDER_EXTS = IMAGE_EXTS + ('.tif', '.tiff', '.bmp', '.webp')  # what a plain folder of images may hold
 FAILURES_CSV = 'prepare_failures.csv'
 
 @dataclass
@@ -153,7 +154,7 @@ def _jobs(src: Path, dest: Path, images: str) -> tuple[list[tuple[str, str]], li
     except MelanomaError: layout = None
     if layout is None:
         if images == 'dicom': raise MelanomaError(f"{src}: images='dicom' needs a SIIM-ISIC 2020 folder (train.csv/test.csv)")
-        paths = sorted(p for p in src.rglob('*') if p.suffix.lower() in IMAGE_EXTS and p.is_file() and not p.name.startswith('.')
+        paths = sorted(p for p in src.rglob('*') if p.suffix.lower() in FOLDER_EXTS and p.is_file() and not p.name.startswith('.')
                        and dest.resolve() not in p.resolve().parents)
         return [(str(p), str((dest/p.relative_to(src)).with_suffix('.jpg'))) for p in paths], [], tables
     splits = [s for s in ('train', 'test') if (src/f'{s}.csv').is_file()] if layout == 'siim2020' else ['train']
