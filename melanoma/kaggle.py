@@ -46,7 +46,7 @@ def kaggle_failure(e: Exception, what: str, competition: str | None = None) -> M
     return kaggle_error(e, what, competition)
 
 def call_kaggle(fn: Callable, *args, what: str, competition: str | None = None, retries: int = 5,
-                backoff: float = 2.0, sleep: Callable = time.sleep, **kwargs):
+                backoff: float = 2.0, sleep: Callable | None = None, **kwargs):
     "Call Kaggle API method `fn`, retrying 429/5xx/connection errors up to `retries` times; other errors become `MelanomaError`."
     for i in range(retries + 1):
         try: return fn(*args, **kwargs)
@@ -56,7 +56,7 @@ def call_kaggle(fn: Callable, *args, what: str, competition: str | None = None, 
             if not transient or i == retries: raise kaggle_failure(e, what, competition) from None
             wait = ra if (ra := _retry_after(e)) is not None else backoff * 2 ** i
             tqdm.write(f'Kaggle answered {_status(e) or type(e).__name__} while {what}; retrying in {wait:.0f}s ({i + 1}/{retries})')
-            sleep(wait)
+            (sleep or time.sleep)(wait)
 
 # %% ../nbs/13_kaggle.ipynb #c008
 EXPECTED_FILES = {COMPETITION: ['train.csv', 'test.csv', 'sample_submission.csv']}
@@ -363,7 +363,7 @@ def push_kernel(kdir: str | os.PathLike, api=None) -> dict:
 def wait_kernel(kernel_id: str, api=None, timeout: float = 12 * 3600, interval: float = 60, sleep: Callable = time.sleep,
                 clock: Callable = time.monotonic) -> str:
     "Poll kernel `kernel_id` every `interval` seconds until it ends (or `timeout`); return its final status."
-    api, start = kaggle_api(api), clock()
+    api, start, waited = kaggle_api(api), clock(), 0.0
     with tqdm(desc=f'kernel {kernel_id}', bar_format='{desc}: {postfix} [{elapsed}]') as bar:
         while True:
             res = call_kaggle(api.kernels_status, kernel_id, what=f'reading the status of kernel {kernel_id}')
@@ -375,10 +375,10 @@ def wait_kernel(kernel_id: str, api=None, timeout: float = 12 * 3600, interval: 
                     raise MelanomaError(f'kernel {kernel_id} ended with status {status}{": " + _redact(str(msg)) if msg else ""}; '
                                         'see its log on Kaggle (or the .log file pulled with the output)')
                 return status
-            if clock() - start + interval > timeout:
+            if max(clock() - start, waited) + interval > timeout:
                 raise MelanomaError(f'kernel {kernel_id} still {status} after {timeout:.0f}s; re-run the same command to keep '
                                     'waiting (it will not push again)')
-            sleep(interval)
+            sleep(interval); waited += interval
 
 def pull_models(kernel_id: str, models: str | os.PathLike = 'models', api=None, work: str | os.PathLike | None = None) -> list[Path]:
     "Download kernel `kernel_id`'s output and move each `models/<run>/` into `models`; return the run folders."
