@@ -1,0 +1,144 @@
+"The Gradio demo: predict_image directly, and the running app through gradio_client (127.0.0.1 only)."
+import io, struct, zlib
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+import numpy as np
+import pytest
+from PIL import Image
+
+from melanoma.core import MelanomaError
+from melanoma import app as A
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLES = REPO / 'app' / 'examples'
+
+
+def make_model_dir(dest: Path, size: int = 64, meta: bool = False) -> Path:
+    "A small untrained model artifact (resnet18, 2 folds) saved the way `melanoma train` saves one."
+    import torch
+    from melanoma.model import create_model, save_model, meta_dim
+    torch.manual_seed(0)
+    nets = [create_model('resnet18', pretrained=False, n_meta=meta_dim() if meta else 0) for _ in range(2)]
+    save_model(nets, dest, dict(size=size))
+    (dest / 'oof_auc.json').write_text('{"auc": 0.75}')
+    return dest
+
+
+@pytest.fixture(scope='module')
+def model_dir(tmp_path_factory) -> Path:
+    return make_model_dir(tmp_path_factory.mktemp('models') / 'tiny')
+
+
+@pytest.fixture(scope='module')
+def model(model_dir):
+    from melanoma.model import load_model
+    return load_model(model_dir, device='cpu')
+
+
+@pytest.fixture(scope='module')
+def files(tmp_path_factory) -> dict[str, Path]:
+    "Good and bad uploads of every kind the demo must cope with."
+    d = tmp_path_factory.mktemp('uploads')
+    base = Image.open(EXAMPLES / 'synthetic_melanoma.jpg').convert('RGB').resize((96, 64))
+    f = {}
+    f['jpeg'] = EXAMPLES / 'synthetic_melanoma.jpg'
+    f['dicom'] = EXAMPLES / 'synthetic_melanoma_dicom.dcm'
+    base.convert('RGBA').save(f.setdefault('rgba', d / 'rgba.png'))
+    base.convert('L').save(f.setdefault('gray', d / 'gray.png'))
+    base.convert('CMYK').save(f.setdefault('cmyk', d / 'cmyk.jpg'))
+    Image.fromarray((np.asarray(base.convert('L'), np.uint16) * 257)).save(f.setdefault('gray16', d / 'gray16.png'))
+    ex = Image.Exif(); ex[0x0112] = 6  # orientation: rotate 90° clockwise to view
+    base.save(f.setdefault('exif', d / 'exif.jpg'), exif=ex)
+    (d / 'notimage.jpg').write_text('this is not an image\n'); f['notimage'] = d / 'notimage.jpg'
+    (d / 'empty.png').write_bytes(b''); f['empty'] = d / 'empty.png'
+    buf = io.BytesIO(); base.save(buf, 'JPEG'); (d / 'truncated.jpg').write_bytes(buf.getvalue()[:len(buf.getvalue()) // 3])
+    f['truncated'] = d / 'truncated.jpg'
+    f['bomb'] = d / 'bomb.png'; f['bomb'].write_bytes(png_bomb(60000, 60000))
+    return f
+
+
+def png_bomb(w: int, h: int) -> bytes:
+    "A tiny PNG whose header claims w x h pixels (a decompression bomb)."
+    def chunk(t, data): return struct.pack('>I', len(data)) + t + data + struct.pack('>I', zlib.crc32(t + data) & 0xffffffff)
+    return (b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', w, h, 8, 2, 0, 0, 0))
+            + chunk(b'IDAT', zlib.compress(b'\x00' * 64)) + chunk(b'IEND', b''))
+
+
+GOOD = ['jpeg', 'dicom', 'rgba', 'gray', 'cmyk', 'gray16', 'exif']
+BAD = ['notimage', 'empty', 'truncated', 'bomb']
+
+
+# --- without the UI ---------------------------------------------------------------------------------------------
+
+def test_find_model(tmp_path, model_dir):
+    with pytest.raises(MelanomaError, match='make demo'): A.find_model(tmp_path)
+    assert A.find_model(model_dir.parent) == model_dir
+
+
+def test_predict_image(model, files):
+    for k in GOOD:
+        r = A.predict_image(model, files[k], heatmap=(k == 'jpeg'))
+        assert 0 <= r['probability'] <= 1, k
+        assert r['label'] in ('melanoma', 'not melanoma') and r['image'].mode == 'RGB', k
+    r = A.predict_image(model, files['jpeg'])
+    assert r['heatmap'].size == r['image'].size and r['heatmap'].mode == 'RGB'
+    assert A.predict_image(model, files['exif'], heatmap=False)['image'].size == (64, 96)  # EXIF rotation applied
+    assert A.predict_image(model, Image.open(files['rgba']), heatmap=False)['image'].mode == 'RGB'
+    assert A.predict_image(model, files['jpeg'], threshold=0.0, heatmap=False)['label'] == 'melanoma'
+    assert A.predict_image(model, files['jpeg'], threshold=1.01, heatmap=False)['label'] == 'not melanoma'
+
+
+def test_predict_image_bad_files(model, files):
+    for k in BAD:
+        with pytest.raises(MelanomaError) as e: A.predict_image(model, files[k])
+        assert files[k].name in str(e.value), (k, str(e.value))
+
+
+def test_no_model_message(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(MelanomaError, match='melanoma train'): A.build_app()
+
+
+# --- the running app, through gradio_client --------------------------------------------------------------------
+
+@pytest.fixture(scope='module')
+def client(model):
+    from gradio_client import Client
+    app = A.build_app(model=model, examples=EXAMPLES)
+    url = A.start_app(app, max_file_size='1mb')
+    try: yield Client(url, verbose=False, analytics_enabled=False, download_files=False)
+    finally: app.close()
+
+
+def ask(client, path, heatmap=True, threshold=0.5):
+    from gradio_client import handle_file
+    return client.predict(handle_file(str(path)), None, '', '', heatmap, threshold, api_name='/predict')
+
+
+def test_app_predicts(client, files):
+    label, verdict, shown, cam = ask(client, files['jpeg'])
+    p = {c['label']: c['confidence'] for c in label['confidences']}['melanoma']
+    assert 0 <= p <= 1 and f'{p:.3f}' in verdict
+    assert cam is not None and shown is not None
+    label, verdict, shown, cam = ask(client, files['dicom'], heatmap=False)
+    assert cam is None and 'probability' in verdict
+
+
+def test_app_bad_files(client, files, tmp_path):
+    from gradio_client.exceptions import AppError
+    for k in BAD:
+        with pytest.raises(AppError) as e: ask(client, files[k])
+        assert files[k].name in str(e.value) and '/tmp/gradio' not in str(e.value), (k, str(e.value))
+    (tmp_path / 'notes.txt').write_text('hello')
+    with pytest.raises(AppError, match='Invalid file type'): ask(client, tmp_path / 'notes.txt')
+    big = tmp_path / 'big.png'
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (800, 800, 3), dtype=np.uint8)).save(big)
+    with pytest.raises(Exception, match='(?i)too large|size'): ask(client, big)
+    assert ask(client, files['gray'], heatmap=False)[1]  # still serving
+
+
+def test_app_concurrent(client, files):
+    from gradio_client import handle_file
+    jobs = [client.submit(handle_file(str(files['jpeg'])), None, '', '', False, 0.5, api_name='/predict') for _ in range(20)]
+    res = [j.result(timeout=120) for j in jobs]
+    assert len(res) == 20 and len({r[1] for r in res}) == 1  # all answered, same verdict
