@@ -398,7 +398,7 @@ def pull_models(kernel_id: str, models: str | os.PathLike = 'models', api=None, 
 
 # %% ../nbs/13_kaggle.ipynb #c027
 def kaggle_train(kernel: str, dataset: str | None = None, code_dataset: str | None = None, train_args: list[str] = (),
-                 competition: str = COMPETITION, out: str | os.PathLike = 'kaggle', models: str | os.PathLike = 'models',
+                 competition: str = COMPETITION, out: str | os.PathLike = 'kernels', models: str | os.PathLike = 'models',
                  push: bool = True, upload: bool = False, gpu: bool = True, internet: bool = False,
                  timeout: float = 12 * 3600, interval: float = 60, api=None, sleep: Callable = time.sleep) -> Path:
     "Write the kernel folder `out/<slug>`, then (unless `push=False`) push it, wait for it and pull its models."
@@ -456,7 +456,7 @@ def kaggle_train_cli(kernel: str,  # kernel id OWNER/SLUG or SLUG (slug: 5+ lowe
                      code_dataset: str = None,  # dataset holding the melanoma wheel (default: OWNER/melanoma-code)
                      upload_code: bool = False,  # build the wheel from this checkout and upload it to code_dataset first
                      competition: str = COMPETITION,  # competition whose files are attached
-                     out: str = 'kaggle',  # where the kernel folder is written (out/SLUG)
+                     out: str = 'kernels',  # where the kernel folder is written (out/SLUG)
                      models: str = 'models',  # where the trained model folders are pulled to
                      no_push: bool = False,  # only write the kernel folder
                      no_gpu: bool = False,  # run on CPU (for a quick check of the kernel)
