@@ -293,7 +293,8 @@ class MelanomaModel:
 
     def preprocess(self, img: Image.Image | str | os.PathLike) -> torch.Tensor:
         "PIL image (or path) -> normalised 3 x size x size float tensor, resized as in training."
-        from fastai.vision.all import Resize, PILImage
+        from fastai.vision.augment import Resize
+        from fastai.vision.core import PILImage
         img = _open(img)
         method = self.config.get('preprocessing', {}).get('resize', 'squish')
         img = Resize(self.size, method=method)(PILImage(img), split_idx=1)

