@@ -133,20 +133,19 @@ def check_images(df: pd.DataFrame) -> pd.DataFrame:
     return df[~ok.astype(bool)]
 
 def _handle_missing(df: pd.DataFrame, missing: str, source) -> pd.DataFrame:
-    "Apply the `missing` policy; records the missing ids in `df.attrs['missing']`."
+    "Apply the `missing` policy; the number of missing images goes in `df.attrs['n_missing']`."
     if missing not in ('warn', 'drop', 'ignore', 'error'):
         raise MelanomaError(f"missing must be 'warn', 'drop', 'ignore' or 'error', not {missing!r}")
     if missing == 'ignore': return df
     miss = check_images(df)
-    df.attrs['missing'] = miss['image_id'].tolist()
     if len(miss):
         msg = (f"{source}: {len(miss)} of {len(df)} image file(s) not found, e.g. {', '.join(miss.path.head(3))}")
         if missing == 'error': raise MelanomaError(msg)
         if missing == 'drop':
             df = df.drop(index=miss.index).reset_index(drop=True)
-            df.attrs['missing'] = miss['image_id'].tolist()
             msg += '; those rows are dropped'
         warnings.warn(msg, stacklevel=3)
+    df.attrs['n_missing'] = len(miss)
     return df
 
 def _frame(source: str, split: str, **cols) -> pd.DataFrame:
@@ -271,46 +270,58 @@ def read_dataset(root: str | os.PathLike, # a data folder in any supported layou
     return (read_isic2019 if kind == 'isic2019' else read_ham10000)(root, **kw)
 
 # %% ../nbs/01_data.ipynb #c020
+_HEAD = 1 << 16
+
+def _head_hash(path: str) -> str:
+    import hashlib
+    with open(path, 'rb') as f: return hashlib.sha256(f.read(_HEAD)).hexdigest()
+
 def _identical_files(paths: pd.Series) -> pd.Series:
-    "For each path, the index of the first earlier row whose file has the same bytes (NaN when none)."
+    "For each path, the index label of the first earlier row whose file has the same bytes (NaN when none)."
     sizes = paths.map(lambda p: os.path.getsize(p) if os.path.isfile(p) else -1)
     first = pd.Series(np.nan, index=paths.index)
     for size, idx in paths.index.groupby(sizes.to_numpy()).items():
         if size < 0 or len(idx) < 2: continue
-        seen = {}
-        for i in sorted(idx):
-            h = sha256_file(paths[i])
-            if h in seen: first[i] = seen[h]
-            else: seen[h] = i
+        by_head = defaultdict(list)
+        for i in sorted(idx): by_head[_head_hash(paths[i])].append(i)
+        for same in by_head.values():
+            if len(same) < 2: continue
+            seen = {}
+            for i in same:
+                h = sha256_file(paths[i]) if size > _HEAD else 'all'
+                if h in seen: first[i] = seen[h]
+                else: seen[h] = i
     return first
 
 def combine(*dfs: pd.DataFrame, # readers' outputs, in order of preference
             duplicates: str | os.PathLike | pd.DataFrame | None = None, # official 2020 duplicates CSV (`ISIC_id,ISIC_id_paired`)
             hash_files: bool = True, # also drop byte-identical image files
-           ) -> pd.DataFrame:
-    "Concatenate `dfs` and drop duplicate images, keeping the first; the dropped rows are in `attrs['dropped']`."
+            return_dropped: bool = False, # also return the dropped rows (`image_id, source, reason, duplicate_of`)
+           ) -> pd.DataFrame | tuple[pd.DataFrame, pd.DataFrame]:
+    "Concatenate `dfs` and drop duplicate images, keeping the first; `attrs['dropped']` counts the dropped rows by reason."
     df = pd.concat([conform(d) for d in dfs], ignore_index=True) if dfs else conform(pd.DataFrame(columns=SCHEMA))
     df.attrs = {}
     dropped = []
     def drop(mask: pd.Series, reason: str, of: pd.Series):
         nonlocal df
-        for i in np.flatnonzero(mask.to_numpy()):
-            dropped.append(dict(image_id=df.image_id.iloc[i], source=df.source.iloc[i], reason=reason, duplicate_of=of.iloc[i]))
-        df = df[~mask.to_numpy()].reset_index(drop=True)
+        m = mask.to_numpy(dtype=bool)
+        dropped.append(pd.DataFrame({'image_id': df.image_id[m], 'source': df.source[m], 'reason': reason, 'duplicate_of': of[m]}))
+        df = df[~m].reset_index(drop=True)
     first_src = df.groupby('image_id', sort=False)['source'].transform('first')
     drop(df.image_id.duplicated(), 'same image_id', df.image_id + ' (' + first_src + ')')
     if hash_files and len(df):
         first = _identical_files(df.path)
-        ids = first.map(lambda i: '' if pd.isna(i) else df.image_id[int(i)])
-        drop(first.notna(), 'identical file', ids)
+        drop(first.notna(), 'identical file', first.map(lambda i: '' if pd.isna(i) else df.image_id[int(i)]))
     if duplicates is not None:
+        src = 'duplicates' if isinstance(duplicates, pd.DataFrame) else duplicates
         dup = duplicates if isinstance(duplicates, pd.DataFrame) else _read_csv(Path(duplicates), ['ISIC_id', 'ISIC_id_paired'])
-        require_columns(dup, ['ISIC_id', 'ISIC_id_paired'], 'duplicates' if isinstance(duplicates, pd.DataFrame) else duplicates)
+        require_columns(dup, ['ISIC_id', 'ISIC_id_paired'], src)
         present = set(df.image_id)
         pair = {b: a for a, b in zip(_text(dup.ISIC_id), _text(dup.ISIC_id_paired)) if a in present and a != b}
         drop(df.image_id.isin(list(pair)), 'official duplicate', df.image_id.map(pair).fillna(''))
-    df.attrs['dropped'] = dropped
-    if dropped:
-        counts = pd.Series([d['reason'] for d in dropped]).value_counts()
+    dropped = pd.concat(dropped, ignore_index=True).astype(str) if dropped else pd.DataFrame(columns=['image_id', 'source', 'reason', 'duplicate_of'])
+    counts = dropped.reason.value_counts()
+    df.attrs['dropped'] = {str(r): int(n) for r, n in counts.items()}
+    if len(dropped):
         warnings.warn(f'combine: dropped {len(dropped)} duplicate image(s): ' + ', '.join(f'{n} {r}' for r, n in counts.items()), stacklevel=2)
-    return df
+    return (df, dropped) if return_dropped else df

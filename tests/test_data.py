@@ -73,9 +73,9 @@ def test_images_auto_jpeg_dicom(siim_copy):
     auto = read_siim2020(siim_copy)  # falls back to the DICOM for the one JPEG removed
     assert auto.path[auto.image_id == first].iloc[0].endswith(f'train/{first}.dcm')
     assert auto.path[auto.image_id != first].str.endswith('.jpg').all()
-    with pytest.warns(UserWarning, match='1 of'):
+    with pytest.warns(UserWarning, match=f'1 of 64 .*{first}.jpg'):
         jp = read_siim2020(siim_copy, images='jpeg')
-    assert jp.attrs['missing'] == [first] and len(jp) == 64
+    assert jp.attrs['n_missing'] == 1 and check_images(jp).image_id.tolist() == [first] and len(jp) == 64
 
 def test_missing_images_policies(siim_copy):
     for p in list((siim_copy/'jpeg'/'train').glob('*.jpg'))[:3]: p.unlink()
@@ -133,9 +133,9 @@ def test_conform_roundtrip(sample_data, tmp_path):
 
 def test_isic2019(isic19):
     assert detect_layout(isic19) == 'isic2019'
-    with pytest.warns(UserWarning, match='1 of 4'): df = read_dataset(isic19)
+    with pytest.warns(UserWarning, match='1 of 4.*ISIC_0000001_downsampled.jpg'): df = read_dataset(isic19)
     _schema_ok(df)
-    assert df.attrs['missing'] == ['ISIC_0000001_downsampled'] and len(df) == 3 and len(check_images(df)) == 0
+    assert df.attrs['n_missing'] == 1 and len(df) == 3 and len(check_images(df)) == 0
     assert df.diagnosis.tolist() == ['MEL', 'NV', 'MEL'] and df.target.tolist() == [1, 0, 1]
     assert df.group.tolist() == ['HAM_0000118', 'HAM_0000118', 'ISIC_0000000'] and df.site.tolist() == ['torso', 'torso', '']
     assert np.isnan(df.age[1]) and df.sex[2] == '' and df.source.eq('isic2019').all()
@@ -170,15 +170,17 @@ def test_combine_dedupes(sample_data, isic19, ham, tmp_path):
     dup = tmp_path/'duplicates.csv'
     pd.DataFrame({'ISIC_id': [ds.image_id[0], 'ISIC_0000404'], 'ISIC_id_paired': [ds.image_id[1], ds.image_id[2]]}).to_csv(dup, index=False)
     with pytest.warns(UserWarning, match='dropped 4'):
-        c = combine(d19, dh, ds, twin, duplicates=dup)
-    got = {(d['image_id'], d['reason'], d['duplicate_of']) for d in c.attrs['dropped']}
+        c, dropped = combine(d19, dh, ds, twin, duplicates=dup, return_dropped=True)
+    got = set(dropped[['image_id', 'reason', 'duplicate_of']].itertuples(index=False, name=None))
+    assert c.attrs['dropped'] == {'same image_id': 2, 'identical file': 1, 'official duplicate': 1}
     assert got == {('ISIC_0024306', 'same image_id', 'ISIC_0024306 (isic2019)'), ('ISIC_0024307', 'same image_id', 'ISIC_0024307 (isic2019)'),
                    ('ISIC_9999999', 'identical file', ds.image_id[5]), (ds.image_id[1], 'official duplicate', ds.image_id[0])}
     assert len(c) == 3 + 4 + 64 + 1 - 4 and not c.image_id.duplicated().any() and list(c.columns) == SCHEMA
     assert c.source.tolist()[:3] == ['isic2019'] * 3  # the first source wins
     with warnings.catch_warnings():
         warnings.simplefilter('error')
-        assert combine(ds).attrs['dropped'] == [] and len(combine()) == 0
+        assert combine(ds).attrs['dropped'] == {} and len(combine()) == 0
+    assert len(pd.concat([c, ds]))  # attrs stay small and concatenable
     bad = tmp_path/'bad.csv'; bad.write_text('a,b\n1,2\n')
     with pytest.raises(MelanomaError, match='bad.csv.*ISIC_id'): combine(ds, duplicates=bad)
 
@@ -201,3 +203,11 @@ def test_isic2019_mini(isic2019_mini):
     ham = df[df.lesion_id.str.startswith('HAM_')]
     assert len(ham) == 10_015 and ham.lesion_id.duplicated().any() and ham.group.eq(ham.lesion_id).all()
     assert df.group[df.lesion_id.eq('')].eq(df.image_id[df.lesion_id.eq('')]).all()
+
+def test_identical_files_large(tmp_path):
+    "Files that share their first 64 KiB but differ later are not duplicates; identical large files are."
+    from melanoma.data import _identical_files
+    head = np.random.default_rng(0).bytes(1 << 16)
+    for name, tail in [('a', b'x' * 100), ('b', b'y' * 100), ('c', b'x' * 100), ('d', b'x' * 99)]: (tmp_path/name).write_bytes(head + tail)
+    first = _identical_files(pd.Series([str(tmp_path/n) for n in 'abcd']))
+    assert first.isna().tolist() == [True, True, False, True] and first[2] == 0
