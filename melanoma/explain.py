@@ -17,7 +17,7 @@ from fastai.callback.hook import hook_output
 from .core import MelanomaError, atomic_path
 
 # %% auto #0
-__all__ = ['gradcam', 'overlay']
+__all__ = ['gradcam', 'overlay', 'explain', 'explain_cli']
 
 # %% ../nbs/10_explain.ipynb #c004
 def _net_device(net: torch.nn.Module) -> torch.device:
@@ -34,8 +34,6 @@ def _cam_one(model, net: torch.nn.Module, x: torch.Tensor, meta=None) -> torch.T
         grads, = torch.autograd.grad(score.sum(), acts)
     acts, grads = acts.detach().float(), grads.detach().float()
     if acts.ndim == 3: acts, grads = acts[None], grads[None]
-    if acts.ndim == 4 and acts.shape[-1] != acts.shape[-2] and acts.shape[1] == acts.shape[2]:
-        acts, grads = acts.permute(0, 3, 1, 2), grads.permute(0, 3, 1, 2)  # channels-last (B,h,w,C) feature maps
     w = grads.mean((2, 3), keepdim=True)
     return F.relu((w * acts).sum(1))
 
@@ -80,3 +78,108 @@ def overlay(img: Image.Image, # the image
         heat = np.asarray(Image.fromarray(heat, mode='F').resize(img.size, Image.BILINEAR)).clip(0, 1)
     rgb = (matplotlib.colormaps[cmap](heat)[..., :3] * 255).astype(np.uint8)
     return Image.blend(img, Image.fromarray(rgb), alpha)
+
+# %% ../nbs/10_explain.ipynb #c011
+def _pick(df: pd.DataFrame, n: int, threshold: float, seed: int) -> pd.DataFrame:
+    "The `n` most confident false negatives and false positives, and `n` random other images, with a `kind` column."
+    lab = df.target.notna()
+    fn = df[lab & (df.target == 1) & (df.pred < threshold)].nsmallest(n, 'pred').assign(kind='false negative')
+    fp = df[lab & (df.target == 0) & (df.pred >= threshold)].nlargest(n, 'pred').assign(kind='false positive')
+    rest = df.drop(index=fn.index.union(fp.index))
+    rnd = rest.sample(min(n, len(rest)), random_state=seed).assign(kind='random')
+    return pd.concat([fn, fp, rnd])
+
+def _fold_index(model, fold) -> int | None:
+    "Index in `model.nets` of fold number `fold` (None when the model lacks it, or `fold` is None/NaN)."
+    if fold is None or pd.isna(fold): return None
+    folds = list(model.config.get('folds', range(len(model.nets))))
+    return folds.index(int(fold)) if int(fold) in folds else None
+
+def _predictions(model, model_dir: Path, df: pd.DataFrame, data, fold: int | None, tta: int) -> tuple[pd.DataFrame, str]:
+    "`df` with `pred` (and the `oof_fold` whose network scored it), from oof.csv when it covers `df`, else predicted."
+    from melanoma.evaluate import read_oof, predict_frame
+    if (model_dir / 'oof.csv').is_file():
+        oof = read_oof(model_dir)
+        if df.image_id.isin(oof.image_id).mean() > 0.5:
+            cols = ['image_id', 'pred'] + (['fold'] if 'fold' in oof.columns else [])
+            out = df.drop(columns=['fold'], errors='ignore').merge(oof[cols].rename(columns={'fold': 'oof_fold'}), on='image_id')
+            if fold is not None and 'oof_fold' in out: out = out[out.oof_fold == fold]
+            return out.reset_index(drop=True), 'out-of-fold predictions'
+    if fold is not None:
+        from melanoma.folds import load_folds
+        f = load_folds(data)
+        df = df[df.image_id.isin(f.image_id[f.fold == fold])].reset_index(drop=True)
+        i = _fold_index(model, fold)
+        if i is None: raise MelanomaError(f'{model_dir}: has no network for fold {fold} (folds {model.config.get("folds")})')
+        nets = model.nets
+        try: model.nets = [nets[i]]; p = predict_frame([model], df, tta)
+        finally: model.nets = nets
+        return df.assign(pred=p, oof_fold=fold).dropna(subset=['pred']).reset_index(drop=True), f'predictions of fold {fold}'
+    return df.assign(pred=predict_frame([model], df, tta)).dropna(subset=['pred']).reset_index(drop=True), 'predictions'
+
+# %% ../nbs/10_explain.ipynb #c012
+def explain(model_dir: str | os.PathLike, # a model folder from `melanoma train`
+            data: str | os.PathLike, # a labelled data folder (any supported layout)
+            out: str | os.PathLike | None = None, # the PNG to write; default `reports/<run>/gradcam.png`
+            n: int = 8, # images of each kind: false negatives, false positives, random
+            split: str = 'train', # the split of `data` to use (`test` has no labels: random images only)
+            fold: int | None = None, # only validation fold K of `data`/folds.csv, explained with that fold's network
+            threshold: float = 0.5, # probability threshold that defines the errors
+            tta: int = 1, # test-time augmentation when predicting
+            seed: int = 0, # seed of the random picks
+            cols: int = 4, # image + heatmap pairs per row
+           ) -> Path:
+    "Write a grid of Grad-CAM overlays of the most confident errors and some random images; return the PNG's path."
+    from tqdm.auto import tqdm
+    from matplotlib.figure import Figure
+    from melanoma.model import load_model
+    from melanoma.data import read_dataset
+    from melanoma.evaluate import read_labelled, save_figure
+    from melanoma.preprocess import open_image
+    model_dir = Path(model_dir)
+    model = load_model(model_dir)
+    df = read_labelled(data) if split == 'train' else read_dataset(data, split)
+    df, how = _predictions(model, model_dir, df, data, fold, tta)
+    if not len(df): raise MelanomaError(f'{data}: no {"labelled " if split == "train" else ""}images in split {split!r}' + (f' fold {fold}' if fold is not None else ''))
+    picks = _pick(df, n, threshold, seed)
+    shown, skipped = [], []
+    for _, r in tqdm(list(picks.iterrows()), desc='grad-cam', leave=False):
+        try:
+            img = open_image(r.path, size=max(model.size, 256))
+            img.thumbnail((384, 384))
+            meta = pd.DataFrame([r[['sex', 'age', 'site']]]).reset_index(drop=True) if model.uses_meta else None
+            heat = gradcam(model, img, meta, fold=_fold_index(model, r.get('oof_fold')))
+            shown.append((r, img, overlay(img, heat)))
+        except (MelanomaError, OSError, ValueError) as e: skipped.append(f'{r.path} ({e})')
+    if skipped: print(f'grad-cam: skipped {len(skipped)} image(s): ' + '; '.join(skipped[:5]))
+    if not shown: raise MelanomaError(f'{data}: no image could be explained')
+    rows = -(-len(shown) // cols)
+    fig = Figure(figsize=(cols * 2 * 2.2, rows * 2.5 + 0.6), dpi=100, layout='constrained')
+    axes = np.atleast_2d(fig.subplots(rows, cols * 2, squeeze=False))
+    for ax in axes.flat: ax.axis('off')
+    colour = {'false negative': 'tab:red', 'false positive': 'tab:orange', 'random': 'black'}
+    for i, (r, img, ov) in enumerate(shown):
+        a, b = axes[i // cols, 2 * (i % cols)], axes[i // cols, 2 * (i % cols) + 1]
+        a.imshow(img); b.imshow(ov)
+        lab = '?' if pd.isna(r.target) else ('melanoma' if r.target == 1 else 'benign')
+        a.set_title(f'{r.kind}\n{r.image_id}', fontsize=8, color=colour[r.kind])
+        b.set_title(f'label {lab}\np(melanoma) = {r.pred:.3f}', fontsize=8, color=colour[r.kind])
+    counts = picks.kind.value_counts()
+    fig.suptitle(f'Grad-CAM of {model_dir.name} on {Path(data).name} ({how}; threshold {threshold:g}): '
+                 f"{counts.get('false negative', 0)} false negatives, {counts.get('false positive', 0)} false positives, "
+                 f"{counts.get('random', 0)} random", fontsize=10)
+    out = Path(out) if out else Path('reports') / model_dir.name / 'gradcam.png'
+    return save_figure(fig, out)
+
+# %% ../nbs/10_explain.ipynb #c013
+def explain_cli(model: str, # a model folder from `melanoma train`
+                data: str, # a labelled data folder (any supported layout)
+                out: str = None, # the PNG to write (default: reports/<run>/gradcam.png)
+                n: int = 8, # images of each kind: false negatives, false positives, random
+                fold: int = None, # only validation fold K of DATA/folds.csv, explained with that fold's network
+                threshold: float = 0.5, # probability threshold that defines the errors
+                split: str = 'train', # the split of DATA (`test`: random images only, no labels)
+               ):
+    "Grad-CAM heatmaps of the most confident false negatives and false positives, and random images, in one PNG."
+    p = explain(model, data, out, n=n, split=split, fold=fold, threshold=threshold)
+    print(f'wrote {p}')
