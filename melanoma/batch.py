@@ -166,7 +166,12 @@ def batch(src: str | os.PathLike, dest: str | os.PathLike, max_files: int = 1000
     if zip and method == 'hardlink': raise MelanomaError('--zip writes new files, so it cannot hardlink; use copy or move')
     if not src.is_dir(): raise MelanomaError(f'{src}: not a folder')
     man = dest/MANIFEST
-    if man.exists(): df = read_manifest(man)  # resume: the manifest is the plan
+    if man.exists():  # resume: the manifest is the plan
+        df = read_manifest(man)
+        print(f'{man} exists: resuming its plan ({len(df)} files in {df.batch.nunique()} batches)')
+        if df.groupby('batch').size().max() > max_files: print(f'note: the existing plan has batches over --max-files {max_files}; batch into a new folder to change it')
+        if method != 'move' and (new := len(set(list_files(src, exclude=dest)) - set(df.file))):
+            print(f'note: {new} file(s) in {src} are not in {man}; batch into a new folder to include them')
     else:
         rels = list_files(src, exclude=dest)
         if not rels: raise MelanomaError(f'{src}: no files to batch')
