@@ -328,10 +328,15 @@ def build_wheel(dest: str | os.PathLike, root: str | os.PathLike | None = None) 
     "Build the melanoma wheel from the checkout `root` (default: the one this package was imported from) into `dest`."
     root = Path(root) if root else Path(__file__).resolve().parents[1]
     if not (root/'pyproject.toml').exists(): raise MelanomaError(f'{root}: not a melanoma checkout (no pyproject.toml); build the wheel there with `pip wheel --no-deps . -w DIR`')
-    dest = Path(dest); dest.mkdir(parents=True, exist_ok=True)
+    dest = Path(dest).resolve(); dest.mkdir(parents=True, exist_ok=True)
     for old in dest.glob('melanoma-*.whl'): old.unlink()
-    r = subprocess.run([sys.executable, '-m', 'pip', 'wheel', '--no-deps', '--no-build-isolation', '-q', '-w', str(dest), str(root)],
-                       capture_output=True, text=True)
+    with tempfile.TemporaryDirectory() as tmp:  # build from a copy, so the checkout gets no build/ folder
+        for p in root.iterdir():
+            if p.name in ('pyproject.toml', 'setup.py', 'MANIFEST.in') or p.name.startswith(('README', 'LICENSE', 'LICENCE')):
+                shutil.copy2(p, tmp)
+        shutil.copytree(root/'melanoma', Path(tmp)/'melanoma', ignore=shutil.ignore_patterns('__pycache__', '*.pyc'))
+        r = subprocess.run([sys.executable, '-m', 'pip', 'wheel', '--no-deps', '--no-build-isolation', '-q', '-w', str(dest), tmp],
+                           capture_output=True, text=True)
     wheels = sorted(dest.glob('melanoma-*.whl'))
     if r.returncode or not wheels: raise MelanomaError(f'building the wheel in {root} failed:\n{r.stderr[-2000:]}')
     return wheels[-1]

@@ -295,3 +295,19 @@ def test_push_refused(tmp_path):
         def kernels_push(self, folder): return SimpleNamespace(error='Invalid dataset sources', invalid_dataset_sources='me/nope', ref=None, url=None, version_number=None)
     with pytest.raises(MelanomaError, match='refused the kernel.*me/nope'):
         kaggle_train('me/melanoma-train', dataset='me/nope-nope', out=tmp_path / 'k', api=Refuse(), sleep=no_sleep)
+
+def test_upload_code_builds_wheel_and_creates_dataset(tmp_path):
+    "The wheel is built from a copy of the checkout (no build/ left behind) and uploaded; a missing dataset is created."
+    seen = []
+    class Api:
+        config_values = {'username': 'me'}
+        def dataset_create_version(self, folder, notes, quiet=True):
+            seen.append(('version', sorted(p.name for p in Path(folder).iterdir()))); raise http_error(404)
+        def dataset_create_new(self, folder, public=False, quiet=True):
+            meta = json.loads((Path(folder) / 'dataset-metadata.json').read_text())
+            seen.append(('new', meta['id'], public)); return SimpleNamespace(error=None)
+    had_build = (Path(mk.__file__).parents[1] / 'build').exists()
+    assert mk.upload_code('melanoma-code', api=Api()) == 'me/melanoma-code'
+    assert seen[0][0] == 'version' and seen[0][1][0] == 'dataset-metadata.json' and seen[0][1][1].startswith('melanoma-')
+    assert seen[1] == ('new', 'me/melanoma-code', False)
+    assert (Path(mk.__file__).parents[1] / 'build').exists() == had_build
