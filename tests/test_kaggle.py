@@ -311,3 +311,12 @@ def test_upload_code_builds_wheel_and_creates_dataset(tmp_path):
     assert seen[0][0] == 'version' and seen[0][1][0] == 'dataset-metadata.json' and seen[0][1][1].startswith('melanoma-')
     assert seen[1] == ('new', 'me/melanoma-code', False)
     assert (Path(mk.__file__).parents[1] / 'build').exists() == had_build
+
+def test_upload_blob_through_real_kaggle_api(tmp_path, monkeypatch):
+    "`upload_blob` calls the kaggle package's `_upload_file` with the arguments it expects (its transfer replaced)."
+    api = real_api([])
+    seen = []
+    def fake_blob(path, quiet, blob_type, ctx, content_type=None): seen.append((Path(path).name, blob_type.name)); return 'tok-1'
+    monkeypatch.setattr(api, '_upload_blob', fake_blob)
+    f = tmp_path / 'batch_0000.zip'; f.write_bytes(b'PK')
+    assert mk.upload_blob(api, f) == 'tok-1' and seen == [('batch_0000.zip', 'DATASET')]
