@@ -1,0 +1,137 @@
+"Tests for melanoma.inference: predicting a Kaggle-layout test set into a valid submission, ensembles, bad images, ONNX."
+import shutil, warnings
+from pathlib import Path
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from melanoma.core import MelanomaError
+from melanoma.cli import main
+from melanoma.inference import blend, predict_dataset, export_onnx, run_name, _cache_key
+from melanoma.model import create_model, save_model, meta_dim
+from melanoma.submission import validate_submission, read_sample_ids, LOG_COLUMNS
+
+@pytest.fixture(scope='module')
+def tiny(tmp_path_factory):
+    "Two untrained model folders (2-fold image-only, 1-fold metadata) at 64 px: weights don't matter here."
+    d = tmp_path_factory.mktemp('models')
+    torch.manual_seed(0)
+    a = save_model([create_model('resnet18', pretrained=False) for _ in range(2)], d / 'tiny', {'size': 64})
+    b = save_model([create_model('resnet18', pretrained=False, n_meta=meta_dim())], d / 'meta', {'size': 64})
+    return a, b
+
+@pytest.fixture
+def data_copy(sample_data, tmp_path):
+    "A private copy of the synthetic data set's test split, safe to damage."
+    d = tmp_path / 'siim'
+    d.mkdir()
+    for f in ('test.csv', 'sample_submission.csv'): shutil.copy(sample_data / f, d / f)
+    shutil.copytree(sample_data / 'jpeg' / 'test', d / 'jpeg' / 'test')
+    return d
+
+def ids(data): return pd.read_csv(Path(data) / 'test.csv').image_name.tolist()
+
+def test_blend():
+    a, b = np.array([0.1, 0.2, 0.9]), np.array([0.3, 0.1, 0.5])
+    assert np.allclose(blend([a, b]), [0.2, 0.15, 0.7])
+    assert np.allclose(blend([a, b], weights=[1, 0]), a)
+    r = blend([a, b], 'rank')
+    assert np.allclose(r, [0.5, 0.5, 1])
+    with pytest.raises(MelanomaError, match='weight'): blend([a, b], weights=[1])
+    with pytest.raises(MelanomaError, match='ensemble'): blend([a, b], 'max')
+
+def test_predict_cli_end_to_end(tiny, sample_data, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(['predict', '--model', str(tiny[0]), '--model', str(tiny[1]), str(sample_data), '--tta', '2',
+                 '--ensemble', 'rank', '--weights', '1', '3', '--workers', '1']) == 0
+    out = tmp_path / 'submissions' / 'tiny+meta_tta2_rank.csv'
+    assert 'wrote submissions/tiny+meta_tta2_rank.csv: 16 predictions from 2 model(s)' in capsys.readouterr().out
+    sub = pd.read_csv(out, dtype={'image_name': str})
+    validate_submission(sub, ids(sample_data), read_sample_ids(sample_data))
+    log = pd.read_csv(tmp_path / 'submissions' / 'log.csv', dtype=str, keep_default_na=False)
+    assert list(log.columns) == LOG_COLUMNS and log.tta[0] == '2' and log.ensemble[0] == 'rank'
+    assert log.models[0] == f'{tiny[0]};{tiny[1]}'
+    assert not list((tmp_path / 'submissions').glob('.*partial*'))
+
+def test_folds_tta_and_meta(tiny, sample_data):
+    from melanoma.model import load_model
+    m = load_model(tiny[0], device='cpu')
+    df = predict_dataset(tiny[0], sample_data, workers=0, progress=False)
+    paths = [sample_data / 'jpeg' / 'test' / f'{i}.jpg' for i in ids(sample_data)]
+    assert np.allclose(df.target, m.predict(paths, progress=False), atol=1e-5)
+    t2 = predict_dataset([m], sample_data, tta=2, workers=0, progress=False)
+    assert np.allclose(t2.target, m.predict(paths, tta=2, progress=False), atol=1e-5)
+    mm = load_model(tiny[1], device='cpu')
+    meta = pd.read_csv(sample_data / 'test.csv')
+    got = predict_dataset(tiny[1], sample_data, workers=0, progress=False).target
+    from melanoma.data import read_dataset
+    want = mm.predict(paths, meta=read_dataset(sample_data, split='test')[['sex', 'age', 'site']], progress=False)
+    assert np.allclose(got, want, atol=1e-5) and len(meta) == len(got)
+
+def test_bad_image_filled_or_fatal(tiny, data_copy):
+    tid = ids(data_copy)
+    bad = data_copy / 'jpeg' / 'test' / f'{tid[2]}.jpg'
+    bad.write_bytes(b'not a jpeg at all')
+    (data_copy / 'jpeg' / 'test' / f'{tid[5]}.jpg').unlink()
+    with pytest.warns(UserWarning, match='2 of 16 test image') as w:
+        df = predict_dataset(tiny[0], data_copy, workers=1, progress=False)
+    validate_submission(df, tid, read_sample_ids(data_copy))
+    assert sorted(i for i, _, _ in df.attrs['skipped']) == sorted([tid[2], tid[5]])
+    med = np.median(df.target.drop([2, 5]))
+    assert np.isclose(df.target[2], med) and np.isclose(df.target[5], med)
+    assert str(bad) in str(w[0].message)
+    with pytest.raises(MelanomaError, match=f'2 of 16 test image.*{tid[2]}'):
+        predict_dataset(tiny[0], data_copy, workers=0, on_error='fail', progress=False)
+
+def test_resume_from_cache(tiny, sample_data, tmp_path):
+    cache = tmp_path / 'partial.csv'
+    tid = ids(sample_data)
+    pd.DataFrame({'image_name': tid[:4], 'error': '', 'key': _cache_key([tiny[0]], 1, sample_data), 'p0': 0.25}).to_csv(cache, index=False)
+    df = predict_dataset(tiny[0], sample_data, workers=0, cache=cache, progress=False)
+    assert (df.target[:4] == 0.25).all() and (df.target[4:] != 0.25).all() and not cache.exists()
+    # a cache from other models/settings is ignored
+    pd.DataFrame({'image_name': tid[:4], 'error': '', 'key': 'other', 'p0': 0.25}).to_csv(cache, index=False)
+    assert (predict_dataset(tiny[0], sample_data, workers=0, cache=cache, progress=False).target != 0.25).all()
+
+def test_bad_arguments(tiny, sample_data, tmp_path):
+    with pytest.raises(MelanomaError, match='not a model folder'): predict_dataset(tmp_path, sample_data, progress=False)
+    with pytest.raises(MelanomaError, match='2 weight'): predict_dataset([tiny[0]], sample_data, weights=[1, 2], progress=False)
+    with pytest.raises(MelanomaError, match='test.csv'): predict_dataset(tiny[0], tmp_path, progress=False)
+    with pytest.raises(SystemExit): main(['predict', str(sample_data)])  # --model is required
+    assert run_name(['models/a', 'models/b'], 4, 'rank') == 'a+b_tta4_rank' and run_name(['x/run1']) == 'run1'
+
+def test_onnx_export_and_predict(tiny, sample_data, tmp_path, capsys):
+    m = tmp_path / 'tiny'
+    shutil.copytree(tiny[0], m)
+    with pytest.raises(MelanomaError, match='export-onnx'): predict_dataset(m, sample_data, onnx=True, progress=False)
+    assert main(['export-onnx', str(m)]) == 0
+    assert sorted(p.name for p in m.glob('*.onnx')) == ['fold0.onnx', 'fold1.onnx']
+    import onnx
+    g = onnx.load(str(m / 'fold0.onnx'))
+    assert g.opset_import[0].version >= 17 and g.graph.input[0].type.tensor_type.shape.dim[0].dim_param == 'batch'
+    a = predict_dataset(m, sample_data, workers=0, onnx=True, progress=False)
+    b = predict_dataset(m, sample_data, workers=0, progress=False)
+    assert np.allclose(a.target, b.target, atol=1e-4)
+
+def test_train_debug_predict_end_to_end(sample_data, tmp_path, monkeypatch):
+    "sample data -> `train --debug` model -> predict -> valid CSV."
+    from melanoma.train import train
+    data = tmp_path / 'siim'
+    shutil.copytree(sample_data, data)
+    mdir = train(data, name='dbg', debug=True, models_dir=tmp_path / 'models', progress=False)
+    monkeypatch.chdir(tmp_path)
+    assert main(['predict', '--model', str(mdir), str(data), '--out', 'sub.csv', '--workers', '0']) == 0
+    validate_submission(pd.read_csv(tmp_path / 'sub.csv', dtype={'image_name': str}), ids(data), read_sample_ids(data))
+    log = pd.read_csv(tmp_path / 'log.csv', dtype=str, keep_default_na=False)
+    assert log.models[0] == str(mdir)
+
+def test_siim_mini_test_set(siim_mini, tmp_path):
+    "The 93 real test images: the file's ids match sample_submission.csv (an untrained, ImageNet-pretrained model)."
+    torch.manual_seed(0)
+    mdir = save_model(create_model('tf_efficientnet_lite0', pretrained=True), tmp_path / 'lite0', {'size': 64})
+    main(['predict', '--model', str(mdir), str(siim_mini), '--out', str(tmp_path / 'sub.csv'), '--bs', '32'])
+    sub = pd.read_csv(tmp_path / 'sub.csv', dtype={'image_name': str})
+    sample = pd.read_csv(siim_mini / 'sample_submission.csv', dtype={'image_name': str})
+    assert len(sub) == 93 and set(sub.image_name) == set(sample.image_name)
+    validate_submission(sub, sample.image_name.tolist(), sample.image_name.tolist())
+    assert sub.target.between(0, 1).all() and sub.target.nunique() > 1
