@@ -105,7 +105,7 @@ def _place(s: Path, t: Path, size: int, sha: str, method: str) -> str:
     "Put source `s` at target `t` by `method`; 'done' or 'skip' (already there), or raise OSError/ValueError."
     if method == 'hardlink':
         if t.exists():
-            if s.exists() and os.path.samefile(s, t): return 'skip'
+            if not s.exists() or os.path.samefile(s, t): return 'skip'  # never drop the only copy
             t.unlink()
         if s.stat().st_size != size: raise ValueError(f'{s}: size changed since the manifest was written')
         t.parent.mkdir(parents=True, exist_ok=True)
