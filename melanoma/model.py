@@ -7,7 +7,7 @@ Docs: https://melanoma-dev.github.io/melanoma/model.html.md"""
 
 # %% ../nbs/06_model.ipynb #c002
 from __future__ import annotations
-import json, os, re, warnings, importlib, importlib.metadata
+import json, os, re, warnings, importlib, importlib.metadata, importlib.util
 from pathlib import Path
 from typing import Any, Callable, Sequence
 import numpy as np, pandas as pd
@@ -126,7 +126,7 @@ def load_backbone_weights(body: nn.Module, sd: dict, source: str = 'weights', ig
         raise MelanomaError('; '.join(msg))
     body.load_state_dict(sd)
 
-# %% ../nbs/06_model.ipynb #c011
+# %% ../nbs/06_model.ipynb #c013
 def default_meta_vocab() -> dict:
     "The metadata vocabulary stored in `config.json`: sexes, sites and the age scaling."
     return dict(sexes=list(SEXES), sites=list(SITES), age_scale=90.0)
@@ -149,7 +149,7 @@ def meta_frame_to_tensor(df: pd.DataFrame, vocab: dict | None = None) -> torch.T
         cols += [(v == s).astype('float32') for s in voc]
     return torch.from_numpy(np.stack(cols, 1).astype('float32'))
 
-# %% ../nbs/06_model.ipynb #c014
+# %% ../nbs/06_model.ipynb #c016
 class MelanomaNet(nn.Module):
     "Backbone `body` (image -> features), optional metadata MLP `meta`, and a linear `head` over their concatenation."
     def __init__(self, body: nn.Module, n_features: int, n_out: int = 1, n_meta: int = 0,
@@ -176,7 +176,7 @@ def splitter(model: MelanomaNet) -> list:
     from fastai.torch_core import params
     return [params(model.body), params(model.head) + (params(model.meta) if model.meta is not None else [])]
 
-# %% ../nbs/06_model.ipynb #c015
+# %% ../nbs/06_model.ipynb #c017
 def create_model(arch: str = 'tf_efficientnet_lite0', # timm model name, or a torchvision ResNet name
                  n_out: int = 1, # 1: melanoma logit; len(DIAGNOSES): 9-class head
                  pretrained: bool = True, # ImageNet weights (offline for EfficientNet-Lite0/1/2, else downloaded)
@@ -186,6 +186,7 @@ def create_model(arch: str = 'tf_efficientnet_lite0', # timm model name, or a to
                  head_dropout: float = 0.2, # dropout before the final linear layer
                  **kwargs) -> MelanomaNet: # passed to timm/torchvision when creating the backbone
     "A `MelanomaNet` for `arch` with its config (architecture, size, normalisation, weights used) in `.arch_config`."
+    if n_out not in (1, len(DIAGNOSES)): raise MelanomaError(f'n_out must be 1 (melanoma logit) or {len(DIAGNOSES)} ({" ".join(DIAGNOSES)}), got {n_out}')
     lite = LITE_ARCHS.get(arch)
     if lite is not None:
         # the offline weights are TF ports: TF "SAME" padding and BatchNorm eps 1e-3 (already so for tf_ models)
@@ -207,7 +208,7 @@ def create_model(arch: str = 'tf_efficientnet_lite0', # timm model name, or a to
                            pretrained=source, **dc)
     return net
 
-# %% ../nbs/06_model.ipynb #c021
+# %% ../nbs/06_model.ipynb #c023
 def _versions() -> dict:
     out = {}
     for p in ('torch', 'torchvision', 'timm', 'fastai', 'melanoma', 'safetensors'):
@@ -254,33 +255,33 @@ def save_model(nets: nn.Module | Sequence[nn.Module] | dict, # one network, a li
     with atomic_write(path / 'config.json') as f: json.dump(cfg, f, indent=2)
     return path
 
-# %% ../nbs/06_model.ipynb #c023
+# %% ../nbs/06_model.ipynb #c025
 def _dihedral(x: torch.Tensor, k: int) -> torch.Tensor:
     "The `k`-th (0..7) element of the dihedral group applied to a batch of images (..., H, W)."
     if k >= 4: x = x.transpose(-1, -2)
     return torch.rot90(x, k % 4, dims=(-2, -1))
 
-def _open(item) -> Image.Image:
-    if isinstance(item, Image.Image): return item.convert('RGB')
-    try: from melanoma.preprocess import open_image
-    except ImportError: return ImageOps.exif_transpose(Image.open(item)).convert('RGB')
-    return open_image(item)
+def _open(item, size: int | None = None) -> Image.Image:
+    "An 8-bit RGB PIL image from a PIL image or a path, opened as training does (`open_image`, draft-decoded near `size`)."
+    from melanoma.preprocess import open_image, to_rgb
+    return to_rgb(item) if isinstance(item, Image.Image) else open_image(item, size=size)
 
 class _Items(torch.utils.data.Dataset):
     def __init__(self, items, prep): self.items, self.prep = items, prep
     def __len__(self): return len(self.items)
     def __getitem__(self, i):
-        try: return self.prep(_open(self.items[i])), None
+        try: return self.prep(self.items[i]), None
         except Exception as e:
             return None, f'{self.items[i] if not isinstance(self.items[i], Image.Image) else f"image {i}"}: skipped ({type(e).__name__}: {e})'
 
 def _collate(batch): return batch
 
-# %% ../nbs/06_model.ipynb #c024
+# %% ../nbs/06_model.ipynb #c026
 class MelanomaModel:
     "A trained model: its config, one network per fold, and preprocessing/prediction that match training."
     def __init__(self, config: dict, nets: list[nn.Module], device=None, oof_auc: float | None = None):
         self.config, self.device = config, torch.device(device) if device is not None else default_device()
+        if self.device.type == 'cuda' and not torch.cuda.is_available(): raise MelanomaError(f'device {device}: CUDA is not available here')
         self.nets = [n.to(self.device).eval() for n in nets]
         if self.device.type == 'cpu': self.nets = [n.to(memory_format=torch.channels_last) for n in self.nets]
         self.size, self.oof_auc, self.failed = int(config['size']), oof_auc, []
@@ -295,7 +296,7 @@ class MelanomaModel:
         "PIL image (or path) -> normalised 3 x size x size float tensor, resized as in training."
         from fastai.vision.augment import Resize
         from fastai.vision.core import PILImage
-        img = _open(img)
+        img = _open(img, self.size)
         method = self.config.get('preprocessing', {}).get('resize', 'squish')
         img = Resize(self.size, method=method)(PILImage(img), split_idx=1)
         x = torch.from_numpy(np.asarray(img, dtype=np.uint8).copy()).permute(2, 0, 1).float().div_(255)
@@ -353,7 +354,7 @@ class MelanomaModel:
             out[idx] = (p / (tta * len(self.nets))).cpu().numpy()
         return out
 
-# %% ../nbs/06_model.ipynb #c025
+# %% ../nbs/06_model.ipynb #c027
 def _cam_layer_name(net: nn.Module, size: int = 224) -> str:
     "Name of the last module of `net.body` with a spatial (H, W > 1) 4-D output: the layer Grad-CAM hooks."
     if getattr(net, '_cam_layer', None): return net._cam_layer
@@ -364,7 +365,9 @@ def _cam_layer_name(net: nn.Module, size: int = 224) -> str:
     try:
         p = next(body.parameters())
         was = body.training; body.eval()
-        with torch.no_grad(): body(torch.zeros(1, 3, max(size, 64), max(size, 64), device=p.device, dtype=p.dtype))
+        with torch.no_grad():
+            try: body(torch.zeros(1, 3, 64, 64, device=p.device, dtype=p.dtype))  # small and fast; 2x2 at stride 32
+            except Exception: found.clear(); body(torch.zeros(1, 3, size, size, device=p.device, dtype=p.dtype))
         body.train(was)
     finally:
         for h in hooks: h.remove()
@@ -372,7 +375,7 @@ def _cam_layer_name(net: nn.Module, size: int = 224) -> str:
     net._cam_layer = f'body.{found[-1]}'
     return net._cam_layer
 
-# %% ../nbs/06_model.ipynb #c026
+# %% ../nbs/06_model.ipynb #c028
 def _fold_num(p: Path) -> int: return int(re.fullmatch(r'fold(\d+)', p.stem)[1])
 
 def load_model(path: str | os.PathLike, # a model folder written by `melanoma train` / `save_model`
