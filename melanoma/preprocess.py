@@ -98,8 +98,8 @@ def resize_image(img: Image.Image, # any PIL image
     "Resize `img` to `size` with antialiasing, either squashing it or centre-cropping it."
     wh = (size, size) if isinstance(size, int) else tuple(size)
     if img.size == wh: return img
-    if mode == 'resize': return img.resize(wh, Image.Resampling.LANCZOS, reducing_gap=3.0)
-    if mode == 'center-crop': return ImageOps.fit(img, wh, Image.Resampling.LANCZOS, centering=(0.5, 0.5))
+    if mode == 'resize': return img.resize(wh, Image.Resampling.BICUBIC, reducing_gap=3.0)
+    if mode == 'center-crop': return ImageOps.fit(img, wh, Image.Resampling.BICUBIC, centering=(0.5, 0.5))
     raise MelanomaError(f"mode must be 'resize' or 'center-crop', not {mode!r}")
 
 # %% ../nbs/04_preprocess.ipynb #c013
@@ -177,14 +177,22 @@ def _jobs(src: Path, dest: Path, images: str) -> tuple[list[tuple[str, str]], li
 # %% ../nbs/04_preprocess.ipynb #c017
 _TMP_RE = re.compile(r'^\..+\.[a-z0-9_]{8}\.jpg$')  # atomic_path's temporary names
 
+def _already_done(path: str, size: int) -> bool:
+    "Whether `path` is already an upright RGB JPEG of `size`x`size` pixels (so copying it is exact)."
+    if not path.lower().endswith(('.jpg', '.jpeg')): return False
+    with Image.open(path) as im:
+        return im.format == 'JPEG' and im.mode == 'RGB' and im.size == (size, size) and im.getexif().get(0x0112, 1) == 1
+
 def prepare_one(job: tuple[str, str], size: int = 512, mode: str = 'resize', quality: int = 95,
                 overwrite: bool = False) -> tuple[str, str, str]:
     "Write one resized JPEG for `job = (source, destination)`; returns `(status, source, reason)`, never raises for a bad image."
     src, out = job
     if not overwrite and os.path.exists(out): return 'skipped', src, ''
     try:
-        im = resize_image(open_image(src, size=size), size, mode)
-        with atomic_path(out) as tmp: im.save(tmp, 'JPEG', quality=quality)
+        im = open_image(src, size=size)  # always decoded in full, so a corrupt file is caught even when it is copied
+        with atomic_path(out) as tmp:
+            if _already_done(src, size): shutil.copyfile(src, tmp)  # no second JPEG generation loss
+            else: resize_image(im, size, mode).save(tmp, 'JPEG', quality=quality)
         return 'written', src, ''
     except MelanomaError as e: return 'failed', src, str(e)
     except Exception as e: return 'failed', src, f'{src}: {type(e).__name__}: {e}'

@@ -228,3 +228,30 @@ def test_real_prepare_jpeg_and_dicom(siim_mini, tmp_path):
             assert a.shape == b.shape == (64, 64, 3)
             assert np.abs(a - b).mean() < 8, i  # the DICOM and the competition JPEG give the same picture
             assert np.abs(a.reshape(-1, 3).mean(0) - b.reshape(-1, 3).mean(0)).max() < 3, i  # not pink
+
+
+def test_prepare_copies_jpegs_already_at_size(tmp_path):
+    (tmp_path/'src').mkdir()
+    Image.fromarray(RNG.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(tmp_path/'src'/'a.jpg', quality=80)
+    Image.fromarray(RNG.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(tmp_path/'src'/'b.png')
+    ex = Image.Exif(); ex[0x0112] = 3
+    Image.new('RGB', (32, 32), 'red').save(tmp_path/'src'/'c.jpg', exif=ex)
+    assert prepare(tmp_path/'src', tmp_path/'out', size=32, workers=1, progress=False).written == 3
+    assert (tmp_path/'out'/'a.jpg').read_bytes() == (tmp_path/'src'/'a.jpg').read_bytes()  # copied, no re-encoding
+    assert (tmp_path/'out'/'c.jpg').read_bytes() != (tmp_path/'src'/'c.jpg').read_bytes()  # rotated: re-encoded
+    assert Image.open(tmp_path/'out'/'b.jpg').format == 'JPEG'
+
+
+def test_real_prepare_isic2019_layout(isic2019_mini, tmp_path):
+    from melanoma.data import read_isic2019
+    src = tmp_path/'isic'
+    (src/'ISIC_2019_Training_Input').mkdir(parents=True)
+    gt = pd.read_csv(isic2019_mini/'ISIC_2019_Training_GroundTruth.csv').iloc[::500]
+    meta = pd.read_csv(isic2019_mini/'ISIC_2019_Training_Metadata.csv')
+    gt.to_csv(src/'ISIC_2019_Training_GroundTruth.csv', index=False)
+    meta[meta.image.isin(gt.image)].to_csv(src/'ISIC_2019_Training_Metadata.csv', index=False)
+    for i in gt.image: os.symlink(isic2019_mini/'ISIC_2019_Training_Input'/f'{i}.jpg', src/'ISIC_2019_Training_Input'/f'{i}.jpg')
+    rep = prepare(src, tmp_path/'out', size=64, workers=1, progress=False)
+    assert rep.written == len(gt) and not rep.failed and sorted(rep.tables) == sorted(p.name for p in src.glob('*.csv'))
+    df = read_isic2019(tmp_path/'out', missing='error')
+    assert len(df) == len(gt) and {Image.open(p).size for p in df.path} == {(64, 64)}
