@@ -278,20 +278,23 @@ def _head_hash(path: str) -> str:
 
 def _identical_files(paths: pd.Series) -> pd.Series:
     "For each path, the index label of the first earlier row whose file has the same bytes (NaN when none)."
-    sizes = paths.map(lambda p: os.path.getsize(p) if os.path.isfile(p) else -1)
-    first = pd.Series(np.nan, index=paths.index)
-    for size, idx in paths.index.groupby(sizes.to_numpy()).items():
-        if size < 0 or len(idx) < 2: continue
+    by_size = defaultdict(list)
+    for label, p in zip(paths.index, paths):
+        try: by_size[os.stat(p).st_size].append((label, p))
+        except OSError: pass
+    first = {}
+    for n, items in by_size.items():
+        if len(items) < 2: continue
         by_head = defaultdict(list)
-        for i in sorted(idx): by_head[_head_hash(paths[i])].append(i)
+        for label, p in items: by_head[_head_hash(p)].append((label, p))
         for same in by_head.values():
             if len(same) < 2: continue
             seen = {}
-            for i in same:
-                h = sha256_file(paths[i]) if size > _HEAD else 'all'
-                if h in seen: first[i] = seen[h]
-                else: seen[h] = i
-    return first
+            for label, p in same:
+                h = sha256_file(p) if n > _HEAD else ''
+                if h in seen: first[label] = seen[h]
+                else: seen[h] = label
+    return pd.Series(first, index=paths.index, dtype=float)
 
 def combine(*dfs: pd.DataFrame, # readers' outputs, in order of preference
             duplicates: str | os.PathLike | pd.DataFrame | None = None, # official 2020 duplicates CSV (`ISIC_id,ISIC_id_paired`)

@@ -6,7 +6,7 @@ Docs: https://melanoma-dev.github.io/melanoma/sample.html.md"""
 
 # %% ../nbs/05_sample.ipynb #c002
 from __future__ import annotations
-import json, os, shutil
+import json, math, os
 from pathlib import Path
 import numpy as np
 import pandas as pd
@@ -43,17 +43,18 @@ def draw_lesion(m: float, # malignancy in [0, 1]: size, darkness, border irregul
     img = skin * (1 + 0.05 * tex + 0.015 * rng.standard_normal((size, size), dtype=np.float32))[..., None]
     img *= np.clip(1.15 - 0.35 * (xx**2 + yy**2), 0.5, 1)[..., None]  # dermoscope vignette
     # lesion shape: a star-shaped blob whose radius varies with angle
-    cy, cx = rng.normal(0, 0.08, 2)
+    cy, cx = (float(c) for c in rng.normal(0, 0.08, 2))  # python floats keep the arrays float32
     dy, dx = yy - cy, xx - cx
     rot, elong = rng.uniform(0, np.pi), rng.uniform(0.8, 1.2)
-    u, v = dx * np.cos(rot) + dy * np.sin(rot), -dx * np.sin(rot) + dy * np.cos(rot)
+    c, s = math.cos(rot), math.sin(rot)
+    u, v = dx * c + dy * s, -dx * s + dy * c
     rho, theta = np.sqrt((u * elong)**2 + (v / elong)**2), np.arctan2(v, u)
-    base = np.clip(0.22 + 0.28 * m + rng.normal(0, 0.05), 0.1, 0.75)
+    base = float(np.clip(0.22 + 0.28 * m + rng.normal(0, 0.05), 0.1, 0.75))
     irr = 0.02 + 0.16 * m
     k = np.arange(2, 8, dtype=np.float32)[:, None, None]
     amp = (irr * rng.uniform(0.3, 1, (6, 1, 1)) / np.sqrt(k - 1)).astype(np.float32)
     phase = rng.uniform(0, 2 * np.pi, (6, 1, 1)).astype(np.float32)
-    r = np.float32(base) * (1 + (amp * np.cos(k * theta + phase)).sum(0))
+    r = base * (1 + (amp * np.cos(k * theta + phase)).sum(0))
     mask = 1 / (1 + np.exp(-(r - rho) / (0.012 + 0.02 * (1 - m))))
     # lesion colour: a per-pixel mix of three colours, which are more distinct as m grows
     pal = (1 - m) * BENIGN_COLOURS + m * MELANOMA_COLOURS
@@ -66,6 +67,7 @@ def draw_lesion(m: float, # malignancy in [0, 1]: size, darkness, border irregul
     out = Image.fromarray(np.clip(img, 0, 255).astype(np.uint8))
     # hairs: a few dark curved strokes
     d = ImageDraw.Draw(out)
+    assert img.dtype == np.float32
     for _ in range(rng.poisson(1.5)):
         p0, p1 = rng.uniform(0, size, 2), rng.uniform(0, size, 2)
         ctrl = (p0 + p1) / 2 + rng.normal(0, size / 6, 2)
