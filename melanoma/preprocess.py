@@ -236,6 +236,10 @@ def prepare(src: str | os.PathLike, # a data folder: SIIM-ISIC 2020, ISIC 2019, 
     pairs, missing, tables = _jobs(src, dest, images)
     dest.mkdir(parents=True, exist_ok=True)
     rep = PrepareReport(dest, missing=missing, tables=_copy_tables(tables, dest))
+    first = {}
+    for s_, o in pairs: first.setdefault(o, s_)
+    rep.failed = [(s_, f'{s_}: same output {o} as {first[o]}, skipped') for s_, o in pairs if first[o] != s_]
+    pairs = [(s_, o) for o, s_ in first.items()]
     _clean_stale([o for _, o in pairs])
     todo = [(j, size, mode, quality, overwrite) for j in pairs]
     workers = min(workers or os.cpu_count() or 1, max(len(todo), 1))

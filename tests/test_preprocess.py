@@ -240,6 +240,9 @@ def test_prepare_copies_jpegs_already_at_size(tmp_path):
     assert (tmp_path/'out'/'a.jpg').read_bytes() == (tmp_path/'src'/'a.jpg').read_bytes()  # copied, no re-encoding
     assert (tmp_path/'out'/'c.jpg').read_bytes() != (tmp_path/'src'/'c.jpg').read_bytes()  # rotated: re-encoded
     assert Image.open(tmp_path/'out'/'b.jpg').format == 'JPEG'
+    Image.new('RGB', (32, 32), 'red').save(tmp_path/'src'/'b.jpg')  # b.jpg and b.png both map to out/b.jpg
+    rep = prepare(tmp_path/'src', tmp_path/'out2', size=32, workers=1, progress=False)
+    assert rep.written == 3 and len(rep.failed) == 1 and 'same output' in rep.failed[0][1]
 
 
 def test_real_prepare_isic2019_layout(isic2019_mini, tmp_path):
