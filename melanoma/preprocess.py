@@ -21,17 +21,21 @@ from .data import IMAGE_EXTS, detect_layout, read_dataset
 from .dicom import read_dicom
 
 # %% auto #0
-__all__ = ['BACKGROUND', 'TABLE_EXTS', 'FOLDER_EXTS', 'FAILURES_CSV', 'to_rgb', 'open_image', 'resize_image', 'PrepareReport',
-           'prepare_one', 'prepare', 'prepare_cli']
+__all__ = ['BACKGROUND', 'TABLE_EXTS', 'FOLDER_EXTS', 'FAILURES_CSV', 'is_dicom', 'to_rgb', 'open_image', 'resize_image',
+           'PrepareReport', 'prepare_one', 'prepare', 'prepare_cli']
 
 # %% ../nbs/04_preprocess.ipynb #c004
 BACKGROUND = (0, 0, 0)  # what transparent pixels are composited over
 
-def _is_dicom(path: Path) -> bool:
+def is_dicom(path: str | os.PathLike) -> bool:
+    "Whether `path` is a DICOM file: a `.dcm` name, or the `DICM` marker at byte 128."
+    path = Path(path)
     if path.suffix.lower() == '.dcm': return True
     try:
         with open(path, 'rb') as f: f.seek(128); return f.read(4) == b'DICM'
     except OSError: return False
+
+_is_dicom = is_dicom  # the name other modules first imported
 
 def _check_file(path: Path) -> None:
     if not path.exists(): raise MelanomaError(f'{path}: no such file')
@@ -70,7 +74,7 @@ def open_image(path: str | os.PathLike, # a JPEG, PNG (or anything Pillow reads)
     path = Path(path)
     _check_file(path)
     limit = max_pixels or Image.MAX_IMAGE_PIXELS
-    if _is_dicom(path): return read_dicom(path, size=size, max_pixels=limit)
+    if is_dicom(path): return read_dicom(path, size=size, max_pixels=limit)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter('ignore', Image.DecompressionBombWarning)

@@ -258,3 +258,10 @@ def test_real_prepare_isic2019_layout(isic2019_mini, tmp_path):
     assert rep.written == len(gt) and not rep.failed and sorted(rep.tables) == sorted(p.name for p in src.glob('*.csv'))
     df = read_isic2019(tmp_path/'out', missing='error')
     assert len(df) == len(gt) and {Image.open(p).size for p in df.path} == {(64, 64)}
+
+
+def test_dicom_without_extension(tmp_path):
+    from melanoma.preprocess import is_dicom
+    p = write_dicom(BASE, tmp_path/'scan', 'ISIC_0000004')  # no .dcm: found by the DICM marker
+    assert is_dicom(p) and not is_dicom(tmp_path/'nothere')
+    assert open_image(p).size == (80, 60)
