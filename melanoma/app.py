@@ -8,15 +8,14 @@ Docs: https://melanoma-dev.github.io/melanoma/app.html.md"""
 from __future__ import annotations
 import os, sys, threading, traceback
 from pathlib import Path
-from typing import Any
 import numpy as np
 import pandas as pd
 from PIL import Image, ImageOps
 from .core import MelanomaError
 
 # %% auto #0
-__all__ = ['DISPLAY', 'DISCLAIMER', 'FILE_TYPES', 'EXAMPLES_DIR', 'find_model', 'uses_metadata', 'model_summary', 'predict_image',
-           'write_examples', 'build_app', 'launch', 'free_port', 'start_app', 'demo_cli']
+__all__ = ['DISPLAY', 'MAX_PIXELS', 'DISCLAIMER', 'FILE_TYPES', 'EXAMPLES_DIR', 'find_model', 'uses_metadata', 'model_summary',
+           'predict_image', 'write_examples', 'build_app', 'launch', 'free_port', 'start_app', 'demo_cli']
 
 # %% ../nbs/14_app.ipynb #c005
 _HOWTO = ("Train one first: `make demo` trains a small model on synthetic data into models/demo, or run "
@@ -53,13 +52,14 @@ def model_summary(model, model_dir: str | os.PathLike | None = None) -> str:
 
 # %% ../nbs/14_app.ipynb #c009
 DISPLAY = 512  # longest side of the images the demo shows (and computes Grad-CAM on)
+MAX_PIXELS = 40_000_000  # larger uploads are refused (the competition's biggest DICOMs are 6000x4000 = 24 MP)
 
 def _open(file_or_img, size: int | None = None) -> tuple[Image.Image, dict]:
     "Open an upload as upright RGB (decoding big JPEGs/DICOMs at reduced scale near `size`); also return its DICOM tags."
     from melanoma.preprocess import open_image, to_rgb, _is_dicom
     if isinstance(file_or_img, Image.Image): return to_rgb(ImageOps.exif_transpose(file_or_img)), {}
     path = Path(file_or_img)
-    img, meta = open_image(path, size=size), {}
+    img, meta = open_image(path, size=size, max_pixels=MAX_PIXELS), {}
     if _is_dicom(path):
         from melanoma.dicom import dicom_meta
         try: meta = dicom_meta(path)
@@ -202,13 +202,13 @@ def build_app(model_dir: str | os.PathLike | None = None, # a trained model fold
                 heat = gr.Checkbox(value=True, label='Show Grad-CAM heatmap')
                 btn = gr.Button('Predict', variant='primary', elem_id='predict')
                 ex = _examples(examples)
-                if ex: gr.Examples(ex, inputs=[file], label='Synthetic example images (click one, then Predict)')
+                if ex: gr.Examples(ex, inputs=[file], label='Synthetic example images (click one to try it)')
             with gr.Column():
                 verdict = gr.Markdown(label='Verdict', elem_id='verdict')
-                probs = gr.Label(label='Melanoma probability', num_top_classes=2, elem_id='probability')
+                probs = gr.Label(label='Melanoma probability', num_top_classes=2, show_heading=False, elem_id='probability')
                 with gr.Row():
-                    shown = gr.Image(label='Image', type='pil', format='png', interactive=False)
-                    cam = gr.Image(label='Grad-CAM overlay', type='pil', format='png', interactive=False)
+                    shown = gr.Image(label='Image', type='pil', format='jpeg', interactive=False, elem_id='shown')
+                    cam = gr.Image(label='Grad-CAM overlay', type='pil', format='jpeg', interactive=False, elem_id='gradcam')
         ins, outs = [file, age, sex, site, heat, thr], [probs, verdict, shown, cam, last]
         btn.click(predict, ins, outs, api_name='predict', concurrency_limit=concurrency, concurrency_id='model')
         file.change(changed, ins, outs, api_name=False, concurrency_limit=concurrency, concurrency_id='model')

@@ -94,6 +94,24 @@ def test_predict_image_bad_files(model, files):
         assert files[k].name in str(e.value), (k, str(e.value))
 
 
+def test_metadata_model(tmp_path, files):
+    from melanoma.model import load_model
+    from gradio_client import Client, handle_file
+    m = load_model(make_model_dir(tmp_path / 'meta', meta=True), device='cpu')
+    assert A.uses_metadata(m)
+    p = A.predict_image(m, files['jpeg'], age=50, sex='male', site='torso', heatmap=False)['probability']
+    assert 0 <= p <= 1
+    assert 0 <= A.predict_image(m, files['dicom'], heatmap=False)['probability'] <= 1  # sex/age/site from the tags
+    with pytest.raises(MelanomaError, match='age'): A.predict_image(m, files['jpeg'], age=300)
+    app = A.build_app(model=m, examples=[])
+    url = A.start_app(app)
+    try:
+        c = Client(url, verbose=False, analytics_enabled=False, download_files=False)
+        verdict = c.predict(handle_file(str(files['jpeg'])), 50, 'male', 'torso', False, 0.5, api_name='/predict')[1]
+        assert f'{A.predict_image(m, files["jpeg"], age=50, sex="male", site="torso", heatmap=False)["probability"]:.3f}' in verdict
+    finally: app.close()
+
+
 def test_no_model_message(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(MelanomaError, match='melanoma train'): A.build_app()

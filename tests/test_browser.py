@@ -47,7 +47,8 @@ def test_upload_and_see_result(url, browser, tmp_path):
     browser.find_element(By.CSS_SELECTOR, '#upload input[type=file]').send_keys(str(EXAMPLES / 'synthetic_melanoma.jpg'))
     wait.until(lambda d: 'threshold' in d.find_element(By.ID, 'verdict').text)
     assert 'probability' in browser.find_element(By.ID, 'verdict').text
-    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, 'img[src*="image.png"], img[src*="/file="], img[src*="gradio_api/file"]')) >= 2)
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, '#shown img') and d.find_elements(By.CSS_SELECTOR, '#gradcam img'))
+    assert browser.find_element(By.CSS_SELECTOR, '#gradcam img').get_attribute('naturalWidth') not in (None, '0')
     shot = Path(os.environ.get('MELANOMA_SCREENSHOT', tmp_path / 'demo.png'))
     browser.save_screenshot(str(shot))
     assert shot.stat().st_size > 10_000
