@@ -51,10 +51,11 @@ def draw_lesion(m: float, # malignancy in [0, 1]: size, darkness, border irregul
     rho, theta = np.sqrt((u * elong)**2 + (v / elong)**2), np.arctan2(v, u)
     base = float(np.clip(0.22 + 0.28 * m + rng.normal(0, 0.05), 0.1, 0.75))
     irr = 0.02 + 0.16 * m
-    k = np.arange(2, 8, dtype=np.float32)[:, None, None]
-    amp = (irr * rng.uniform(0.3, 1, (6, 1, 1)) / np.sqrt(k - 1)).astype(np.float32)
-    phase = rng.uniform(0, 2 * np.pi, (6, 1, 1)).astype(np.float32)
-    r = base * (1 + (amp * np.cos(k * theta + phase)).sum(0))
+    k = np.arange(2, 8)[:, None]
+    amp, phase = irr * rng.uniform(0.3, 1, (6, 1)) / np.sqrt(k - 1), rng.uniform(0, 2 * np.pi, (6, 1))
+    angles = np.linspace(-np.pi, np.pi, 1025)[None]
+    r_of = (base * (1 + (amp * np.cos(k * angles + phase)).sum(0))).astype(np.float32)  # radius at 1025 angles
+    r = r_of[np.rint((theta + np.pi) * (1024 / (2 * np.pi))).astype(np.intp)]
     mask = 1 / (1 + np.exp(-(r - rho) / (0.012 + 0.02 * (1 - m))))
     # lesion colour: a per-pixel mix of three colours, which are more distinct as m grows
     pal = (1 - m) * BENIGN_COLOURS + m * MELANOMA_COLOURS
