@@ -56,7 +56,7 @@ def draw_lesion(m: float, # malignancy in [0, 1]: size, darkness, border irregul
     angles = np.linspace(-np.pi, np.pi, 1025)[None]
     r_of = (base * (1 + (amp * np.cos(k * angles + phase)).sum(0))).astype(np.float32)  # radius at 1025 angles
     r = r_of[np.rint((theta + np.pi) * (1024 / (2 * np.pi))).astype(np.intp)]
-    mask = 1 / (1 + np.exp(-(r - rho) / (0.012 + 0.02 * (1 - m))))
+    mask = 0.5 + 0.5 * np.tanh((r - rho) / (0.024 + 0.04 * (1 - m)))  # a sigmoid that cannot overflow
     # lesion colour: a per-pixel mix of three colours, which are more distinct as m grows
     pal = (1 - m) * BENIGN_COLOURS + m * MELANOMA_COLOURS
     w = np.exp((0.5 + 4 * m) * _noise(rng, size, 4 + int(4 * m), 3))
