@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from fastcore.basics import listify
+from tqdm.auto import tqdm
 from .core import MelanomaError, require_columns, sha256_file
 
 # %% auto #0
@@ -122,15 +123,13 @@ def _find(ids: pd.Series, folders: list[Path], ext: str = '.jpg') -> pd.Series:
     return ids.map(one).astype(str)
 
 def check_images(df: pd.DataFrame) -> pd.DataFrame:
-    "The rows of `df` whose `path` is not an existing file."
-    folders = defaultdict(set)
-    for p in df['path']:
-        folders[os.path.dirname(p)]
-    for d in folders:
-        try: folders[d] = {os.path.join(d, n) for n in os.listdir(d)}
-        except OSError: folders[d] = set()
-    ok = df['path'].map(lambda p: p in folders[os.path.dirname(p)])
-    return df[~ok.astype(bool)]
+    "The rows of `df` whose `path` is not an existing file (each folder is listed once)."
+    dirs = {d: None for d in map(os.path.dirname, df['path'])}
+    for d in dirs:
+        try: dirs[d] = set(os.listdir(d))
+        except OSError: dirs[d] = set()
+    ok = [os.path.basename(p) in dirs[os.path.dirname(p)] for p in df['path']]
+    return df[~np.array(ok, dtype=bool)]
 
 def _handle_missing(df: pd.DataFrame, missing: str, source) -> pd.DataFrame:
     "Apply the `missing` policy; the number of missing images goes in `df.attrs['n_missing']`."
@@ -282,11 +281,13 @@ def _identical_files(paths: pd.Series) -> pd.Series:
     for label, p in zip(paths.index, paths):
         try: by_size[os.stat(p).st_size].append((label, p))
         except OSError: pass
-    first = {}
-    for n, items in by_size.items():
-        if len(items) < 2: continue
+    first, todo = {}, {n: items for n, items in by_size.items() if len(items) > 1}
+    bar = tqdm(total=sum(map(len, todo.values())), desc='comparing files', unit='file', leave=False,
+               disable=sum(map(len, todo.values())) < 2000)
+    for n, items in todo.items():
         by_head = defaultdict(list)
-        for label, p in items: by_head[_head_hash(p)].append((label, p))
+        for label, p in items:
+            by_head[_head_hash(p)].append((label, p)); bar.update()
         for same in by_head.values():
             if len(same) < 2: continue
             seen = {}
@@ -294,6 +295,7 @@ def _identical_files(paths: pd.Series) -> pd.Series:
                 h = sha256_file(p) if n > _HEAD else ''
                 if h in seen: first[label] = seen[h]
                 else: seen[h] = label
+    bar.close()
     return pd.Series(first, index=paths.index, dtype=float)
 
 def combine(*dfs: pd.DataFrame, # readers' outputs, in order of preference
