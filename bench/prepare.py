@@ -59,8 +59,17 @@ def baseline(paths: list[Path], out: Path, size: int, dicom: bool) -> int:
     return len(list(out.iterdir()))
 
 
-def timed(fn) -> tuple[float, int]:
-    t = time.perf_counter(); n = fn(); return time.perf_counter() - t, n
+def _cpu() -> float:
+    "CPU seconds used by this process and its finished children (the pool's workers once it has shut down)."
+    t = os.times(); return t.user + t.system + t.children_user + t.children_system
+
+
+def timed(fn, cpu: list) -> tuple[float, int]:
+    "Wall seconds and the result of `fn()`; appends the CPU seconds it used to `cpu`."
+    c, t = _cpu(), time.perf_counter(); n = fn()
+    wall = time.perf_counter() - t
+    cpu.append(_cpu() - c)
+    return wall, n
 
 
 def main():
@@ -77,25 +86,28 @@ def main():
         print(f'\n{name}: {what}: {len(dcms)} DICOMs / {len(jpgs)} JPEGs, {min(w * h for w, h in mp) / 1e6:.1f}-{max(w * h for w, h in mp) / 1e6:.1f} MP '
               f'({sum(w * h for w, h in mp) / 1e6:.0f} MP in all); size {a.size}, {os.cpu_count()} cores, {a.repeats} repeats')
         for kind, src, paths, images in (('JPEG', src_j, jpgs, 'jpeg'), ('DICOM', src_d, dcms, 'dicom')):
-            t_base, t_prep, t_one = [], [], []
+            t_base, t_prep, t_one, c_base, c_prep, c_one = [], [], [], [], [], []
             for r in range(a.repeats):
                 out = WORK/'out'
                 shutil.rmtree(out, ignore_errors=True)
-                t, n_base = timed(lambda: baseline(paths, out/'base', a.size, kind == 'DICOM'))
+                t, n_base = timed(lambda: baseline(paths, out/'base', a.size, kind == 'DICOM'), c_base)
                 t_base.append(t)
                 def run(workers, dest):
                     rep = prepare(src, out/dest, size=a.size, images=images, workers=workers, progress=False)
                     assert not rep.failed, rep
                     return rep.written
-                t, n_prep = timed(lambda: run(a.workers or None, 'prep')); t_prep.append(t)
-                t, n_one = timed(lambda: run(1, 'prep1')); t_one.append(t)
+                t, n_prep = timed(lambda: run(a.workers or None, 'prep'), c_prep); t_prep.append(t)
+                t, n_one = timed(lambda: run(1, 'prep1'), c_one); t_one.append(t)
                 assert n_base == n_prep == n_one == len(paths), (n_base, n_prep, n_one)
             b, p, o = (statistics.median(x) for x in (t_base, t_prep, t_one))
             n = len(paths)
-            rows.append((name, kind, n / b, n / o, n / p, b / p))
+            cb, cp, co = (statistics.median(x) for x in (c_base, c_prep, c_one))
+            rows.append((name, kind, n / b, n / o, n / p, b / p, cb / cp))
             print(f'{kind:5s}: baseline {n / b:6.1f} img/s | prepare 1 process {n / o:6.1f} img/s | '
                   f'prepare {a.workers or os.cpu_count()} processes {n / p:6.1f} img/s | speed-up {b / p:.1f}x '
-                  f'(medians of {a.repeats}: {b:.2f}s, {o:.2f}s, {p:.2f}s)')
+                  f'(medians of {a.repeats}: {b:.2f}s, {o:.2f}s, {p:.2f}s)\n'
+                  f'       CPU s/img: baseline {cb / n:.3f} | prepare 1 process {co / n:.3f} | prepare pool {cp / n:.3f} | '
+                  f'CPU-time ratio {cb / cp:.1f}x (pool), {cb / co:.1f}x (1 process)')
     shutil.rmtree(WORK/'out', ignore_errors=True)
     return rows
 

@@ -85,7 +85,7 @@ def open_image(path: str | os.PathLike, # a JPEG, PNG (or anything Pillow reads)
                     raise MelanomaError(f'{path}: {w}x{h} = {w * h:,} pixels is over the limit of {limit:,} (a decompression bomb?)')
                 if size and im.format == 'JPEG': im.draft('RGB', (size, size))
                 im.load()
-        im = ImageOps.exif_transpose(im)
+        ImageOps.exif_transpose(im, in_place=True)
         return to_rgb(im)
     except MelanomaError: raise
     except Image.DecompressionBombError as e: raise MelanomaError(f'{path}: refused as a decompression bomb ({e})') from e
