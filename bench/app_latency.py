@@ -9,7 +9,7 @@ in the same run:
   * `melanoma.app.predict_image` without and with the heatmap (what the UI calls);
   * the running app (127.0.0.1) through gradio_client, without and with the heatmap (HTTP, queue, PNG encoding).
 Prints p50/p95 in ms for each and the ratios to the baseline's p50. Images: the synthetic 256 px example, and a real
-512 px JPEG and a full-size competition DICOM from ../shared/data when present."""
+512 px JPEG and the biggest competition DICOM from ../shared/data when present."""
 import argparse, os, statistics, sys, time
 from pathlib import Path
 import numpy as np
@@ -29,8 +29,12 @@ def images() -> dict[str, Path]:
     if SHARED.exists():
         jpg = sorted((SHARED / 'jpeg' / 'train').glob('*.jpg'))
         if jpg: out['real 512px JPEG'] = jpg[0]
-        dcm = sorted((SHARED / 'train').glob('*.dcm'), key=lambda p: p.stat().st_size)
-        if dcm: out[f'real DICOM ({dcm[len(dcm) // 2].stat().st_size / 1e6:.1f} MB)'] = dcm[len(dcm) // 2]
+        dcm = max((SHARED / 'train').glob('*.dcm'), key=lambda p: p.stat().st_size, default=None)
+        if dcm:
+            from PIL import Image
+            from melanoma.dicom import read_dicom
+            w, h = read_dicom(dcm).size
+            out[f'real DICOM {w}x{h} ({dcm.stat().st_size / 1e6:.1f} MB)'] = dcm
     return out
 
 

@@ -160,3 +160,12 @@ def test_app_concurrent(client, files):
     jobs = [client.submit(handle_file(str(files['jpeg'])), None, '', '', False, 0.5, api_name='/predict') for _ in range(20)]
     res = [j.result(timeout=120) for j in jobs]
     assert len(res) == 20 and len({r[1] for r in res}) == 1  # all answered, same verdict
+
+
+def test_real_dicom(model, siim_mini):
+    "The biggest real competition DICOM (up to 6000x4000) decodes, scores and gets its heatmap at display size."
+    dcm = max((siim_mini / 'train').glob('*.dcm'), key=lambda p: p.stat().st_size)
+    r = A.predict_image(model, dcm)
+    assert 0 <= r['probability'] <= 1 and max(r['image'].size) <= A.DISPLAY and r['heatmap'].size == r['image'].size
+    a = np.asarray(r['image'], np.float32)
+    assert a[..., 0].mean() > a[..., 2].mean()  # skin: red above blue
