@@ -11,7 +11,6 @@ from collections import defaultdict
 from pathlib import Path
 import numpy as np
 import pandas as pd
-from fastcore.basics import listify
 from tqdm.auto import tqdm
 from .core import MelanomaError, require_columns, sha256_file
 
