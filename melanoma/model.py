@@ -411,6 +411,7 @@ def load_model(path: str | os.PathLike, # a model folder written by `melanoma tr
     if (path / 'oof_auc.json').is_file():
         try:
             j = json.loads((path / 'oof_auc.json').read_text())
-            oof = float(j['auc'] if isinstance(j, dict) and 'auc' in j else j)
+            v = j.get('auc') if isinstance(j, dict) else j
+            oof = None if v is None else float(v)
         except (ValueError, KeyError, TypeError) as e: warnings.warn(f'{path / "oof_auc.json"}: ignored ({e})')
     return MelanomaModel(cfg, nets, device, oof)
