@@ -259,8 +259,12 @@ def prepare(src: str | os.PathLike, # a data folder: SIIM-ISIC 2020, ISIC 2019, 
             for t in todo: tally(_run_one(t))
         else:
             chunk = max(1, min(32, len(todo) // (workers * 8)))
-            with ProcessPoolExecutor(workers) as ex:
+            ex = ProcessPoolExecutor(workers)
+            try:
                 for res in ex.map(_run_one, todo, chunksize=chunk): tally(res)
+            except BaseException:  # Ctrl-C or a dead worker: drop the queued work instead of waiting for it
+                ex.shutdown(wait=False, cancel_futures=True); raise
+            ex.shutdown()
     except BrokenProcessPool as e:
         raise MelanomaError(f'prepare: a worker process died ({e}); finished images are kept, re-run the same command to resume') from e
     finally: bar.close()

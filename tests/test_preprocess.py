@@ -265,3 +265,20 @@ def test_dicom_without_extension(tmp_path):
     p = write_dicom(BASE, tmp_path/'scan', 'ISIC_0000004')  # no .dcm: found by the DICM marker
     assert is_dicom(p) and not is_dicom(tmp_path/'nothere')
     assert open_image(p).size == (80, 60)
+
+
+def test_prepare_ham10000_layout(tmp_path):
+    from melanoma.data import read_ham10000
+    src = tmp_path/'ham'
+    ids = [f'ISIC_00{i:05d}' for i in range(4)]
+    pd.DataFrame(dict(lesion_id=['HAM_1', 'HAM_1', 'HAM_2', 'HAM_3'], image_id=ids, dx=['mel', 'nv', 'bkl', 'nv'],
+                      dx_type='histo', age=[50, 50, 30, 40], sex='male', localization='back')).to_csv(src.mkdir() or src/'HAM10000_metadata.csv', index=False)
+    for i, iid in enumerate(ids):
+        folder = src/('HAM10000_images_part_1' if i < 2 else 'HAM10000_images_part_2')
+        folder.mkdir(exist_ok=True)
+        Image.fromarray(RNG.integers(0, 256, (45, 60, 3), dtype=np.uint8)).save(folder/f'{iid}.jpg')
+    rep = prepare(src, tmp_path/'out', size=24, workers=1, progress=False)
+    assert rep.written == 4 and rep.tables == ['HAM10000_metadata.csv']
+    assert (tmp_path/'out'/'HAM10000_images_part_2'/f'{ids[3]}.jpg').is_file()
+    df = read_ham10000(tmp_path/'out', missing='error')
+    assert len(df) == 4 and {Image.open(p).size for p in df.path} == {(24, 24)}
