@@ -202,14 +202,17 @@ def dicom_meta(path: str | os.PathLike) -> dict:
     "Tags of the DICOM at `path` as `image_id, patient_id, sex, age, site, rows, columns, photometric` (missing ones empty/None)."
     path = Path(path)
     ds = _read(path, pixels=False)
-    g = lambda k: _unquote(ds.get(k))
-    image_id = g('StudyID')
-    if not re.fullmatch(r'ISIC_\d+', image_id): image_id = path.stem
-    sex = {'M': 'male', 'F': 'female', 'MALE': 'male', 'FEMALE': 'female'}.get(g('PatientSex').upper(), '')
-    site = site_from_text(g('BodyPartExamined'))
-    if not site and 'AnatomicRegionSequence' in ds:
-        for item in ds.AnatomicRegionSequence:
-            if site := site_from_text(_unquote(item.get('CodeMeaning'))): break
-    num = lambda k: int(g(k)) if g(k).isdigit() else None
-    return dict(image_id=image_id, patient_id=g('PatientID'), sex=sex, age=parse_age(g('PatientAge')), site=site,
-                rows=num('Rows'), columns=num('Columns'), photometric=g('PhotometricInterpretation'))
+    def g(k):
+        try: return _unquote(ds.get(k))
+        except Exception: return ''  # a value pydicom cannot parse counts as missing
+    with lenient_dicom():
+        image_id = g('StudyID')
+        if not re.fullmatch(r'ISIC_\d+', image_id): image_id = path.stem
+        sex = {'M': 'male', 'F': 'female', 'MALE': 'male', 'FEMALE': 'female'}.get(g('PatientSex').upper(), '')
+        site = site_from_text(g('BodyPartExamined'))
+        if not site and g('AnatomicRegionSequence'):
+            for item in ds.AnatomicRegionSequence:
+                if site := site_from_text(_unquote(item.get('CodeMeaning'))): break
+        num = lambda k: int(g(k)) if g(k).isdigit() else None
+        return dict(image_id=image_id, patient_id=g('PatientID'), sex=sex, age=parse_age(g('PatientAge')), site=site,
+                    rows=num('Rows'), columns=num('Columns'), photometric=g('PhotometricInterpretation'))
