@@ -35,7 +35,7 @@ from .model import create_model, save_model, splitter, meta_frame_to_tensor, met
 __all__ = ['RESIZE', 'AUG_LEVELS', 'MEL', 'ALL_ARGS', 'RUN_KEYS', 'RUNS_COLS', 'work_dir', 'load_resized', 'image_cache',
            'CachedItems', 'CacheDL', 'Shear', 'batch_tfms', 'BinaryFocalLoss', 'make_loss', 'melanoma_prob', 'safe_auc',
            'AUC', 'CPUMixedPrecision', 'ChannelsLastInput', 'cpu_bf16_ok', 'precision_cbs', 'train_table', 'labels',
-           'Throughput', 'fold_learner', 'predict_rows', 'train', 'train_cli']
+           'Throughput', 'fold_learner', 'predict_rows', 'fold_split', 'train', 'train_cli']
 
 # %% ../nbs/07_train.ipynb #c005
 def work_dir(data: str | os.PathLike) -> Path:
@@ -83,7 +83,7 @@ def image_cache(df: pd.DataFrame, # rows with `image_id` and `path`
     pos = pd.Series(np.arange(len(idx)), index=idx.image_id.to_numpy())
     pos = pos[~pos.index.duplicated()]
     paths = df.path.astype(str).to_numpy()
-    known = pd.Series(ids).isin(pos.index).to_numpy()
+    known = pd.Series(ids).isin(pos.index).to_numpy().copy()
     # a cached image whose path changed is read again
     if known.any(): known[known] = idx.path.to_numpy()[pos[ids[known]].to_numpy()] == paths[known]
     new = ~known
@@ -337,6 +337,16 @@ ALL_ARGS = ('arch', 'size', 'bs', 'epochs', 'lr', 'fold', 'n_folds', 'extra', 'l
 RUN_KEYS = ('arch', 'size', 'head', 'meta')  # a rerun with the same name must agree on these to resume
 RUNS_COLS = ['name', 'arch', 'size', 'epochs', 'folds', 'auc', 'minutes', 'images_per_s', 'date']
 
+def fold_split(df: pd.DataFrame, # `train_table` output (`fold`, `extra_fold`)
+               k: int, # the validation fold
+               ok: np.ndarray | None = None, # images that opened (default: all)
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    "Row numbers for fold `k`: training (other folds + extra data not in extra-fold k), validation (main fold k only), extra scored."
+    ok = np.ones(len(df), bool) if ok is None else np.asarray(ok)
+    main, f, xf = (df.fold >= 0).to_numpy(), df.fold.to_numpy(), df.extra_fold.to_numpy()
+    tr = np.flatnonzero(ok & ((main & (f != k)) | (~main & (xf != k))))
+    return tr, np.flatnonzero(ok & main & (f == k)), np.flatnonzero(ok & ~main & (xf == k))
+
 def _folds_arg(fold: int | str, n: int) -> list[int]:
     if fold in ('all', None, ''): return list(range(n))
     try: ks = [int(f) for f in str(fold).split(',')]
@@ -392,14 +402,14 @@ def train(data: str | os.PathLike, # main data folder (SIIM-ISIC 2020 layout, or
           arch: str = 'tf_efficientnet_lite0', # timm or torchvision backbone name
           size: int = 128, # input size in pixels
           bs: int = 32, # batch size
-          epochs: int = 5, # epochs per fold
+          epochs: int = 4, # epochs per fold
           lr: float | str | None = None, # peak learning rate; None: 2e-3; 'find': fastai's lr_find
           fold: int | str = 'all', # 'all', a fold number or a comma list of folds to train
           n_folds: int = 5, # folds to create when `<data>/folds.csv` is absent
           extra: Sequence[str] | str | None = None, # extra data folders, added to the training folds only
           loss: str = 'bce', # 'bce' or 'focal'
           pos_weight: float = 1., # weight of the melanoma class in the loss
-          neg_ratio: float | None = 3., # negatives drawn afresh each epoch per melanoma; None or 0: use all
+          neg_ratio: float | None = 2., # negatives drawn afresh each epoch per melanoma; None or 0: use all
           head: str = 'binary', # 'binary' (one logit) or 'multiclass' (diagnoses; melanoma = softmax[:, MEL])
           meta: bool = False, # fuse age, sex and site with the image features
           aug: str | float = 'default', # augmentation strength: none, light, default, strong, or a multiplier
@@ -470,9 +480,7 @@ def train(data: str | os.PathLike, # main data folder (SIIM-ISIC 2020 layout, or
     n_img, t_img = 0, 0.
     for k in tqdm(todo, desc=f'{name}: folds', disable=not progress or len(todo) < 2):
         set_seed(seed + k, reproducible=False)
-        tr = np.flatnonzero(ok & (((df.fold >= 0) & (df.fold != k)) | ((df.fold < 0) & (df.extra_fold != k))).to_numpy())
-        va = np.flatnonzero(ok & (df.fold == k).to_numpy())
-        xe = np.flatnonzero(ok & ((df.fold < 0) & (df.extra_fold == k)).to_numpy())
+        tr, va, xe = fold_split(df, k, ok)
         if not len(tr) or not len(va): raise MelanomaError(f'fold {k}: no training or no validation images')
         net = create_model(arch, n_out=1 if head == 'binary' else len(DIAGNOSES), pretrained=not debug or arch.startswith(('tf_efficientnet_lite', 'efficientnet_lite')),
                            n_meta=meta_dim() if meta else 0)
@@ -487,12 +495,12 @@ def train(data: str | os.PathLike, # main data folder (SIIM-ISIC 2020 layout, or
             peak = float(peak) if peak not in (None, '') else 2e-3
             learn.fit_one_cycle(epochs, slice(peak / 5, peak), pct_start=0.25)
             if not _rank0(): continue
+            # read the epoch records and throughput before get_preds (which starts a new "fit") resets them
+            tp_n, tp_t = learn.throughput.n, learn.throughput.t; n_img += tp_n; t_img += tp_t
+            names = [n for n in learn.recorder.metric_names if n not in ('epoch', 'time')]
+            m = pd.DataFrame([dict(fold=k, epoch=e, **dict(zip(names, map(float, v)))) for e, v in enumerate(learn.recorder.values)])
             p = predict_rows(learn, x, df, va, tta, meta, head)
             pe = predict_rows(learn, x, df, xe, tta, meta, head)
-        tp = learn.throughput; n_img += tp.n; t_img += tp.t
-        rec = learn.recorder
-        names = [n for n in rec.metric_names if n not in ('epoch', 'time')]
-        m = pd.DataFrame([dict(fold=k, epoch=e, **dict(zip(names, map(float, v)))) for e, v in enumerate(rec.values)])
         rows = pd.concat([df.iloc[va], df.iloc[xe]])
         o = pd.DataFrame(dict(image_id=rows.image_id.to_numpy(), target=rows.target.to_numpy(), pred=np.concatenate([p, pe]),
                               fold=k, source=rows.source.to_numpy()))
@@ -505,7 +513,7 @@ def train(data: str | os.PathLike, # main data folder (SIIM-ISIC 2020 layout, or
             learn.remove_cbs([c for c in learn.cbs if isinstance(c, Throughput)])
             with atomic_path(run/f'fold{k}.pkl') as tmp: learn.export(tmp.resolve())
         if progress: print(f'fold {k}: valid AUC {safe_auc(o.target[o.source.isin(main_sources)], o.pred[o.source.isin(main_sources)]):.4f}'
-                           f' ({len(va)} images), {tp.n / max(tp.t, 1e-9):.1f} train images/s')
+                           f' ({len(va)} images), {tp_n / max(tp_t, 1e-9):.1f} train images/s')
     if not _rank0(): return run
     if not len(oof): raise MelanomaError(f'{run}: no fold was trained')
     res = _oof_auc(oof, main_sources)
@@ -525,14 +533,14 @@ def train_cli(data: str = None, # main data folder (SIIM-ISIC 2020 layout, or IS
               arch: str = 'tf_efficientnet_lite0', # timm or torchvision backbone
               size: int = 128, # input size in pixels
               bs: int = 32, # batch size
-              epochs: int = 5, # epochs per fold
+              epochs: int = 4, # epochs per fold
               lr: str = None, # peak learning rate (default 2e-3), or `find` for fastai's lr_find
               fold: str = 'all', # `all`, a fold number, or a comma list of folds
               n_folds: int = 5, # folds to create when `<data>/folds.csv` is absent
               extra: Annotated[str, {'action': 'append'}] = None, # extra training data folder (repeatable, or a comma list); never validated on
               loss: str = 'bce', # `bce` or `focal`
               pos_weight: float = 1., # weight of the melanoma class in the loss
-              neg_ratio: float = 3., # negatives drawn afresh each epoch per melanoma (0: all negatives every epoch)
+              neg_ratio: float = 2., # negatives drawn afresh each epoch per melanoma (0: all negatives every epoch)
               head: str = 'binary', # `binary` or `multiclass` (diagnoses; melanoma = softmax[:, MEL])
               meta: bool = False, # fuse age, sex and site with the image features
               aug: str = 'default', # augmentation: none, light, default, strong, or a multiplier such as 1.3

@@ -1,0 +1,127 @@
+"Tests for melanoma.train: a --debug run end to end, the artifact round trip, extra data, negative downsampling, real data."
+import json, shutil
+from pathlib import Path
+import numpy as np, pandas as pd, pytest, torch
+from melanoma.cli import main
+from melanoma.core import MelanomaError
+from melanoma.data import DIAGNOSES
+from melanoma.model import create_model, save_model, load_model
+from melanoma.train import (train, train_table, fold_split, image_cache, CachedItems, CacheDL, fold_learner, predict_rows,
+                            melanoma_prob, labels)
+
+OUTPUTS = {'config.json', 'fold0.safetensors', 'fold1.safetensors', 'metrics.csv', 'oof.csv', 'oof_auc.json'}
+
+
+@pytest.fixture
+def data(sample_data, tmp_path) -> Path:
+    "A private copy of the synthetic data set (train writes folds.csv and a cache into it)."
+    return Path(shutil.copytree(sample_data, tmp_path / 'siim'))
+
+
+def make_isic2019(src: Path, dest: Path, n: int = 24) -> Path:
+    "A tiny ISIC 2019-layout folder made from `src`'s images under new ids, a third of them melanoma."
+    imgs = sorted((src / 'jpeg' / 'train').glob('*.jpg'))[:n]
+    (dest / 'ISIC_2019_Training_Input').mkdir(parents=True)
+    ids = [f'ISIC_{1000000 + i}' for i in range(len(imgs))]
+    for i, p in zip(ids, imgs): shutil.copy(p, dest / 'ISIC_2019_Training_Input' / f'{i}.jpg')
+    dx = ['MEL' if j % 3 == 0 else 'NV' for j in range(len(ids))]
+    pd.DataFrame({'image': ids, **{d: [int(x == d) for x in dx] for d in DIAGNOSES}}).to_csv(dest / 'ISIC_2019_Training_GroundTruth.csv', index=False)
+    pd.DataFrame({'image': ids, 'age_approx': 50, 'anatom_site_general': 'anterior torso', 'lesion_id': [f'L{j // 2}' for j in range(len(ids))],
+                  'sex': 'female'}).to_csv(dest / 'ISIC_2019_Training_Metadata.csv', index=False)
+    return dest
+
+
+def check_run(run: Path, sources=('siim2020',)):
+    assert OUTPUTS <= {p.name for p in run.iterdir()}
+    oof = pd.read_csv(run / 'oof.csv')
+    assert list(oof.columns) == ['image_id', 'target', 'pred', 'fold', 'source']
+    assert set(oof.fold) == {0, 1} and oof.pred.between(0, 1).all() and set(oof.source) == set(sources)
+    met = pd.read_csv(run / 'metrics.csv')
+    assert {'fold', 'epoch', 'train_loss', 'valid_loss', 'auc'} <= set(met.columns) and set(met.fold) == {0, 1}
+    res = json.loads((run / 'oof_auc.json').read_text())
+    assert {'auc', 'folds', 'sources'} <= set(res) and set(res['sources']) == set(sources)
+    cfg = json.loads((run / 'config.json').read_text())
+    assert cfg['size'] == 64 and cfg['train_args']['debug'] and cfg['preprocessing'] == {'resize': 'squish'}
+    runs = pd.read_csv(run.parent / 'runs.csv')
+    assert run.name in set(runs.name) and {'auc', 'minutes', 'images_per_s'} <= set(runs.columns)
+    return oof
+
+
+def test_debug_cli_end_to_end_and_resume(data, tmp_path, capsys):
+    models = tmp_path / 'models'
+    assert main(['train', '--data', str(data), '--name', 'dbg', '--debug', '--models-dir', str(models)]) == 0
+    run = models / 'dbg'
+    check_run(run)
+    assert (data / 'folds.csv').is_file()
+    stamp = (run / 'fold0.safetensors').stat().st_mtime_ns
+    capsys.readouterr()
+    train(data, name='dbg', debug=True, models_dir=models)  # resumes: nothing left to train
+    assert 'already trained' in capsys.readouterr().out and (run / 'fold0.safetensors').stat().st_mtime_ns == stamp
+    with pytest.raises(MelanomaError, match='another --name'): train(data, name='dbg', arch='resnet18', debug=True, models_dir=models)
+    with pytest.raises(SystemExit, match='--data'): main(['train', '--debug'])
+
+
+def test_extra_data_never_validated(data, tmp_path):
+    extra = make_isic2019(data, tmp_path / 'isic2019')
+    df = train_table(data, [extra], n_folds=2)
+    assert (df.source == 'isic2019').sum() == 24 and df.fold[df.source == 'isic2019'].eq(-1).all()
+    for k in range(2):
+        tr, va, xe = fold_split(df, k)
+        assert df.source.iloc[va].eq('siim2020').all() and df.fold.iloc[va].eq(k).all()
+        assert df.source.iloc[xe].eq('isic2019').all() and not set(tr) & set(xe) and not set(tr) & set(va)
+        assert (df.source.iloc[tr] == 'isic2019').sum() > 0
+        # one HAM lesion's images stay on one side
+        g = df.iloc[xe].group
+        assert not set(g) & set(df.iloc[tr].group)
+    run = train(data, name='x', extra=[str(extra)], debug=True, models_dir=tmp_path / 'm', progress=False)
+    oof = check_run(run, ('siim2020', 'isic2019'))
+    met = pd.read_csv(run / 'metrics.csv')
+    assert len(met) == 2
+
+
+def test_negative_downsampling_redraws_each_epoch(data):
+    df = train_table(data, n_folds=2)
+    x, ok = image_cache(df, 32)
+    y = labels(df)
+    ds = CachedItems(x, y, df.target.to_numpy(), np.arange(len(df)))
+    npos = int(df.target.sum())
+    dl = CacheDL(ds, neg_ratio=1, bs=8, shuffle=True)
+    assert dl.n == 2 * npos
+    epochs = [torch.cat([b[1] for b in dl]).view(-1) for _ in range(2)]
+    assert all(len(e) == 2 * npos and e.sum() == npos for e in epochs)
+    draws = [frozenset(dl.get_idxs()) for _ in range(4)]
+    assert len(set(draws)) == 4 and all(set(np.flatnonzero(df.target.to_numpy())) <= d for d in draws)
+
+
+def test_artifact_round_trip_same_predictions(data, tmp_path):
+    df = train_table(data, n_folds=2)
+    x, ok = image_cache(df, 64)
+    tr, va, _ = fold_split(df, 0)
+    for head, meta in (('binary', False), ('multiclass', True)):
+        torch.manual_seed(0)
+        net = create_model('resnet18', n_out=1 if head == 'binary' else 9, pretrained=False, n_meta=10 if meta else 0)
+        learn = fold_learner(x, df, tr, va, net, bs=16, head=head, meta=meta, precision='fp32')
+        with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(1, 1e-3)
+        p = predict_rows(learn, x, df, va, meta=meta, head=head)
+        run = tmp_path / head
+        learn.model.to(memory_format=torch.contiguous_format)
+        save_model(learn.model, run, {'size': 64}, fold=0)
+        m = load_model(run, device='cpu')
+        b = learn.dls.valid.new(CachedItems(x, labels(df, head), df.target.to_numpy(), va, None if not meta else
+                                            __import__('melanoma.model', fromlist=['x']).meta_frame_to_tensor(df), 1), bs=len(va)).one_batch()
+        with torch.no_grad():
+            q = melanoma_prob(m.nets[0](*b[:-1])).numpy()
+            r = melanoma_prob(learn.model.eval()(*b[:-1])).numpy()
+        np.testing.assert_allclose(q, r, atol=1e-5)
+        np.testing.assert_allclose(q, p, atol=1e-5)
+        # and through MelanomaModel.predict from the image files (decoding and resizing like training)
+        meta_df = df.iloc[va][['sex', 'age', 'site']].reset_index(drop=True) if meta else None
+        f = m.predict(df.path.iloc[va].tolist(), meta=meta_df, progress=False)
+        assert np.corrcoef(f, p)[0, 1] > 0.99 and np.abs(f - p).max() < 0.05
+
+
+def test_real_data_short_run(siim_mini, isic2019_mini, tmp_path, monkeypatch):
+    monkeypatch.setenv('MELANOMA_CACHE', str(tmp_path / 'cache'))  # the shared data folders are read-only
+    run = train(siim_mini, name='real', extra=[str(isic2019_mini)], debug=True, models_dir=tmp_path / 'models', progress=False)
+    check_run(run, ('siim2020', 'isic2019'))
+    assert not (Path(siim_mini) / 'folds.csv').exists() or (Path(siim_mini) / 'folds.csv').stat().st_mtime < run.stat().st_mtime
