@@ -18,8 +18,8 @@ from .data import read_dataset
 from .submission import write_submission, read_sample_ids
 
 # %% auto #0
-__all__ = ['ONNX_OPSET', 'TestImages', 'default_workers', 'image_chunks', 'blend', 'predict_dataset', 'export_onnx', 'OrtNet',
-           'use_onnx', 'run_name', 'predict_cli', 'export_onnx_cli']
+__all__ = ['ONNX_OPSET', 'TestImages', 'default_workers', 'image_chunks', 'blend', 'onnx_files', 'predict_dataset', 'export_onnx',
+           'OrtNet', 'use_onnx', 'run_name', 'predict_cli', 'export_onnx_cli']
 
 # %% ../nbs/08_inference.ipynb #c005
 class TestImages(torch.utils.data.Dataset):
@@ -65,15 +65,23 @@ def blend(preds: Sequence[np.ndarray], # one probability array per model, all th
     return np.clip((w[:, None] * P).sum(0) / w.sum(), 0, 1)
 
 # %% ../nbs/08_inference.ipynb #c010
-def _load(m, device=None, onnx: bool = False):
-    "A `MelanomaModel` from a model folder (or `m` itself when it already is one)."
+def onnx_files(model_dir: str | os.PathLike) -> list[Path]:
+    "The `fold<k>.onnx` files of `model_dir` when every fold has one at least as new as its safetensors, else []."
+    d = Path(model_dir)
+    st = sorted(f for f in d.glob('fold*.safetensors') if f.stem[4:].isdigit())
+    ox = [f.with_suffix('.onnx') for f in st]
+    ok = st and all(o.is_file() and o.stat().st_mtime_ns >= f.stat().st_mtime_ns for o, f in zip(ox, st))
+    return ox if ok else []
+
+def _load(m, onnx: bool | None = None):
+    "A `MelanomaModel` from a model folder (or `m` itself when it already is one); `onnx=None`: ONNX when on the CPU and exported."
     if hasattr(m, 'predict'): return m
     from melanoma.model import load_model
     p = Path(m)
     if not (p / 'config.json').is_file(): raise MelanomaError(f"{p}: not a model folder (no config.json); train one with `melanoma train`")
-    model = load_model(p, device=device) if device is not None else load_model(p)
-    if onnx: use_onnx(model, p)
-    return model
+    if onnx is None: onnx = default_device().type == 'cpu' and bool(onnx_files(p))
+    if not onnx: return load_model(p)
+    return use_onnx(load_model(p, device='cpu'), p)
 
 def _cache_key(models: Sequence, tta: int, data: Path) -> str:
     "A short hash of what the cached predictions depend on."
@@ -93,7 +101,7 @@ def predict_dataset(model_dirs: Sequence[str | os.PathLike] | str | os.PathLike,
                     workers: int | None = None, # image-decoding processes; None: `default_workers()`
                     on_error: str = 'fill', # an unreadable image: `fill` (median prediction, warn) or `fail`
                     cache: str | os.PathLike | None = None, # CSV of partial results, to resume an interrupted run
-                    onnx: bool = False, # run the networks with onnxruntime (`export_onnx` first)
+                    onnx: bool | None = None, # onnxruntime instead of torch; None: when on the CPU and `export_onnx` files are there
                     images: str = 'auto', # `jpeg`, `dicom` or `auto` (JPEG when present)
                     progress: bool = True, # show a progress bar
                    ) -> pd.DataFrame:
@@ -232,6 +240,8 @@ def use_onnx(model, # a `MelanomaModel` (loaded on the CPU)
     files = [model_dir / f'fold{k}.onnx' for k in model.config.get('folds', range(len(model.nets)))]
     missing = [str(f) for f in files if not f.is_file()]
     if missing: raise MelanomaError(f"{model_dir}: no ONNX export ({', '.join(missing[:3])} missing); run `melanoma export-onnx {model_dir}` first")
+    stale = [str(f) for f in files if f.stat().st_mtime_ns < f.with_suffix('.safetensors').stat().st_mtime_ns]
+    if stale: raise MelanomaError(f"{model_dir}: ONNX export older than the weights ({', '.join(stale[:3])}); run `melanoma export-onnx {model_dir}` again")
     model.nets, model.device = [OrtNet(f) for f in files], torch.device('cpu')
     return model
 
@@ -252,15 +262,18 @@ def predict_cli(model: Annotated[list[str], 'a model folder from `melanoma train
                 weights: Annotated[list[float], 'one weight per --model (default: equal)', {'nargs': '+', 'type': float, 'metavar': 'W'}] = None,
                 bs: int = 32, # batch size
                 workers: int = None, # image-decoding processes (default: the cores but one)
-                onnx: bool = False, # run the networks with onnxruntime (export first with `melanoma export-onnx`)
+                onnx: bool = False, # require onnxruntime (export first with `melanoma export-onnx`); default: used on the CPU when exported
+                no_onnx: bool = False, # run the torch networks even when ONNX exports are there
                 strict: bool = False, # stop on unreadable images instead of giving them the median prediction
                ):
     "Predict a test set (TTA, folds, ensembles) into a validated submission CSV; an interrupted run resumes."
+    if onnx and no_onnx: raise MelanomaError("--onnx and --no-onnx contradict each other: pass one")
     data = Path(data)
     out = Path(out) if out else Path('submissions') / f'{run_name(model, tta, ensemble)}.csv'
     cache = out.parent / f'.{out.stem}.partial.csv'
     df = predict_dataset(model, data, tta=tta, ensemble=ensemble, weights=weights, bs=bs, workers=workers,
-                         on_error='fail' if strict else 'fill', cache=cache, onnx=onnx)
+                         on_error='fail' if strict else 'fill', cache=cache,
+                         onnx=True if onnx else False if no_onnx else None)
     write_submission(df, out, df.image_name.tolist(), read_sample_ids(data), models=df.attrs['models'], tta=tta,
                      ensemble=ensemble if len(model) > 1 else '', oof_aucs=df.attrs['oof_aucs'])
     sk = df.attrs['skipped']
@@ -273,4 +286,4 @@ def export_onnx_cli(model: str, # a model folder from `melanoma train`
                    ):
     "Export a trained model to ONNX (one file per fold, dynamic batch) for fast CPU inference."
     files = export_onnx(model, out, opset)
-    print(f"wrote {len(files)} ONNX file(s): {', '.join(map(str, files))}; use them with `melanoma predict --onnx`")
+    print(f"wrote {len(files)} ONNX file(s): {', '.join(map(str, files))}; `melanoma predict` uses them on the CPU")

@@ -100,7 +100,8 @@ def test_bad_arguments(tiny, sample_data, tmp_path):
     with pytest.raises(SystemExit): main(['predict', str(sample_data)])  # --model is required
     assert run_name(['models/a', 'models/b'], 4, 'rank') == 'a+b_tta4_rank' and run_name(['x/run1']) == 'run1'
 
-def test_onnx_export_and_predict(tiny, sample_data, tmp_path, capsys):
+def test_onnx_export_and_predict(tiny, sample_data, tmp_path, monkeypatch):
+    monkeypatch.setattr('melanoma.inference.default_device', lambda cpu=False: torch.device('cpu'))
     m = tmp_path / 'tiny'
     shutil.copytree(tiny[0], m)
     with pytest.raises(MelanomaError, match='export-onnx'): predict_dataset(m, sample_data, onnx=True, progress=False)
@@ -110,8 +111,17 @@ def test_onnx_export_and_predict(tiny, sample_data, tmp_path, capsys):
     g = onnx.load(str(m / 'fold0.onnx'))
     assert g.opset_import[0].version >= 17 and g.graph.input[0].type.tensor_type.shape.dim[0].dim_param == 'batch'
     a = predict_dataset(m, sample_data, workers=0, onnx=True, progress=False)
-    b = predict_dataset(m, sample_data, workers=0, progress=False)
+    b = predict_dataset(m, sample_data, workers=0, onnx=False, progress=False)
     assert np.allclose(a.target, b.target, atol=1e-4)
+    # on the CPU an up-to-date export is used by default; a stale one is not, and --onnx refuses it
+    from melanoma.inference import _load, OrtNet
+    assert isinstance(_load(m).nets[0], OrtNet) and not isinstance(_load(m, onnx=False).nets[0], OrtNet)
+    import os, time
+    t = time.time() + 5
+    os.utime(m / 'fold1.safetensors', (t, t))
+    assert not isinstance(_load(m).nets[0], OrtNet)
+    with pytest.raises(MelanomaError, match='older than the weights'): _load(m, onnx=True)
+    with pytest.raises(SystemExit, match='contradict'): main(['predict', '--model', str(m), str(sample_data), '--onnx', '--no-onnx'])
 
 def test_train_debug_predict_end_to_end(sample_data, tmp_path, monkeypatch):
     "sample data -> `train --debug` model -> predict -> valid CSV."
