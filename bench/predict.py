@@ -7,9 +7,9 @@ weights, untrained head: speed does not depend on the weights) under bench/_work
 times, in the same run, medians of `--runs`:
   * baseline: a naive loop, for each image: `open_image`, `MelanomaModel.preprocess`, every fold's forward pass on a
     batch of one, mean of the sigmoids (what a first script would do);
-  * `melanoma predict` (the CLI function, in process: model loading, worker-decoded chunks, batches of 32, fold
+  * `melanoma predict --no-onnx` (the CLI function with torch, in process: model loading, worker-decoded chunks, batches of 32, fold
     average, validation and the atomic CSV write included);
-  * `melanoma predict --onnx` (the same with onnxruntime sessions instead of torch).
+  * `melanoma predict --onnx` (the same with onnxruntime sessions instead of torch; the default on a CPU once exported).
 Images: the 93 real test JPEGs (512 px) of ../shared/data/siim-isic-2020-mini when present, else 93 synthetic 512 px
 test images. Prints images/s and the ratios."""
 import argparse, os, statistics, sys, time, warnings
@@ -70,12 +70,12 @@ def run(args):
     main(cli); naive(mdir, paths[:4])
     res = {}
     res['naive loop (baseline)'] = timed(lambda: naive(mdir, paths), args.runs)
-    res['melanoma predict'] = timed(lambda: main(cli), args.runs)
+    res['melanoma predict --no-onnx'] = timed(lambda: main(cli + ['--no-onnx']), args.runs)
     res['melanoma predict --onnx'] = timed(lambda: main(cli + ['--onnx']), args.runs)
     base = res['naive loop (baseline)']
     print('\n| step | median s | images/s | speed-up vs naive |\n| --- | --- | --- | --- |')
     for k, t in res.items(): print(f'| {k} | {t:.2f} | {len(paths) / t:.1f} | {base / t:.2f}x |')
-    print(f"\nonnxruntime / torch (predict): {res['melanoma predict'] / res['melanoma predict --onnx']:.2f}x faster")
+    print(f"\nonnxruntime / torch (predict): {res['melanoma predict --no-onnx'] / res['melanoma predict --onnx']:.2f}x faster")
 
 
 if __name__ == '__main__':
