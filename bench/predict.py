@@ -67,7 +67,7 @@ def run(args):
     print(f'{len(paths)} images from {data}; model {args.arch}, {args.size} px, {args.folds} folds; '
           f'torch threads {torch.get_num_threads()}, decoding workers {default_workers()}; medians of {args.runs}', flush=True)
     # warm up (imports, first model load, page cache)
-    main(cli); naive(mdir, paths[:4])
+    main(cli + ['--no-onnx']); main(cli + ['--onnx']); naive(mdir, paths[:4])
     res = {}
     res['naive loop (baseline)'] = timed(lambda: naive(mdir, paths), args.runs)
     res['melanoma predict --no-onnx'] = timed(lambda: main(cli + ['--no-onnx']), args.runs)
