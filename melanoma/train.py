@@ -391,7 +391,8 @@ def _append_run(models_dir: Path, row: dict) -> None:
 def _distrib_ctx(learn: Learner):
     "fastai/accelerate data parallel when launched with several processes (`accelerate launch -m melanoma.cli train`)."
     if int(os.environ.get('WORLD_SIZE', '1')) <= 1: return contextlib.nullcontext()
-    from fastai.distributed import DistributedTrainer  # noqa: F401 (needs `accelerate`)
+    try: import fastai.distributed  # noqa: F401 (patches Learner.distrib_ctx; needs `accelerate`)
+    except ImportError as e: raise MelanomaError(f'multi-GPU training needs Hugging Face accelerate: pip install accelerate ({e})') from e
     return learn.distrib_ctx()
 
 def _rank0() -> bool: return int(os.environ.get('RANK', '0')) == 0
