@@ -124,8 +124,9 @@ def write_examples(dest: str | os.PathLike = EXAMPLES_DIR, # folder to write the
         img = draw_lesion(m, size, skin, seed)
         with atomic_path(dest / f'{name}.jpg') as tmp: img.save(tmp, 'JPEG', quality=90)
         out.append(dest / f'{name}.jpg')
-    with lenient_dicom():
-        out.append(write_dicom(img, dest / 'synthetic_melanoma_dicom.dcm', 'ISIC_9999999', 'IP_9999999', 'female', 55.0, 'torso'))
+    with lenient_dicom():  # a fourth lesion, as a competition-style DICOM with sex/age/site tags
+        out.append(write_dicom(draw_lesion(0.75, size, 3, 4), dest / 'synthetic_melanoma_dicom.dcm', 'ISIC_9999999',
+                               'IP_9999999', 'female', 55.0, 'torso'))
     with atomic_write(dest / 'README.txt') as f:
         f.write('Synthetic images drawn by melanoma.sample.draw_lesion (melanoma.app.write_examples): not real skin lesions.\n')
     for p in [*out, dest / 'README.txt']: p.chmod(0o644)
@@ -198,7 +199,7 @@ def build_app(model_dir: str | os.PathLike | None = None, # a trained model fold
                     age = gr.Number(label='Age (years)', value=None, minimum=0, maximum=120, visible=meta)
                     sex = gr.Dropdown(label='Sex', choices=[''] + sexes, value='', visible=meta)
                     site = gr.Dropdown(label='Anatomical site', choices=[''] + sites, value='', visible=meta)
-                thr = gr.Slider(0, 1, value=threshold, step=0.01, label='Decision threshold')
+                thr = gr.Slider(0, 1, value=threshold, step=0.01, label='Decision threshold', elem_id='threshold')
                 heat = gr.Checkbox(value=True, label='Show Grad-CAM heatmap')
                 btn = gr.Button('Predict', variant='primary', elem_id='predict')
                 ex = _examples(examples)
