@@ -159,7 +159,7 @@ def predict_dataset(model_dirs: Sequence[str | os.PathLike] | str | os.PathLike,
     bad = err.ne('').to_numpy()
     skipped = [(df.image_id[i], df.path[i], err[i]) for i in np.flatnonzero(bad)]
     if skipped:
-        listing = '; '.join(f'{p} ({e})' for _, p, e in skipped[:10]) + (f'; and {len(skipped) - 10} more' if len(skipped) > 10 else '')
+        listing = '; '.join(f"{p} ({e.removeprefix(f'{p}: ')})" for _, p, e in skipped[:10]) + (f'; and {len(skipped) - 10} more' if len(skipped) > 10 else '')
         if on_error == 'fail' or bad.all():
             why = 'no image could be read' if bad.all() else 'on_error=fail'
             raise MelanomaError(f"{data}: {len(skipped)} of {n} test image(s) could not be read ({why}): {listing}")
@@ -265,6 +265,7 @@ def predict_cli(model: Annotated[list[str], 'a model folder from `melanoma train
                 onnx: bool = False, # require onnxruntime (export first with `melanoma export-onnx`); default: used on the CPU when exported
                 no_onnx: bool = False, # run the torch networks even when ONNX exports are there
                 strict: bool = False, # stop on unreadable images instead of giving them the median prediction
+                images: Annotated[str, 'which test images: JPEGs (jpeg/test/), DICOMs (test/), or auto (JPEG when present)', {'choices': ['auto', 'jpeg', 'dicom']}] = 'auto',
                ):
     "Predict a test set (TTA, folds, ensembles) into a validated submission CSV; an interrupted run resumes."
     if onnx and no_onnx: raise MelanomaError("--onnx and --no-onnx contradict each other: pass one")
@@ -272,7 +273,7 @@ def predict_cli(model: Annotated[list[str], 'a model folder from `melanoma train
     out = Path(out) if out else Path('submissions') / f'{run_name(model, tta, ensemble)}.csv'
     cache = out.parent / f'.{out.stem}.partial.csv'
     df = predict_dataset(model, data, tta=tta, ensemble=ensemble, weights=weights, bs=bs, workers=workers,
-                         on_error='fail' if strict else 'fill', cache=cache,
+                         on_error='fail' if strict else 'fill', cache=cache, images=images,
                          onnx=True if onnx else False if no_onnx else None)
     write_submission(df, out, df.image_name.tolist(), read_sample_ids(data), models=df.attrs['models'], tta=tta,
                      ensemble=ensemble if len(model) > 1 else '', oof_aucs=df.attrs['oof_aucs'])

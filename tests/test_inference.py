@@ -145,3 +145,19 @@ def test_siim_mini_test_set(siim_mini, tmp_path):
     assert len(sub) == 93 and set(sub.image_name) == set(sample.image_name)
     validate_submission(sub, sample.image_name.tolist(), sample.image_name.tolist())
     assert sub.target.between(0, 1).all() and sub.target.nunique() > 1
+
+def test_dicom_test_set(tiny, sample_data, tmp_path):
+    "A test set with only competition-style DICOMs in test/ (no jpeg/): decoded and predicted like the JPEGs."
+    dcm = sorted((sample_data / 'test').glob('*.dcm'))
+    assert dcm
+    d = tmp_path / 'siim'
+    (d / 'test').mkdir(parents=True)
+    for f in dcm: shutil.copy(f, d / 'test' / f.name)
+    keep = {f.stem for f in dcm}
+    for name in ('test.csv', 'sample_submission.csv'):
+        t = pd.read_csv(sample_data / name)
+        t[t.image_name.isin(keep)].to_csv(d / name, index=False)
+    sub = predict_dataset(tiny[0], d, workers=0, onnx=False, progress=False)
+    validate_submission(sub, sorted(keep), read_sample_ids(d))
+    jp = predict_dataset(tiny[0], sample_data, workers=0, onnx=False, images='jpeg', progress=False).set_index('image_name')
+    assert np.allclose(sub.set_index('image_name').target, jp.target[sub.image_name], atol=0.05)
