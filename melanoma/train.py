@@ -251,7 +251,7 @@ def train_table(data: str | os.PathLike, # the main (competition) data folder
                 seed: int = 42, # fold seed
                 score_extra: bool = True, # give extra images held-out folds so they are scored out of fold
                ) -> pd.DataFrame:
-    "Labelled images of `data` (with their `fold`) and of `extra` (`fold` -1, `extra_fold` for scoring), one table."
+    "Labelled images of `data` (with their `fold`) and of `extra` (`fold` -1, `extra_fold` for scoring; `origin`: the folder)."
     df = read_dataset(data)
     df = df[df.target.notna()].reset_index(drop=True)
     if not len(df): raise MelanomaError(f'{data}: no labelled training images')
@@ -260,13 +260,14 @@ def train_table(data: str | os.PathLike, # the main (competition) data folder
         save_folds(make_folds(df, n_folds, seed), fpath)
     df = with_folds(df, Path(data)/'folds.csv' if (Path(data)/'folds.csv').is_file() else fpath)
     df['extra_fold'] = -1
+    df['origin'] = str(data)
     n = int(df.fold.max()) + 1
     parts = [df]
     for e in extra:
         x = read_dataset(e)
         x = x[x.target.notna() & ~x.image_id.isin(set().union(*[set(p.image_id) for p in parts]))].reset_index(drop=True)
         if not len(x): warnings.warn(f'{e}: no new labelled images to add'); continue
-        x['fold'] = -1
+        x['fold'], x['origin'] = -1, str(e)
         x['extra_fold'] = make_folds(x, n, seed)['fold'].to_numpy() if score_extra else -1
         parts.append(x)
     out = pd.concat(parts, ignore_index=True)
@@ -455,7 +456,7 @@ def train(data: str | os.PathLike, # main data folder (SIIM-ISIC 2020 layout, or
     nf = int(df.fold.max()) + 1
     folds = _folds_arg(fold, nf)
     xs, oks = [], []
-    for src_dir, part in [(data, df[df.fold >= 0])] + [(e, df[(df.fold < 0) & df.path.str.startswith(str(Path(e).resolve()))]) for e in extra]:
+    for src_dir, part in df.groupby('origin', sort=False):
         cdir = work_dir(src_dir)/'.cache'/str(size) if cache and not debug else None
         x, ok = image_cache(part, size, cdir, workers)
         xs.append((part.index.to_numpy(), x)); oks.append((part.index.to_numpy(), ok))
