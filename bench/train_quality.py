@@ -22,6 +22,7 @@ def main():
     ap.add_argument('--folds', default='all')
     ap.add_argument('--shared', default=str(ROOT.parent / 'shared' / 'data'))
     ap.add_argument('--skip-default', action='store_true')
+    ap.add_argument('--name', default=None, help='run name (default quality-default-<folds>); an existing run resumes')
     a = ap.parse_args()
     os.environ.setdefault('MELANOMA_CACHE', str(WORK / 'cache'))  # the shared folders are read-only
     siim, isic = Path(a.shared) / 'siim-isic-2020-mini', Path(a.shared) / 'isic-2019-mini'
@@ -29,7 +30,7 @@ def main():
     models = WORK / 'models'
 
     # 1. the default command
-    name = f'quality-default-{a.folds.replace(",", "")}'
+    name = a.name or f'quality-default-{a.folds.replace(",", "")}'
     t = time.time()
     if not a.skip_default:
         cmd = [sys.executable, '-m', 'melanoma.cli', 'train', '--data', str(siim), '--extra', str(isic), '--name', name,
