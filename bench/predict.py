@@ -63,7 +63,7 @@ def run(args):
         warnings.simplefilter('ignore')
         export_onnx(mdir)
     out = WORK / 'sub.csv'
-    cli = ['predict', '--model', str(mdir), str(data), '--out', str(out), '--bs', str(args.bs)]
+    cli = ['predict', '--model', str(mdir), '--data', str(data), '--out', str(out), '--bs', str(args.bs)]
     print(f'{len(paths)} images from {data}; model {args.arch}, {args.size} px, {args.folds} folds; '
           f'torch threads {torch.get_num_threads()}, decoding workers {default_workers()}; medians of {args.runs}', flush=True)
     # warm up (imports, first model load, page cache)

@@ -255,7 +255,8 @@ def run_name(model_dirs: Sequence[str | os.PathLike], tta: int = 1, ensemble: st
 
 def predict_cli(model: Annotated[list[str], 'a model folder from `melanoma train`; repeat --model for an ensemble',
                                  {'opt': True, 'action': 'append', 'type': str, 'required': True, 'metavar': 'DIR'}],
-                data: str, # Kaggle-layout data folder: test.csv with jpeg/test/*.jpg or test/*.dcm (sample_submission.csv checked when present)
+                data: Annotated[str, 'Kaggle-layout data folder: test.csv with jpeg/test/*.jpg or test/*.dcm (sample_submission.csv checked when present)',
+                                {'opt': True, 'required': True, 'metavar': 'DIR'}],
                 out: str = None, # submission CSV to write (default: submissions/<run-name>.csv); logged in its folder's log.csv
                 tta: int = 1, # test-time augmentation: dihedral transforms averaged per image (1-8)
                 ensemble: Annotated[str, 'how several models are blended: mean probability or mean rank', {'choices': ['mean', 'rank']}] = 'mean',

@@ -42,7 +42,7 @@ def test_blend():
 
 def test_predict_cli_end_to_end(tiny, sample_data, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    assert main(['predict', '--model', str(tiny[0]), '--model', str(tiny[1]), str(sample_data), '--tta', '2',
+    assert main(['predict', '--model', str(tiny[0]), '--model', str(tiny[1]), '--data', str(sample_data), '--tta', '2',
                  '--ensemble', 'rank', '--weights', '1', '3', '--workers', '1']) == 0
     out = tmp_path / 'submissions' / 'tiny+meta_tta2_rank.csv'
     assert 'wrote submissions/tiny+meta_tta2_rank.csv: 16 predictions from 2 model(s)' in capsys.readouterr().out
@@ -97,7 +97,7 @@ def test_bad_arguments(tiny, sample_data, tmp_path):
     with pytest.raises(MelanomaError, match='not a model folder'): predict_dataset(tmp_path, sample_data, progress=False)
     with pytest.raises(MelanomaError, match='2 weight'): predict_dataset([tiny[0]], sample_data, weights=[1, 2], progress=False)
     with pytest.raises(MelanomaError, match='test.csv'): predict_dataset(tiny[0], tmp_path, progress=False)
-    with pytest.raises(SystemExit): main(['predict', str(sample_data)])  # --model is required
+    with pytest.raises(SystemExit): main(['predict', '--data', str(sample_data)])  # --model is required
     assert run_name(['models/a', 'models/b'], 4, 'rank') == 'a+b_tta4_rank' and run_name(['x/run1']) == 'run1'
 
 def test_onnx_export_and_predict(tiny, sample_data, tmp_path, monkeypatch):
@@ -121,7 +121,7 @@ def test_onnx_export_and_predict(tiny, sample_data, tmp_path, monkeypatch):
     os.utime(m / 'fold1.safetensors', (t, t))
     assert not isinstance(_load(m).nets[0], OrtNet)
     with pytest.raises(MelanomaError, match='older than the weights'): _load(m, onnx=True)
-    with pytest.raises(SystemExit, match='contradict'): main(['predict', '--model', str(m), str(sample_data), '--onnx', '--no-onnx'])
+    with pytest.raises(SystemExit, match='contradict'): main(['predict', '--model', str(m), '--data', str(sample_data), '--onnx', '--no-onnx'])
 
 def test_train_debug_predict_end_to_end(sample_data, tmp_path, monkeypatch):
     "sample data -> `train --debug` model -> predict -> valid CSV."
@@ -130,7 +130,7 @@ def test_train_debug_predict_end_to_end(sample_data, tmp_path, monkeypatch):
     shutil.copytree(sample_data, data)
     mdir = train(data, name='dbg', debug=True, models_dir=tmp_path / 'models', progress=False)
     monkeypatch.chdir(tmp_path)
-    assert main(['predict', '--model', str(mdir), str(data), '--out', 'sub.csv', '--workers', '0']) == 0
+    assert main(['predict', '--model', str(mdir), '--data', str(data), '--out', 'sub.csv', '--workers', '0']) == 0
     validate_submission(pd.read_csv(tmp_path / 'sub.csv', dtype={'image_name': str}), ids(data), read_sample_ids(data))
     log = pd.read_csv(tmp_path / 'log.csv', dtype=str, keep_default_na=False)
     assert log.models[0] == str(mdir)
@@ -139,7 +139,7 @@ def test_siim_mini_test_set(siim_mini, tmp_path):
     "The 93 real test images: the file's ids match sample_submission.csv (an untrained, ImageNet-pretrained model)."
     torch.manual_seed(0)
     mdir = save_model(create_model('tf_efficientnet_lite0', pretrained=True), tmp_path / 'lite0', {'size': 64})
-    main(['predict', '--model', str(mdir), str(siim_mini), '--out', str(tmp_path / 'sub.csv'), '--bs', '32'])
+    main(['predict', '--model', str(mdir), '--data', str(siim_mini), '--out', str(tmp_path / 'sub.csv'), '--bs', '32'])
     sub = pd.read_csv(tmp_path / 'sub.csv', dtype={'image_name': str})
     sample = pd.read_csv(siim_mini / 'sample_submission.csv', dtype={'image_name': str})
     assert len(sub) == 93 and set(sub.image_name) == set(sample.image_name)
