@@ -149,7 +149,7 @@ def explain(model_dir: str | os.PathLike, # a model folder from `melanoma train`
             img.thumbnail((384, 384))
             meta = pd.DataFrame([r[['sex', 'age', 'site']]]).reset_index(drop=True) if model.uses_meta else None
             heat = gradcam(model, img, meta, fold=_fold_index(model, r.get('oof_fold')))
-            shown.append((r, img, overlay(img, heat)))
+            shown.append((r, img, overlay(img, heat), heat.max() > 0))
         except (MelanomaError, OSError, ValueError) as e: skipped.append(f'{r.path} ({e})')
     if skipped: print(f'grad-cam: skipped {len(skipped)} image(s): ' + '; '.join(skipped[:5]))
     if not shown: raise MelanomaError(f'{data}: no image could be explained')
@@ -158,12 +158,13 @@ def explain(model_dir: str | os.PathLike, # a model folder from `melanoma train`
     axes = np.atleast_2d(fig.subplots(rows, cols * 2, squeeze=False))
     for ax in axes.flat: ax.axis('off')
     colour = {'false negative': 'tab:red', 'false positive': 'tab:orange', 'random': 'black'}
-    for i, (r, img, ov) in enumerate(shown):
+    for i, (r, img, ov, any_heat) in enumerate(shown):
         a, b = axes[i // cols, 2 * (i % cols)], axes[i // cols, 2 * (i % cols) + 1]
         a.imshow(img); b.imshow(ov)
         lab = '?' if pd.isna(r.target) else ('melanoma' if r.target == 1 else 'benign')
         a.set_title(f'{r.kind}\n{r.image_id}', fontsize=8, color=colour[r.kind])
-        b.set_title(f'label {lab}\np(melanoma) = {r.pred:.3f}', fontsize=8, color=colour[r.kind])
+        b.set_title(f'label {lab}\np(melanoma) = {r.pred:.3f}' + ('' if any_heat else ' (no melanoma evidence)'),
+                    fontsize=8, color=colour[r.kind])
     counts = picks.kind.value_counts()
     fig.suptitle(f'Grad-CAM of {model_dir.name} on {Path(data).name} ({how}; threshold {threshold:g}): '
                  f"{counts.get('false negative', 0)} false negatives, {counts.get('false positive', 0)} false positives, "

@@ -90,3 +90,30 @@ def test_submission_with_labels(sample_data, tmp_path, monkeypatch):
     js = json.loads((tmp_path / 'r/sub/metrics.json').read_text())
     assert js['n'] == len(df) and js['auc'] > 0.6
     assert {s['variable'] for s in js['subgroups']} >= {'site', 'sex', 'age_band', 'source'}
+
+
+def test_real_fold_report(siim_mini, tmp_path):
+    "On a few dozen real SIIM-ISIC images: a (random, tiny) model scored on validation fold 0 writes a full report."
+    import torch
+    from melanoma.model import create_model, save_model
+    from melanoma.data import read_dataset
+    from melanoma.folds import make_folds, save_folds
+    from melanoma.evaluate import evaluate_cli
+    data = tmp_path / 'siim'
+    data.mkdir()
+    t = pd.read_csv(siim_mini / 'train.csv')
+    t = pd.concat([t[t.target == 1].head(24), t[t.target == 0].head(24)])
+    t.to_csv(data / 'train.csv', index=False)
+    (data / 'jpeg').mkdir()
+    (data / 'jpeg' / 'train').symlink_to(siim_mini / 'jpeg' / 'train')
+    df = read_dataset(data)
+    assert len(df) == 48
+    save_folds(make_folds(df, 2), data)
+    torch.manual_seed(0)
+    save_model([create_model('resnet10t', pretrained=False)], tmp_path / 'run', {'size': 32})
+    evaluate_cli(model=[str(tmp_path / 'run')], data=str(data), fold=0, out_dir=str(tmp_path / 'r'), n_boot=100)
+    rep = tmp_path / 'r' / 'run-fold0'
+    for f in ['report.html', 'report.md', 'metrics.json', 'roc.png', 'pr.png', 'calibration.png', 'histogram.png']:
+        assert (rep / f).stat().st_size > 0
+    js = json.loads((rep / 'metrics.json').read_text())
+    assert 0 < js['positives'] < js['n'] < 48

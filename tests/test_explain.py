@@ -49,3 +49,26 @@ def test_gradcam_one_fold_and_overlay():
     ov = overlay(img, heat)
     assert ov.size == img.size and ov.mode == 'RGB'
     assert overlay(img, heat[::4, ::4]).size == img.size
+
+
+def test_explain_gallery(sample_data, tmp_path):
+    "The gallery from a run's out-of-fold predictions, and from predicting one validation fold."
+    import pandas as pd
+    from melanoma.model import create_model, save_model
+    from melanoma.data import read_dataset
+    from melanoma.folds import make_folds, save_folds
+    from melanoma.explain import explain_cli
+    import shutil
+    data = tmp_path / 'data'
+    shutil.copytree(sample_data, data)
+    df = read_dataset(data)
+    save_folds(make_folds(df, 2), data)
+    torch.manual_seed(0)
+    save_model([create_model('resnet10t', pretrained=False) for _ in range(2)], tmp_path / 'run', {'size': 32})
+    pd.DataFrame({'image_id': df.image_id, 'target': df.target, 'fold': np.arange(len(df)) % 2,
+                  'pred': np.linspace(0, 1, len(df))}).to_csv(tmp_path / 'run' / 'oof.csv', index=False)
+    explain_cli(str(tmp_path / 'run'), str(data), out=str(tmp_path / 'oof.png'), n=2)
+    assert Image.open(tmp_path / 'oof.png').size[0] > 500
+    (tmp_path / 'run' / 'oof.csv').unlink()
+    explain_cli(str(tmp_path / 'run'), str(data), out=str(tmp_path / 'f1.png'), n=1, fold=1)
+    assert (tmp_path / 'f1.png').stat().st_size > 0
