@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Annotated
 import numpy as np
 import pandas as pd
-from scipy.stats import rankdata
 from sklearn.metrics import (roc_auc_score, roc_curve, precision_recall_curve, average_precision_score,
                              confusion_matrix, brier_score_loss)
 from sklearn.calibration import calibration_curve
@@ -34,16 +33,21 @@ def bootstrap_auc(y: np.ndarray, # 0/1 labels
                  ) -> tuple[float, float, np.ndarray]:
     "Stratified-bootstrap percentile interval of the ROC AUC: `(low, high, aucs)`."
     y, p = np.asarray(y).astype(int), np.asarray(p, dtype=np.float64)
-    pos, neg = p[y == 1], p[y == 0]
+    pos, neg = p[y == 1], np.sort(p[y == 0])
     npos, nneg = len(pos), len(neg)
     if not npos or not nneg: return np.nan, np.nan, np.full(n_boot, np.nan)
+    # each positive beats the negatives sorted before `lo` and ties those in [lo, hi)
+    lo, hi = np.searchsorted(neg, pos, 'left'), np.searchsorted(neg, pos, 'right')
     rng = np.random.default_rng(seed)
     chunk, aucs = max(1, max_cells // (npos + nneg)), []
     for start in range(0, n_boot, chunk):
         b = min(chunk, n_boot - start)
-        s = np.concatenate([pos[rng.integers(0, npos, (b, npos))], neg[rng.integers(0, nneg, (b, nneg))]], axis=1)
-        r = rankdata(s, axis=1)
-        aucs.append((r[:, :npos].sum(1) - npos * (npos + 1) / 2) / (npos * nneg))
+        ip, ineg = rng.integers(0, npos, (b, npos)), rng.integers(0, nneg, (b, nneg))
+        # cumulative counts of the resampled negatives over the sorted negatives (a leading 0 column)
+        cnt = np.bincount((ineg + np.arange(b)[:, None] * nneg).ravel(), minlength=b * nneg).reshape(b, nneg)
+        cum = np.concatenate([np.zeros((b, 1), cnt.dtype), cnt.cumsum(1)], axis=1)
+        wins = np.take_along_axis(cum, lo[ip], 1) + np.take_along_axis(cum, hi[ip], 1)  # 2 x (below + ties / 2)
+        aucs.append(wins.sum(1) / (2 * npos * nneg))
     aucs = np.concatenate(aucs)
     lo, hi = np.quantile(aucs, [(1 - ci) / 2, 1 - (1 - ci) / 2])
     return float(lo), float(hi), aucs
