@@ -20,12 +20,19 @@ class MelanomaError(CliError):
     "A problem with the user's input or environment, reported as a clear message (the CLI exits with it, no traceback)."
 
 # %% ../nbs/00_core.ipynb #c005
+def _umask_mode(path) -> None:
+    "Give a `mkstemp` file (0600) the permissions an ordinary new file would get under the current umask."
+    um = os.umask(0); os.umask(um)
+    os.chmod(path, 0o666 & ~um)
+
+# %% ../nbs/00_core.ipynb #c006
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike, mode: str = 'w', **kwargs) -> Iterator:
     "Open a temporary file beside `path` for writing and rename it to `path` only if the block succeeds."
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
+    _umask_mode(tmp)
     try:
         with os.fdopen(fd, mode, **kwargs) as f: yield f
         os.replace(tmp, path)
@@ -33,7 +40,7 @@ def atomic_write(path: str | os.PathLike, mode: str = 'w', **kwargs) -> Iterator
         with contextlib.suppress(FileNotFoundError): os.unlink(tmp)
         raise
 
-# %% ../nbs/00_core.ipynb #c006
+# %% ../nbs/00_core.ipynb #c007
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     "Yield a temporary path beside `path` for a library that writes by file name; rename it over `path` on success."
@@ -41,6 +48,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.stem}.', suffix=path.suffix)
     os.close(fd)
+    _umask_mode(tmp)
     try:
         yield Path(tmp)
         os.replace(tmp, path)
@@ -48,14 +56,14 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         with contextlib.suppress(FileNotFoundError): os.unlink(tmp)
         raise
 
-# %% ../nbs/00_core.ipynb #c007
+# %% ../nbs/00_core.ipynb #c008
 def write_csv(df: pd.DataFrame, path: str | os.PathLike, **kwargs) -> Path:
     "Write `df` to `path` as CSV atomically (no index unless asked)."
     kwargs.setdefault('index', False)
     with atomic_write(path, newline='') as f: df.to_csv(f, **kwargs)
     return Path(path)
 
-# %% ../nbs/00_core.ipynb #c009
+# %% ../nbs/00_core.ipynb #c010
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     "The SHA-256 hex digest of the file at `path`."
     h = hashlib.sha256()
@@ -63,13 +71,13 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
         while b := f.read(chunk): h.update(b)
     return h.hexdigest()
 
-# %% ../nbs/00_core.ipynb #c010
+# %% ../nbs/00_core.ipynb #c011
 def default_device(cpu: bool = False):
     "The CUDA device when there is one (and `cpu` is False), else the CPU."
     import torch
     return torch.device('cuda' if torch.cuda.is_available() and not cpu else 'cpu')
 
-# %% ../nbs/00_core.ipynb #c011
+# %% ../nbs/00_core.ipynb #c012
 def require_columns(df: pd.DataFrame, cols: list[str], source: str | os.PathLike) -> None:
     "Raise a `MelanomaError` naming `source` and every column of `cols` that `df` lacks."
     missing = [c for c in cols if c not in df.columns]
