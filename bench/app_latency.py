@@ -4,13 +4,13 @@
 
 Builds a model artifact with the `melanoma train` defaults (tf_efficientnet_lite0, 128 px, 5 folds; offline
 ImageNet weights, untrained head: latency does not depend on the weights) under bench/_work/app_latency/, then times,
-in the same run:
+in the same run, round-robin:
   * baseline: `MelanomaModel.predict([path])` (open + preprocess + every fold's forward pass), the bare model call;
   * `melanoma.app.predict_image` without and with the heatmap (what the UI calls);
-  * the running app (127.0.0.1) through gradio_client, without and with the heatmap (HTTP, queue, PNG encoding).
+  * the running app (`melanoma demo` in its own process, 127.0.0.1) through gradio_client, without and with the heatmap (HTTP, queue, PNG encoding).
 Prints p50/p95 in ms for each and the ratios to the baseline's p50. Images: the synthetic 256 px example, and a real
 512 px JPEG and the biggest competition DICOM from ../shared/data when present."""
-import argparse, os, statistics, sys, time
+import argparse, os, subprocess, sys, time
 from pathlib import Path
 import numpy as np
 
@@ -38,12 +38,15 @@ def images() -> dict[str, Path]:
     return out
 
 
-def timings(fn, n: int, warm: int = 3) -> tuple[float, float]:
-    for _ in range(warm): fn()
-    ts = []
+def timings(settings: dict, n: int, warm: int = 3) -> dict[str, tuple[float, float]]:
+    "p50/p95 in ms of each callable in `settings`, timed round-robin (so load from other processes hits all alike)."
+    for fn in settings.values():
+        for _ in range(warm): fn()
+    ts = {k: [] for k in settings}
     for _ in range(n):
-        t = time.perf_counter(); fn(); ts.append((time.perf_counter() - t) * 1000)
-    return float(np.percentile(ts, 50)), float(np.percentile(ts, 95))
+        for k, fn in settings.items():
+            t = time.perf_counter(); fn(); ts[k].append((time.perf_counter() - t) * 1000)
+    return {k: (float(np.percentile(v, 50)), float(np.percentile(v, 95))) for k, v in ts.items()}
 
 
 def main():
@@ -60,25 +63,39 @@ def main():
         save_model([net] * a.folds, mdir, dict(size=a.size))
     model = load_model(mdir, device='cpu')
     print(f'{model!r}; torch threads {torch.get_num_threads()}, {os.cpu_count()} CPUs; n={a.n} per setting')
-    app = A.build_app(model=model, examples=[])
-    url = A.start_app(app)
+    rows, paths = [], images()
+    results = {name: {} for name in paths}
+    for _ in range(5): model.predict([paths['synthetic 256px JPEG']], progress=False)  # warm up
+    for name, path in paths.items():
+        results[name] |= timings({
+            'baseline model.predict': lambda: model.predict([path], progress=False),
+            'predict_image heatmap=False': lambda: A.predict_image(model, path, heatmap=False),
+            'predict_image heatmap=True': lambda: A.predict_image(model, path, heatmap=True),
+        }, a.n)
+    # then the app, as `melanoma demo` in its own process like for real users (no GIL shared with the client); it
+    # runs alone, after the direct timings, so the two processes' torch threads never compete for the cores
+    port = A.free_port()
+    server = subprocess.Popen([sys.executable, '-m', 'melanoma.cli', 'demo', '--model', str(mdir), '--port', str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, 'GRADIO_ANALYTICS_ENABLED': 'False'})
     from gradio_client import Client, handle_file
-    client = Client(url, verbose=False, analytics_enabled=False, download_files=False)
-    rows = []
     try:
-        for name, path in images().items():
-            base = timings(lambda: model.predict([path], progress=False), a.n)
-            res = {'baseline model.predict': base}
-            for hm in (False, True):
-                res[f'predict_image heatmap={hm}'] = timings(lambda: A.predict_image(model, path, heatmap=hm), a.n)
-            for hm in (False, True):
-                res[f'app via gradio_client heatmap={hm}'] = timings(
-                    lambda: client.predict(handle_file(str(path)), None, '', '', hm, 0.5, api_name='/predict'), a.n)
-            print(f'\n{name}:')
-            for k, (p50, p95) in res.items():
-                print(f'  {k:38s} p50 {p50:7.1f} ms  p95 {p95:7.1f} ms  ratio to baseline p50 {p50 / base[0]:5.2f}x')
-                rows.append((name, k, p50, p95))
-    finally: app.close()
+        for _ in range(240):
+            try: client = Client(f'http://127.0.0.1:{port}/', verbose=False, analytics_enabled=False, download_files=False); break
+            except Exception:
+                if server.poll() is not None: sys.exit('melanoma demo did not start')
+                time.sleep(0.5)
+        else: sys.exit('melanoma demo did not answer within 2 minutes')
+        for name, path in paths.items():
+            results[name] |= timings({
+                f'app via gradio_client heatmap={hm}': (lambda hm=hm: client.predict(handle_file(str(path)), None, '', '', hm, 0.5, api_name='/predict'))
+                for hm in (False, True)}, a.n)
+    finally: server.terminate(); server.wait(30)
+    for name, res in results.items():
+        base = res['baseline model.predict']
+        print(f'\n{name}:')
+        for k, (p50, p95) in res.items():
+            print(f'  {k:38s} p50 {p50:7.1f} ms  p95 {p95:7.1f} ms  ratio to baseline p50 {p50 / base[0]:5.2f}x')
+            rows.append((name, k, p50, p95))
     ok = [r for r in rows if r[0].startswith('synthetic') and r[1] == 'predict_image heatmap=False']
     if ok: print(f'\ntarget p50 < 200 ms without heatmap (predict_image, synthetic): {"met" if ok[0][2] < 200 else "NOT met"} ({ok[0][2]:.0f} ms)')
 

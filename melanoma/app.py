@@ -8,10 +8,14 @@ Docs: https://melanoma-dev.github.io/melanoma/app.html.md"""
 from __future__ import annotations
 import os, sys, threading, traceback
 from pathlib import Path
+from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 from PIL import Image, ImageOps
 from .core import MelanomaError
+if TYPE_CHECKING:
+    import gradio as gr
+    from melanoma.model import MelanomaModel
 
 # %% auto #0
 __all__ = ['DISPLAY', 'MAX_PIXELS', 'DISCLAIMER', 'FILE_TYPES', 'EXAMPLES_DIR', 'find_model', 'uses_metadata', 'model_summary',
@@ -29,17 +33,19 @@ def find_model(models_dir: str | os.PathLike = 'models', # folder holding one su
     return max(runs, key=lambda p: (p / 'config.json').stat().st_mtime)
 
 # %% ../nbs/14_app.ipynb #c007
-def uses_metadata(model) -> bool:
+def uses_metadata(model: MelanomaModel) -> bool:
     "Whether `model` (a `MelanomaModel`) takes age, sex and site next to the image."
     return bool(model.config.get('n_meta'))
 
-def _meta_choices(model) -> tuple[list[str], list[str]]:
+def _meta_choices(model: MelanomaModel) -> tuple[list[str], list[str]]:
     "The sex and site vocabularies the model was trained with."
     from melanoma.model import default_meta_vocab
     voc = model.config.get('meta_vocab') or default_meta_vocab()
     return list(voc['sexes']), list(voc['sites'])
 
-def model_summary(model, model_dir: str | os.PathLike | None = None) -> str:
+def model_summary(model: MelanomaModel, # the loaded model
+                  model_dir: str | os.PathLike | None = None, # its folder (gives the run name)
+                 ) -> str:
     "A markdown line saying which model answers: run name, architecture, input size, folds, out-of-fold AUC."
     c = model.config
     arch = c.get('arch') or c.get('architecture') or '?'
@@ -83,7 +89,7 @@ def _verdict(p: float, threshold: float) -> str:
     if p >= threshold: return f'**Melanoma suspected**: probability {p:.3f} ≥ threshold {threshold:.2f}'
     return f'**Melanoma not suspected**: probability {p:.3f} < threshold {threshold:.2f}'
 
-def predict_image(model, # a `MelanomaModel` from `melanoma.model.load_model`
+def predict_image(model: MelanomaModel, # a `MelanomaModel` from `melanoma.model.load_model`
                   file_or_img: str | os.PathLike | Image.Image, # an image file (JPEG, PNG, DICOM...) or a PIL image
                   age: float | None = None, # age in years (only used by metadata models)
                   sex: str | None = None, # 'male' or 'female' (only used by metadata models)
@@ -153,13 +159,14 @@ def _ui_error(e: Exception, file=None):
 # %% ../nbs/14_app.ipynb #c012
 def build_app(model_dir: str | os.PathLike | None = None, # a trained model folder; default: the newest under `models/`
               threshold: float = 0.5, # default of the decision-threshold slider
-              model=None, # an already loaded `MelanomaModel` (instead of `model_dir`)
+              model: MelanomaModel | None = None, # an already loaded model (instead of `model_dir`)
               examples: str | os.PathLike | list | None = None, # folder or list of example images; default app/examples
               concurrency: int = 1, # requests run on the model at once (the rest wait in the queue)
               max_queue: int = 64, # requests that may wait; more get a 'queue full' message
               device: str = 'cpu', # where the model runs
-             ):
+             ) -> gr.Blocks:
     "The Gradio `Blocks` demo for a trained model (loaded once, here)."
+    os.environ.setdefault('GRADIO_ANALYTICS_ENABLED', 'False')  # before gradio is imported: nothing phones home
     import gradio as gr
     if model is None:
         from melanoma.model import load_model
@@ -185,7 +192,8 @@ def build_app(model_dir: str | os.PathLike | None = None, # a trained model fold
 
     def relabel(p, thr): return _verdict(p, thr) if p is not None else ''
 
-    with gr.Blocks(title='melanoma demo', analytics_enabled=False) as app:
+    # uploads and results are cached on disk by Gradio: delete them after an hour (checked every hour)
+    with gr.Blocks(title='melanoma demo', analytics_enabled=False, delete_cache=(3600, 3600)) as app:
         gr.Markdown('# Melanoma classifier demo\nUpload a dermoscopy image (JPEG, PNG or DICOM) to see the '
                     "model's melanoma probability and where it looked (Grad-CAM).")
         gr.Markdown(DISCLAIMER, elem_id='disclaimer')
@@ -218,13 +226,13 @@ def build_app(model_dir: str | os.PathLike | None = None, # a trained model fold
     return app
 
 # %% ../nbs/14_app.ipynb #c014
-def launch(app, # the `Blocks` from `build_app`
+def launch(app: gr.Blocks, # the `Blocks` from `build_app`
            host: str = '127.0.0.1', # interface to listen on ('0.0.0.0' to serve the network)
            port: int = 7860, # TCP port
            share: bool = False, # also open a public gradio.live link (needs the network)
            max_file_size: str | int = '30mb', # largest upload accepted
            block: bool = True, # serve until interrupted (False: return at once, for tests)
-           **kwargs):
+           **kwargs) -> tuple:
     "Launch the demo `app` offline-friendly; returns what `Blocks.launch` returns."
     import gradio as gr
     os.environ.setdefault('GRADIO_ANALYTICS_ENABLED', 'False')
@@ -239,7 +247,7 @@ def free_port(host: str = '127.0.0.1') -> int:
     with socket.socket() as s:
         s.bind((host, 0)); return s.getsockname()[1]
 
-def start_app(app, # the `Blocks` from `build_app`
+def start_app(app: gr.Blocks, # the `Blocks` from `build_app`
               port: int | None = None, # TCP port; default: a free one
               **kwargs, # passed on to `launch`
              ) -> str:
@@ -255,7 +263,7 @@ def demo_cli(model: str = None, # trained model folder (default: the newest unde
              threshold: float = 0.5, # default decision threshold
              share: bool = False, # also open a public gradio.live link (needs the network)
              max_file_size: str = '30mb', # largest upload accepted
-            ):
+            ) -> None:
     "Serve the Gradio demo for a trained model."
     os.environ.setdefault('GRADIO_ANALYTICS_ENABLED', 'False')
     if not 0 <= threshold <= 1: raise MelanomaError(f'--threshold must be between 0 and 1, got {threshold}')
