@@ -7,6 +7,7 @@ Docs: https://melanoma-dev.github.io/melanoma/explain.html.md"""
 # %% ../nbs/10_explain.ipynb #c002
 from __future__ import annotations
 import os
+from typing import Annotated
 from pathlib import Path
 import numpy as np
 import pandas as pd
@@ -173,8 +174,8 @@ def explain(model_dir: str | os.PathLike, # a model folder from `melanoma train`
     return save_figure(fig, out)
 
 # %% ../nbs/10_explain.ipynb #c013
-def explain_cli(model: str, # a model folder from `melanoma train`
-                data: str, # a labelled data folder (any supported layout)
+def explain_cli(model: Annotated[str, 'a model folder from `melanoma train`', {'opt': True, 'required': True, 'metavar': 'DIR'}],
+                data: Annotated[str, 'a labelled data folder (any supported layout)', {'opt': True, 'required': True, 'metavar': 'DIR'}],
                 out: str = None, # the PNG to write (default: reports/<run>/gradcam.png)
                 n: int = 8, # images of each kind: false negatives, false positives, random
                 fold: int = None, # only validation fold K of DATA/folds.csv, explained with that fold's network
