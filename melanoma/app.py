@@ -62,11 +62,11 @@ MAX_PIXELS = 40_000_000  # larger uploads are refused (the competition's biggest
 
 def _open(file_or_img, size: int | None = None) -> tuple[Image.Image, dict]:
     "Open an upload as upright RGB (decoding big JPEGs/DICOMs at reduced scale near `size`); also return its DICOM tags."
-    from melanoma.preprocess import open_image, to_rgb, _is_dicom
+    from melanoma.preprocess import open_image, to_rgb, is_dicom
     if isinstance(file_or_img, Image.Image): return to_rgb(ImageOps.exif_transpose(file_or_img)), {}
     path = Path(file_or_img)
     img, meta = open_image(path, size=size, max_pixels=MAX_PIXELS), {}
-    if _is_dicom(path):
+    if is_dicom(path):
         from melanoma.dicom import dicom_meta
         try: meta = dicom_meta(path)
         except Exception: meta = {}  # the tags only fill in what the user left empty

@@ -35,7 +35,6 @@ def is_dicom(path: str | os.PathLike) -> bool:
         with open(path, 'rb') as f: f.seek(128); return f.read(4) == b'DICM'
     except OSError: return False
 
-_is_dicom = is_dicom  # the name other modules first imported
 
 def _check_file(path: Path) -> None:
     if not path.exists(): raise MelanomaError(f'{path}: no such file')
