@@ -30,7 +30,7 @@ def main():
     from melanoma.core import default_device
     from melanoma.train import train_table, image_cache, fold_learner, precision_cbs, CPUMixedPrecision
     from fastai.callback.fp16 import MixedPrecision
-    data = make_sample_data(WORK / f'speed-sample-{a.n}', n_train=a.n, n_test=0, size=256, dicom=0, progress=False)
+    data = make_sample_data(WORK / f'speed-sample-{a.n}', n_train=a.n, n_test=1, size=256, dicom=0, progress=False)
     df = train_table(data, n_folds=2)
     x, ok = image_cache(df, a.size, WORK / f'speed-cache-{a.n}-{a.size}')
     idx = np.arange(len(df))
