@@ -100,7 +100,9 @@ def _metadata(n: int, first_id: int, first_patient: int, rng: np.random.Generato
                              benign_malignant='malignant' if t else 'benign', target=t,
                              m=float(rng.beta(5, 2.5) if t else rng.beta(2, 5)), skin=skin, seed=int(rng.integers(2**31))))
         pid += 1
-    return pd.DataFrame(rows)
+    cols = ['image_name', 'patient_id', 'sex', 'age_approx', 'anatom_site_general_challenge', 'diagnosis',
+            'benign_malignant', 'target', 'm', 'skin', 'seed']
+    return pd.DataFrame(rows, columns=cols)  # columns named even when n == 0 (a set with no test images)
 
 # %% ../nbs/05_sample.ipynb #c010
 MANIFEST = '.melanoma-sample.json'
