@@ -13,7 +13,8 @@ import pandas as pd
 from fastcore.script import CliError
 
 # %% auto #0
-__all__ = ['MelanomaError', 'atomic_write', 'atomic_path', 'write_csv', 'sha256_file', 'default_device', 'require_columns']
+__all__ = ['MelanomaError', 'atomic_write', 'atomic_path', 'write_csv', 'sha256_file', 'default_device', 'require_columns',
+           'safe_auc']
 
 # %% ../nbs/00_core.ipynb #c003
 class MelanomaError(CliError):
@@ -82,3 +83,11 @@ def require_columns(df: pd.DataFrame, cols: list[str], source: str | os.PathLike
     "Raise a `MelanomaError` naming `source` and every column of `cols` that `df` lacks."
     missing = [c for c in cols if c not in df.columns]
     if missing: raise MelanomaError(f"{source}: missing required column(s) {', '.join(missing)}; found {', '.join(map(str, df.columns))}")
+
+# %% ../nbs/00_core.ipynb #c014
+def safe_auc(y, p) -> float:
+    "ROC AUC of labels `y` and scores `p` (scikit-learn), or NaN when `y` holds a single class."
+    import numpy as np
+    from sklearn.metrics import roc_auc_score
+    y, p = np.asarray(y), np.asarray(p)
+    return float(roc_auc_score(y, p)) if len(np.unique(y)) == 2 else float('nan')

@@ -15,13 +15,12 @@ import pandas as pd
 from sklearn.metrics import (roc_auc_score, roc_curve, precision_recall_curve, average_precision_score,
                              confusion_matrix, brier_score_loss)
 from sklearn.calibration import calibration_curve
-from .core import MelanomaError, atomic_write, atomic_path, require_columns
+from .core import MelanomaError, atomic_write, atomic_path, require_columns, safe_auc
 
 # %% auto #0
-__all__ = ['AGE_BANDS', 'AGE_LABELS', 'bootstrap_auc', 'safe_auc', 'operating_points', 'at_threshold', 'age_band',
-           'subgroup_table', 'save_figure', 'plot_roc', 'plot_pr', 'plot_calibration', 'plot_histogram',
-           'render_report', 'check_preds', 'evaluate', 'read_oof', 'read_labelled', 'preds_from_csv', 'predict_frame',
-           'evaluate_cli']
+__all__ = ['AGE_BANDS', 'AGE_LABELS', 'bootstrap_auc', 'operating_points', 'at_threshold', 'age_band', 'subgroup_table',
+           'save_figure', 'plot_roc', 'plot_pr', 'plot_calibration', 'plot_histogram', 'render_report', 'check_preds',
+           'evaluate', 'read_oof', 'read_labelled', 'preds_from_csv', 'predict_frame', 'evaluate_cli']
 
 # %% ../nbs/09_evaluate.ipynb #c005
 def bootstrap_auc(y: np.ndarray, # 0/1 labels
@@ -51,11 +50,6 @@ def bootstrap_auc(y: np.ndarray, # 0/1 labels
     aucs = np.concatenate(aucs)
     lo, hi = np.quantile(aucs, [(1 - ci) / 2, 1 - (1 - ci) / 2])
     return float(lo), float(hi), aucs
-
-def safe_auc(y: np.ndarray, p: np.ndarray) -> float:
-    "ROC AUC, or NaN when `y` has a single class."
-    y = np.asarray(y)
-    return float(roc_auc_score(y, p)) if len(np.unique(y)) == 2 else np.nan
 
 # %% ../nbs/09_evaluate.ipynb #c008
 def operating_points(y: np.ndarray, # 0/1 labels
