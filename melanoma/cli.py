@@ -6,7 +6,7 @@ Docs: https://melanoma-dev.github.io/melanoma/cli.html.md"""
 
 # %% ../nbs/90_cli.ipynb #c002
 from __future__ import annotations
-import importlib, sys
+import importlib, sys, warnings
 from fastcore.script import _run_cli
 from .core import MelanomaError
 
@@ -58,6 +58,8 @@ def load_command(name: str):
 def main(argv: list[str] | None = None) -> int:
     "Entry point of the `melanoma` console script."
     argv = sys.argv[1:] if argv is None else list(argv)
+    # a library-internal deprecation notice (torch.jit.script) that users can do nothing about
+    warnings.filterwarnings('ignore', message=r'`torch\.jit\.script` is deprecated', category=FutureWarning)
     if not argv or argv[0] in ('-h', '--help', 'help'):
         print(_usage()); return 0
     if argv[0] in ('-V', '--version'):
