@@ -120,19 +120,27 @@ class CachedItems:
         finally: self.split_idx = old
 
 class CacheDL(TfmdDL):
-    "A fastai DataLoader over `CachedItems`, with optional per-epoch negative downsampling (`neg_ratio`)."
-    def __init__(self, dataset: CachedItems, neg_ratio: float | None = None, **kwargs):
+    """A fastai DataLoader over `CachedItems`, with optional per-epoch negative downsampling (`neg_ratio`) and a per-epoch
+    sample of extra-source items (`extra` marks them) of at most `extra_ratio` times the main-source items."""
+    def __init__(self, dataset: CachedItems, neg_ratio: float | None = None, extra: np.ndarray | None = None,
+                 extra_ratio: float | None = None, **kwargs):
         self.neg_ratio = neg_ratio or None
         t = dataset.target[dataset.idxs] if len(dataset.idxs) else np.zeros(0)
-        self.pos, self.neg = np.flatnonzero(t > 0), np.flatnonzero(t <= 0)
-        if self.neg_ratio and 'n' not in kwargs and len(self.pos):
-            kwargs['n'] = len(self.pos) + min(len(self.neg), int(round(self.neg_ratio * len(self.pos))))
+        ext = np.zeros(len(t), bool) if extra is None else np.asarray(extra, bool)
+        self.extra_ratio = extra_ratio if extra_ratio and ext.any() else None
+        if self.extra_ratio is None: ext = np.zeros(len(t), bool)  # extra items count as ordinary ones
+        self.pos, self.neg, self.ext = np.flatnonzero((t > 0) & ~ext), np.flatnonzero((t <= 0) & ~ext), np.flatnonzero(ext)
+        n_neg = min(len(self.neg), int(round(self.neg_ratio * len(self.pos)))) if self.neg_ratio and len(self.pos) else len(self.neg)
+        self.n_ext = min(len(self.ext), int(round(self.extra_ratio * (len(self.pos) + n_neg)))) if self.extra_ratio else 0
+        if 'n' not in kwargs and (n_neg < len(self.neg) or self.n_ext < len(self.ext)):
+            kwargs['n'] = len(self.pos) + n_neg + self.n_ext
         kwargs.setdefault('num_workers', 0)
         super().__init__(dataset, **kwargs)
     def get_idxs(self):
-        if not (self.neg_ratio and len(self.pos)) or self.n >= len(self.dataset): return super().get_idxs()
-        negs = self.rng.sample(self.neg.tolist(), self.n - len(self.pos))
-        return self.shuffle_fn(self.pos.tolist() + negs)
+        if self.n >= len(self.dataset): return super().get_idxs()
+        negs = self.rng.sample(self.neg.tolist(), self.n - len(self.pos) - self.n_ext)
+        ext = self.rng.sample(self.ext.tolist(), self.n_ext)
+        return self.shuffle_fn(self.pos.tolist() + negs + ext)
     def create_item(self, s): return s or 0
     def create_batch(self, b):
         ds = self.dataset
@@ -296,7 +304,7 @@ def fold_learner(x: torch.Tensor, # cached uint8 images of `df`
                  df: pd.DataFrame, # the table (`target`, `diagnosis`, `sex`, `age`, `site`)
                  train_idx: np.ndarray, valid_idx: np.ndarray, # row numbers of `df`
                  net: nn.Module, # from `melanoma.model.create_model`
-                 bs: int = 64, aug: str | float = 'default', neg_ratio: float | None = None, loss: str = 'bce',
+                 bs: int = 64, aug: str | float = 'default', neg_ratio: float | None = None, extra_ratio: float | None = None, loss: str = 'bce',
                  head: str = 'binary', pos_weight: float = 1., meta: bool = False, precision: str = 'auto',
                  accum: int = 1, wd: float = 1e-2, device: torch.device | None = None) -> Learner:
     "A fastai `Learner` training `net` on rows `train_idx` of the cache and validating on `valid_idx`."
@@ -306,7 +314,8 @@ def fold_learner(x: torch.Tensor, # cached uint8 images of `df`
     cfg = getattr(net, 'arch_config', {})
     tfms = batch_tfms(aug, cfg.get('mean', (0.5,) * 3), cfg.get('std', (0.5,) * 3))
     from fastai.vision.augment import IntToFloatTensor
-    tdl = CacheDL(CachedItems(x, y, tgt, train_idx, m, 0), neg_ratio=neg_ratio, bs=bs, shuffle=True, drop_last=len(train_idx) > bs,
+    tdl = CacheDL(CachedItems(x, y, tgt, train_idx, m, 0), neg_ratio=neg_ratio, bs=bs,
+                  extra=df.fold.to_numpy()[train_idx] < 0 if 'fold' in df else None, extra_ratio=extra_ratio, shuffle=True, drop_last=len(train_idx) > bs,
                   after_batch=[IntToFloatTensor(), *tfms], device=device)
     vdl = CacheDL(CachedItems(x, y, tgt, valid_idx, m, 1), bs=bs * 2, shuffle=False, after_batch=[IntToFloatTensor(), *tfms], device=device)
     cbs = precision_cbs(precision, device) + [Throughput()]
@@ -333,7 +342,7 @@ def predict_rows(learn: Learner, x: torch.Tensor, df: pd.DataFrame, idx: np.ndar
     return (p / tta).astype(np.float32)
 
 # %% ../nbs/07_train.ipynb #c023
-ALL_ARGS = ('arch', 'size', 'bs', 'epochs', 'lr', 'fold', 'n_folds', 'extra', 'loss', 'pos_weight', 'neg_ratio', 'head', 'meta',
+ALL_ARGS = ('arch', 'size', 'bs', 'epochs', 'lr', 'fold', 'n_folds', 'extra', 'loss', 'pos_weight', 'neg_ratio', 'extra_ratio', 'head', 'meta',
             'aug', 'precision', 'accum', 'seed', 'debug', 'tta', 'score_extra', 'wd')
 RUN_KEYS = ('arch', 'size', 'head', 'meta')  # a rerun with the same name must agree on these to resume
 RUNS_COLS = ['name', 'arch', 'size', 'epochs', 'folds', 'auc', 'minutes', 'images_per_s', 'date']
@@ -404,17 +413,18 @@ def train(data: str | os.PathLike, # main data folder (SIIM-ISIC 2020 layout, or
           arch: str = 'tf_efficientnet_lite0', # timm or torchvision backbone name
           size: int = 128, # input size in pixels
           bs: int = 32, # batch size
-          epochs: int = 4, # epochs per fold
-          lr: float | str | None = None, # peak learning rate; None: 2e-3; 'find': fastai's lr_find
+          epochs: int = 8, # epochs per fold
+          lr: float | str | None = None, # peak learning rate; None: 1e-3; 'find': fastai's lr_find
           fold: int | str = 'all', # 'all', a fold number or a comma list of folds to train
           n_folds: int = 5, # folds to create when `<data>/folds.csv` is absent
           extra: Sequence[str] | str | None = None, # extra data folders, added to the training folds only
           loss: str = 'bce', # 'bce' or 'focal'
           pos_weight: float = 1., # weight of the melanoma class in the loss
-          neg_ratio: float | None = 2., # negatives drawn afresh each epoch per melanoma; None or 0: use all
+          neg_ratio: float | None = None, # negatives drawn afresh each epoch per melanoma; None or 0: use all
+          extra_ratio: float | None = 1., # extra-data images drawn afresh each epoch per main-data image; None or 0: all
           head: str = 'binary', # 'binary' (one logit) or 'multiclass' (diagnoses; melanoma = softmax[:, MEL])
           meta: bool = False, # fuse age, sex and site with the image features
-          aug: str | float = 'default', # augmentation strength: none, light, default, strong, or a multiplier
+          aug: str | float = 'light', # augmentation strength: none, light, default, strong, or a multiplier
           precision: str = 'auto', # auto, fp32, fp16 (GPU) or bf16
           accum: int = 1, # gradient accumulation steps
           seed: int = 42, # random seed
@@ -442,7 +452,7 @@ def train(data: str | os.PathLike, # main data folder (SIIM-ISIC 2020 layout, or
     name = name or f'{arch}-{size}-{datetime.datetime.now():%Y%m%d-%H%M%S}'
     run = Path(models_dir)/name
     args = dict(arch=arch, size=size, bs=bs, epochs=epochs, lr=lr, fold=fold, n_folds=n_folds, extra=[str(Path(e).resolve()) for e in extra],
-                loss=loss, pos_weight=pos_weight, neg_ratio=neg_ratio, head=head, meta=meta, aug=aug, precision=precision,
+                loss=loss, pos_weight=pos_weight, neg_ratio=neg_ratio, extra_ratio=extra_ratio, head=head, meta=meta, aug=aug, precision=precision,
                 accum=accum, seed=seed, debug=debug, tta=tta, score_extra=score_extra, wd=wd, data=str(Path(data).resolve()))
     if (run/'config.json').is_file():
         old = json.loads((run/'config.json').read_text()).get('train_args', {})
@@ -486,7 +496,7 @@ def train(data: str | os.PathLike, # main data folder (SIIM-ISIC 2020 layout, or
         if not len(tr) or not len(va): raise MelanomaError(f'fold {k}: no training or no validation images')
         net = create_model(arch, n_out=1 if head == 'binary' else len(DIAGNOSES), pretrained=not debug or arch.startswith(('tf_efficientnet_lite', 'efficientnet_lite')),
                            n_meta=meta_dim() if meta else 0)
-        learn = fold_learner(x, df, tr, va, net, bs=bs, aug=aug, neg_ratio=neg_ratio, loss=loss, head=head, pos_weight=pos_weight,
+        learn = fold_learner(x, df, tr, va, net, bs=bs, aug=aug, neg_ratio=neg_ratio, extra_ratio=extra_ratio, loss=loss, head=head, pos_weight=pos_weight,
                              meta=meta, precision=precision, accum=accum, wd=wd, device=device)
         ctx = [learn.no_bar(), learn.no_logging()] if not progress else []
         with contextlib.ExitStack() as st:
@@ -494,7 +504,7 @@ def train(data: str | os.PathLike, # main data folder (SIIM-ISIC 2020 layout, or
             st.enter_context(_distrib_ctx(learn))
             peak = lr
             if lr == 'find': peak = float(learn.lr_find(show_plot=False).valley)
-            peak = float(peak) if peak not in (None, '') else 2e-3
+            peak = float(peak) if peak not in (None, '') else 1e-3
             learn.fit_one_cycle(epochs, slice(peak / 5, peak), pct_start=0.25)
             if not _rank0(): continue
             # read the epoch records and throughput before get_preds (which starts a new "fit") resets them
@@ -535,17 +545,18 @@ def train_cli(data: str = None, # main data folder (SIIM-ISIC 2020 layout, or IS
               arch: str = 'tf_efficientnet_lite0', # timm or torchvision backbone
               size: int = 128, # input size in pixels
               bs: int = 32, # batch size
-              epochs: int = 4, # epochs per fold
-              lr: str = None, # peak learning rate (default 2e-3), or `find` for fastai's lr_find
+              epochs: int = 8, # epochs per fold
+              lr: str = None, # peak learning rate (default 1e-3), or `find` for fastai's lr_find
               fold: str = 'all', # `all`, a fold number, or a comma list of folds
               n_folds: int = 5, # folds to create when `<data>/folds.csv` is absent
               extra: Annotated[str, {'action': 'append'}] = None, # extra training data folder (repeatable, or a comma list); never validated on
               loss: str = 'bce', # `bce` or `focal`
               pos_weight: float = 1., # weight of the melanoma class in the loss
-              neg_ratio: float = 2., # negatives drawn afresh each epoch per melanoma (0: all negatives every epoch)
+              neg_ratio: float = 0., # negatives drawn afresh each epoch per melanoma (0: all negatives every epoch)
+              extra_ratio: float = 1., # extra-data images drawn afresh each epoch per main-data image (0: all of them)
               head: str = 'binary', # `binary` or `multiclass` (diagnoses; melanoma = softmax[:, MEL])
               meta: bool = False, # fuse age, sex and site with the image features
-              aug: str = 'default', # augmentation: none, light, default, strong, or a multiplier such as 1.3
+              aug: str = 'light', # augmentation: none, light, default, strong, or a multiplier such as 1.3
               precision: str = 'auto', # auto, fp32, fp16 (GPU) or bf16
               accum: int = 1, # gradient accumulation steps
               seed: int = 42, # random seed
@@ -563,6 +574,6 @@ def train_cli(data: str = None, # main data folder (SIIM-ISIC 2020 layout, or IS
         try: lr = float(lr)
         except ValueError: raise MelanomaError(f"--lr must be a number or 'find', not {lr!r}") from None
     train(data, name=name, arch=arch, size=size, bs=bs, epochs=epochs, lr=lr, fold=fold, n_folds=n_folds, extra=extra, loss=loss,
-          pos_weight=pos_weight, neg_ratio=neg_ratio or None, head=head, meta=meta, aug=aug, precision=precision, accum=accum,
+          pos_weight=pos_weight, neg_ratio=neg_ratio or None, extra_ratio=extra_ratio or None, head=head, meta=meta, aug=aug, precision=precision, accum=accum,
           seed=seed, debug=debug, models_dir=models_dir, cache=cache, workers=workers, tta=tta, score_extra=score_extra,
           export_pkl=export_pkl)

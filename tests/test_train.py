@@ -93,6 +93,21 @@ def test_negative_downsampling_redraws_each_epoch(data):
     assert len(set(draws)) == 4 and all(set(np.flatnonzero(df.target.to_numpy())) <= d for d in draws)
 
 
+def test_extra_data_sampled_each_epoch(data):
+    "With `extra_ratio`, every main-data item is used each epoch and a fresh sample of extra items, capped by the ratio."
+    df = train_table(data, n_folds=2)
+    x, ok = image_cache(df, 32)
+    ds = CachedItems(x, labels(df), df.target.to_numpy(), np.arange(len(df)))
+    extra = np.zeros(len(df), bool); extra[: len(df) * 3 // 4] = True   # pretend 3/4 of the rows are extra data
+    n_main = int((~extra).sum())
+    dl = CacheDL(ds, extra=extra, extra_ratio=1., bs=8, shuffle=True)
+    assert dl.n == 2 * n_main and len(dl) == -(-2 * n_main // 8)
+    draws = [dl.get_idxs() for _ in range(4)]
+    assert all(len(d) == 2 * n_main and set(np.flatnonzero(~extra)) <= set(d) and extra[d].sum() == n_main for d in draws)
+    assert len({frozenset(d) for d in draws}) > 1   # the extra sample is redrawn
+    assert CacheDL(ds, extra=extra, extra_ratio=None, bs=8).n == len(df)   # no ratio: everything, every epoch
+
+
 def test_artifact_round_trip_same_predictions(data, tmp_path):
     df = train_table(data, n_folds=2)
     x, ok = image_cache(df, 64)
