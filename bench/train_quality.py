@@ -42,7 +42,8 @@ def main():
                           auc_2019=auc['sources'].get('isic2019'), per_fold=auc['folds'], train_images_per_s=auc.get('train_images_per_s'))
     print('default:', res['default'], flush=True)
 
-    from melanoma.train import train_table, image_cache, work_dir, fold_split, CachedItems, CacheDL, labels, safe_auc, precision_cbs, AUC
+    from melanoma.train import train_table, image_cache, work_dir, fold_split, CachedItems, CacheDL, labels, precision_cbs, AUC
+    from melanoma.core import safe_auc
     from melanoma.model import create_model, splitter
     from fastai.basics import Learner, DataLoaders, BCEWithLogitsLossFlat, Normalize
     from fastai.vision.augment import aug_transforms, IntToFloatTensor

@@ -23,9 +23,8 @@ from fastai.callback.training import GradientAccumulation
 from fastai.vision.augment import (aug_transforms, AffineCoordTfm, Hue, Saturation, affine_mat, _draw_mask, Resize)
 from fastai.vision.core import PILImage
 from fastai.torch_core import TensorImage, TensorCategory
-from sklearn.metrics import roc_auc_score
 from tqdm.auto import tqdm
-from .core import MelanomaError, atomic_path, atomic_write, write_csv, default_device, require_columns
+from .core import MelanomaError, atomic_path, atomic_write, write_csv, default_device, require_columns, safe_auc
 from .data import read_dataset, DIAGNOSES
 from .folds import make_folds, save_folds, with_folds
 from .preprocess import open_image
@@ -33,8 +32,8 @@ from .model import create_model, save_model, splitter, meta_frame_to_tensor, met
 
 # %% auto #0
 __all__ = ['RESIZE', 'AUG_LEVELS', 'MEL', 'ALL_ARGS', 'RUN_KEYS', 'RUNS_COLS', 'work_dir', 'load_resized', 'image_cache',
-           'CachedItems', 'CacheDL', 'Shear', 'batch_tfms', 'BinaryFocalLoss', 'make_loss', 'melanoma_prob', 'safe_auc',
-           'AUC', 'CPUMixedPrecision', 'ChannelsLastInput', 'cpu_bf16_ok', 'precision_cbs', 'train_table', 'labels',
+           'CachedItems', 'CacheDL', 'Shear', 'batch_tfms', 'BinaryFocalLoss', 'make_loss', 'melanoma_prob', 'AUC',
+           'CPUMixedPrecision', 'ChannelsLastInput', 'cpu_bf16_ok', 'precision_cbs', 'train_table', 'labels',
            'Throughput', 'fold_learner', 'predict_rows', 'fold_split', 'train', 'train_cli']
 
 # %% ../nbs/07_train.ipynb #c005
@@ -208,10 +207,6 @@ def _is_mel(targ: torch.Tensor) -> np.ndarray:
     t = targ.detach().cpu()
     return (t.view(-1) > 0.5).numpy().astype(int) if t.is_floating_point() else (t.view(-1) == MEL).numpy().astype(int)
 
-def safe_auc(y: Sequence, p: Sequence) -> float:
-    "ROC AUC (scikit-learn), NaN when only one class is present."
-    y, p = np.asarray(y), np.asarray(p)
-    return float(roc_auc_score(y, p)) if len(np.unique(y)) == 2 else float('nan')
 
 def _auc(out, targ): return safe_auc(_is_mel(targ), melanoma_prob(out).cpu().numpy())
 def AUC() -> AccumMetric:
