@@ -416,7 +416,7 @@ def train(data: str | os.PathLike, # main data folder (SIIM-ISIC 2020 layout, or
           loss: str = 'bce', # 'bce' or 'focal'
           pos_weight: float = 1., # weight of the melanoma class in the loss
           neg_ratio: float | None = None, # negatives drawn afresh each epoch per melanoma; None or 0: use all
-          extra_ratio: float | None = 1., # extra-data images drawn afresh each epoch per main-data image; None or 0: all
+          extra_ratio: float | None = 0.25, # extra-data images drawn afresh each epoch per main-data image; None or 0: all
           head: str = 'binary', # 'binary' (one logit) or 'multiclass' (diagnoses; melanoma = softmax[:, MEL])
           meta: bool = False, # fuse age, sex and site with the image features
           aug: str | float = 'light', # augmentation strength: none, light, default, strong, or a multiplier
@@ -548,7 +548,7 @@ def train_cli(data: str = None, # main data folder (SIIM-ISIC 2020 layout, or IS
               loss: str = 'bce', # `bce` or `focal`
               pos_weight: float = 1., # weight of the melanoma class in the loss
               neg_ratio: float = 0., # negatives drawn afresh each epoch per melanoma (0: all negatives every epoch)
-              extra_ratio: float = 1., # extra-data images drawn afresh each epoch per main-data image (0: all of them)
+              extra_ratio: float = 0.25, # extra-data images drawn afresh each epoch per main-data image (0: all of them)
               head: str = 'binary', # `binary` or `multiclass` (diagnoses; melanoma = softmax[:, MEL])
               meta: bool = False, # fuse age, sex and site with the image features
               aug: str = 'light', # augmentation: none, light, default, strong, or a multiplier such as 1.3
