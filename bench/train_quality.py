@@ -21,7 +21,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--folds', default='all')
     ap.add_argument('--shared', default=str(ROOT.parent / 'shared' / 'data'))
-    ap.add_argument('--skip-default', action='store_true')
+    ap.add_argument('--skip-default', action='store_true', help='do not train; read the run --name (when it exists)')
+    ap.add_argument('--references', default='logreg,fine_tune', help='which references to run (comma list; "" for none)')
     ap.add_argument('--name', default=None, help='run name (default quality-default-<folds>); an existing run resumes')
     a = ap.parse_args()
     os.environ.setdefault('MELANOMA_CACHE', str(WORK / 'cache'))  # the shared folders are read-only
@@ -37,10 +38,12 @@ def main():
                '--models-dir', str(models), '--fold', a.folds]
         print(' '.join(cmd), flush=True)
         subprocess.run(cmd, check=True)
-    auc = json.loads((models / name / 'oof_auc.json').read_text())
-    res['default'] = dict(wall_min=round((time.time() - t) / 60, 1), auc_2020=auc['sources'].get('siim2020'),
+    if (models / name / 'oof_auc.json').is_file():
+        auc = json.loads((models / name / 'oof_auc.json').read_text())
+        res['default'] = dict(wall_min=round((time.time() - t) / 60, 1), auc_2020=auc['sources'].get('siim2020'),
                           auc_2019=auc['sources'].get('isic2019'), per_fold=auc['folds'], train_images_per_s=auc.get('train_images_per_s'))
-    print('default:', res['default'], flush=True)
+        print('default:', res['default'], flush=True)
+    refs = [r for r in a.references.split(',') if r]
 
     from melanoma.train import train_table, image_cache, work_dir, fold_split, CachedItems, CacheDL, labels, precision_cbs, AUC
     from melanoma.core import safe_auc
@@ -55,31 +58,40 @@ def main():
     net0 = create_model()
     mean, std = torch.tensor(net0.arch_config['mean'])[:, None, None], torch.tensor(net0.arch_config['std'])[:, None, None]
 
-    # 2. frozen features + logistic regression
+    # 2. frozen features + logistic regression (also with features averaged over the 8 dihedral views, as the default's TTA)
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
-    t = time.time()
-    body = net0.body.eval().to(memory_format=torch.channels_last)
-    feats = []
-    with torch.inference_mode():
-        for i in range(0, len(x), 64):
-            xb = ((x[i:i + 64].float() / 255 - mean) / std).contiguous(memory_format=torch.channels_last)
-            feats.append(body(xb).float())
-    feats = torch.cat(feats).numpy()
-    oof = []
-    for k in folds:
-        tr, va, _ = fold_split(df, k, ok)
-        clf = make_pipeline(StandardScaler(), LogisticRegression(C=0.05, max_iter=3000)).fit(feats[tr], df.target.iloc[tr])
-        oof.append(pd.DataFrame(dict(target=df.target.iloc[va].to_numpy(), pred=clf.predict_proba(feats[va])[:, 1])))
-    oof = pd.concat(oof)
-    res['logreg_frozen'] = dict(wall_min=round((time.time() - t) / 60, 1), auc_2020=safe_auc(oof.target, oof.pred))
-    print('logreg:', res['logreg_frozen'], flush=True)
+    from melanoma.model import dihedral
+    def features(views):
+        body = net0.body.eval().to(memory_format=torch.channels_last)
+        out = 0
+        with torch.inference_mode():
+            for v in range(views):
+                f = []
+                for i in range(0, len(x), 64):
+                    xb = dihedral((x[i:i + 64].float() / 255 - mean) / std, v).contiguous(memory_format=torch.channels_last)
+                    f.append(body(xb).float())
+                out = out + torch.cat(f).numpy()
+        return out / views
+    for key, views in (('logreg_frozen', 1), ('logreg_frozen_tta8', 8)):
+        if 'logreg' not in refs: break
+        t = time.time()
+        feats = features(views)
+        oof = []
+        for k in folds:
+            tr, va, _ = fold_split(df, k, ok)
+            clf = make_pipeline(StandardScaler(), LogisticRegression(C=0.05, max_iter=3000)).fit(feats[tr], df.target.iloc[tr])
+            oof.append(pd.DataFrame(dict(target=df.target.iloc[va].to_numpy(), pred=clf.predict_proba(feats[va])[:, 1], fold=k)))
+        oof = pd.concat(oof)
+        res[key] = dict(wall_min=round((time.time() - t) / 60, 1), auc_2020=safe_auc(oof.target, oof.pred),
+                        per_fold={int(k): safe_auc(g.target, g.pred) for k, g in oof.groupby('fold')})
+        print(f'{key}:', res[key], flush=True)
 
     # 3. plain fastai fine_tune at 128 px
     t, n_img = time.time(), 0
     oof = []
-    for k in folds:
+    for k in (folds if 'fine_tune' in refs else []):
         torch.manual_seed(k)
         tr, va, _ = fold_split(df, k, ok)
         y, tg = labels(df), df.target.to_numpy()
@@ -90,16 +102,20 @@ def main():
                         splitter=splitter, cbs=precision_cbs('auto'))
         learn.fine_tune(4, 2e-3)
         p, tt = learn.get_preds(dl=vdl)
-        oof.append(pd.DataFrame(dict(target=tt.view(-1).numpy(), pred=p.view(-1).numpy())))
+        oof.append(pd.DataFrame(dict(target=tt.view(-1).numpy(), pred=p.view(-1).numpy(), fold=k)))
         n_img += 5 * len(tr)
-    oof = pd.concat(oof)
-    res['fastai_fine_tune'] = dict(wall_min=round((time.time() - t) / 60, 1), auc_2020=safe_auc(oof.target, oof.pred))
-    print('fine_tune:', res['fastai_fine_tune'], flush=True)
+    if oof:
+        oof = pd.concat(oof)
+        res['fastai_fine_tune'] = dict(wall_min=round((time.time() - t) / 60, 1), auc_2020=safe_auc(oof.target, oof.pred),
+                                       per_fold={int(k): safe_auc(g.target, g.pred) for k, g in oof.groupby('fold')})
+        print('fine_tune:', res['fastai_fine_tune'], flush=True)
 
-    d = res['default']['auc_2020']
-    res['margin_vs_best_reference'] = d - max(res['logreg_frozen']['auc_2020'], res['fastai_fine_tune']['auc_2020'])
+    ref = [res[k]['auc_2020'] for k in ('logreg_frozen', 'logreg_frozen_tta8', 'fastai_fine_tune') if k in res]
+    if 'default' in res and ref: res['margin_vs_best_reference'] = res['default']['auc_2020'] - max(ref)
     WORK.mkdir(parents=True, exist_ok=True)
-    (WORK / 'train_quality.json').write_text(json.dumps(res, indent=2, default=str))
+    out = WORK / f'train_quality-{name}.json'
+    out.write_text(json.dumps(res, indent=2, default=str))
+    print('written', out)
     print(json.dumps(res, indent=2, default=str))
 
 

@@ -1,8 +1,9 @@
 """Training speed of `melanoma.train`, in one run:
 
 1. fastai overhead: the fastai Learner (`fold_learner`, no augmentation) vs a plain PyTorch loop with the same
-   network, cached images, batch size, optimiser (Adam) and precision (the default: channels-last + bf16 autocast on
+   network, cached images, batch size, optimiser (PyTorch's fused AdamW, as `melanoma.train.adamw`) and precision (the default: channels-last + bf16 autocast on
    a CPU with AVX-512 BF16, mixed precision on a GPU); ratio of images/s (target >= 0.95);
+   Also fastai's own Adam in the same Learner, for comparison (the default before 2026-12-01);
 2. the whole default pipeline (batch augmentation included) vs the same in fp32 NCHW.
 
     python bench/train_speed.py [--reps 3] [--n 256] [--size 128] [--bs 32]
@@ -28,7 +29,7 @@ def main():
     from melanoma.sample import make_sample_data
     from melanoma.model import create_model
     from melanoma.core import default_device
-    from melanoma.train import train_table, image_cache, fold_learner, precision_cbs, CPUMixedPrecision
+    from melanoma.train import train_table, image_cache, fold_learner, precision_cbs, ChannelsLastInput
     from fastai.callback.fp16 import MixedPrecision
     data = make_sample_data(WORK / f'speed-sample-{a.n}', n_train=a.n, n_test=1, size=256, dicom=0, progress=False)
     df = train_table(data, n_folds=2)
@@ -40,9 +41,13 @@ def main():
     dtype = None if amp is None else (torch.bfloat16 if str(amp.amp_mode).lower().endswith('bf16') else torch.float16)
     print(f'device {dev}, precision auto -> {[type(c).__name__ for c in cbs]}, {len(df)} images at {a.size}px, bs {a.bs}', flush=True)
 
-    def fastai_epoch(precision='auto', aug='none'):
+    def fastai_epoch(precision='auto', aug='none', opt=None, nchw=False):
         torch.manual_seed(0)
         learn = fold_learner(x, df, idx, idx[:a.bs], create_model(a.arch), bs=a.bs, aug=aug, precision=precision, device=dev)
+        if nchw: learn.remove_cbs([c for c in learn.cbs if isinstance(c, ChannelsLastInput)])
+        if opt == 'fastai':
+            from fastai.optimizer import Adam
+            learn.opt_func = Adam
         with learn.no_bar(), learn.no_logging():
             learn.fit(1, 1e-4)  # warm-up epoch (first-call allocations, oneDNN kernel selection)
             learn.fit(1, 1e-4)
@@ -51,7 +56,7 @@ def main():
     def torch_epoch():
         torch.manual_seed(0)
         net = create_model(a.arch).to(dev).to(memory_format=torch.channels_last).train()
-        opt = torch.optim.Adam(net.parameters(), 1e-4)
+        opt = torch.optim.AdamW(net.parameters(), 1e-4, eps=1e-5, weight_decay=1e-2, fused=True)  # as melanoma.train.adamw
         mean = torch.tensor(net.arch_config['mean'], device=dev)[:, None, None]
         std = torch.tensor(net.arch_config['std'], device=dev)[:, None, None]
         y = torch.tensor(df.target.to_numpy(), dtype=torch.float32)[:, None]
@@ -72,18 +77,22 @@ def main():
         t = time.perf_counter(); n = epoch()
         return n / (time.perf_counter() - t)
 
-    res = {k: [] for k in ('fastai', 'torch', 'pipeline_default', 'pipeline_fp32')}
+    res = {k: [] for k in ('fastai', 'fastai_own_adam', 'torch', 'pipeline_default', 'pipeline_bf16', 'pipeline_fp32')}
     for r in range(a.reps):
         res['fastai'].append(fastai_epoch())
+        res['fastai_own_adam'].append(fastai_epoch(opt='fastai'))
         res['torch'].append(torch_epoch())
         res['pipeline_default'].append(fastai_epoch('auto', 'default'))
-        res['pipeline_fp32'].append(fastai_epoch('fp32', 'default'))
+        res['pipeline_bf16'].append(fastai_epoch('bf16', 'default'))
+        res['pipeline_fp32'].append(fastai_epoch('fp32', 'default', nchw=True))
         print(f'rep {r}: ' + ', '.join(f'{k} {v[-1]:.1f}' for k, v in res.items()), flush=True)
     med = {k: statistics.median(v) for k, v in res.items()}
     print(f"\nmedian images/s over {a.reps} epochs (train step only, no augmentation): fastai {med['fastai']:.1f}, "
-          f"plain PyTorch {med['torch']:.1f}; ratio fastai/torch = {med['fastai'] / med['torch']:.3f}")
+          f"plain PyTorch {med['torch']:.1f}; ratio fastai/torch = {med['fastai'] / med['torch']:.3f} "
+          f"(with fastai's own Adam instead of torch's AdamW: {med['fastai_own_adam'] / med['torch']:.3f})")
     print(f"median images/s, whole pipeline with augmentation: default {med['pipeline_default']:.1f}, fp32 NCHW "
-          f"{med['pipeline_fp32']:.1f}; speed-up = {med['pipeline_default'] / med['pipeline_fp32']:.2f}x")
+          f"{med['pipeline_fp32']:.1f}; speed-up = {med['pipeline_default'] / med['pipeline_fp32']:.2f}x "
+          f"(channels-last + bf16 autocast: {med['pipeline_bf16']:.1f}, {med['pipeline_bf16'] / med['pipeline_fp32']:.2f}x)")
 
 
 if __name__ == '__main__':

@@ -18,8 +18,8 @@ from .data import read_dataset
 from .submission import write_submission, read_sample_ids
 
 # %% auto #0
-__all__ = ['ONNX_OPSET', 'TestImages', 'default_workers', 'image_chunks', 'blend', 'onnx_files', 'predict_dataset', 'export_onnx',
-           'OrtNet', 'use_onnx', 'run_name', 'predict_cli', 'export_onnx_cli']
+__all__ = ['ONNX_OPSET', 'TestImages', 'default_workers', 'image_chunks', 'blend', 'onnx_files', 'model_tta', 'predict_dataset',
+           'export_onnx', 'OrtNet', 'use_onnx', 'run_name', 'predict_cli', 'export_onnx_cli']
 
 # %% ../nbs/08_inference.ipynb #c005
 class TestImages(torch.utils.data.Dataset):
@@ -83,6 +83,14 @@ def _load(m, onnx: bool | None = None):
     if not onnx: return load_model(p)
     return use_onnx(load_model(p, device='cpu'), p)
 
+def model_tta(m) -> int:
+    "The TTA passes a model's out-of-fold scores were made with (`melanoma train --tta`, from its config); 1 when unknown."
+    cfg = getattr(m, 'config', None)
+    if cfg is None:
+        f = Path(m) / 'config.json'
+        cfg = json.loads(f.read_text()) if f.is_file() else {}
+    return int((cfg.get('train_args') or {}).get('tta') or 1)
+
 def _cache_key(models: Sequence, tta: int, data: Path) -> str:
     "A short hash of what the cached predictions depend on."
     parts = [str(data.resolve()), str(tta)]
@@ -94,7 +102,7 @@ def _cache_key(models: Sequence, tta: int, data: Path) -> str:
 
 def predict_dataset(model_dirs: Sequence[str | os.PathLike] | str | os.PathLike, # model folder(s) (or loaded `MelanomaModel`s)
                     data: str | os.PathLike, # Kaggle-layout data folder with test.csv and jpeg/test/ or test/*.dcm
-                    tta: int = 1, # test-time augmentation passes per image
+                    tta: int | None = None, # test-time augmentation passes per image; None: as the models' out-of-fold scores (`model_tta`)
                     ensemble: str = 'mean', # how several models are blended: `mean` or `rank`
                     weights: Sequence[float] | None = None, # one weight per model; None: equal
                     bs: int = 32, # batch size of the networks
@@ -107,10 +115,11 @@ def predict_dataset(model_dirs: Sequence[str | os.PathLike] | str | os.PathLike,
                    ) -> pd.DataFrame:
     "Predict every test image of `data` with each model (folds averaged, `tta` passes) and blend them: `image_name,target`."
     if on_error not in ('fill', 'fail'): raise MelanomaError(f"on_error must be 'fill' or 'fail', not {on_error!r}")
-    if tta < 1: raise MelanomaError(f"tta must be at least 1, not {tta}")
     if isinstance(model_dirs, (str, os.PathLike)) or hasattr(model_dirs, 'predict'): model_dirs = [model_dirs]
     model_dirs = list(model_dirs)
     if not model_dirs: raise MelanomaError("no model given: pass at least one model folder")
+    if tta is None: tta = max(model_tta(m) for m in model_dirs)
+    if not 1 <= tta <= 8: raise MelanomaError(f"tta must be between 1 and 8, not {tta}")
     if weights is not None and len(weights) != len(model_dirs):
         raise MelanomaError(f"got {len(weights)} weight(s) for {len(model_dirs)} model(s)")
     data = Path(data)
@@ -258,7 +267,7 @@ def predict_cli(model: Annotated[list[str], 'a model folder from `melanoma train
                 data: Annotated[str, 'Kaggle-layout data folder: test.csv with jpeg/test/*.jpg or test/*.dcm (sample_submission.csv checked when present)',
                                 {'opt': True, 'required': True, 'metavar': 'DIR'}],
                 out: str = None, # submission CSV to write (default: submissions/<run-name>.csv); logged in its folder's log.csv
-                tta: int = 1, # test-time augmentation: dihedral transforms averaged per image (1-8)
+                tta: int = None, # test-time augmentation: dihedral transforms averaged per image (1-8; default: as the model's out-of-fold scores, `train --tta`)
                 ensemble: Annotated[str, 'how several models are blended: mean probability or mean rank', {'choices': ['mean', 'rank']}] = 'mean',
                 weights: Annotated[list[float], 'one weight per --model (default: equal)', {'nargs': '+', 'type': float, 'metavar': 'W'}] = None,
                 bs: int = 32, # batch size
@@ -271,6 +280,7 @@ def predict_cli(model: Annotated[list[str], 'a model folder from `melanoma train
     "Predict a test set (TTA, folds, ensembles) into a validated submission CSV; an interrupted run resumes."
     if onnx and no_onnx: raise MelanomaError("--onnx and --no-onnx contradict each other: pass one")
     data = Path(data)
+    if tta is None: tta = max(model_tta(m) for m in model)
     out = Path(out) if out else Path('submissions') / f'{run_name(model, tta, ensemble)}.csv'
     cache = out.parent / f'.{out.stem}.partial.csv'
     df = predict_dataset(model, data, tta=tta, ensemble=ensemble, weights=weights, bs=bs, workers=workers,

@@ -19,7 +19,7 @@ from .data import DIAGNOSES, SITES, SEXES
 # %% auto #0
 __all__ = ['TV_RESNETS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'LITE_ARCHS', 'efficientnet_lite_to_timm', 'lite_weights_file',
            'lite_imagenet_state_dict', 'read_state_dict', 'load_backbone_weights', 'default_meta_vocab', 'meta_dim',
-           'meta_frame_to_tensor', 'MelanomaNet', 'splitter', 'create_model', 'model_config', 'save_model',
+           'meta_frame_to_tensor', 'MelanomaNet', 'splitter', 'create_model', 'model_config', 'save_model', 'dihedral',
            'MelanomaModel', 'load_model']
 
 # %% ../nbs/06_model.ipynb #c005
@@ -256,7 +256,7 @@ def save_model(nets: nn.Module | Sequence[nn.Module] | dict, # one network, a li
     return path
 
 # %% ../nbs/06_model.ipynb #c025
-def _dihedral(x: torch.Tensor, k: int) -> torch.Tensor:
+def dihedral(x: torch.Tensor, k: int) -> torch.Tensor:
     "The `k`-th (0..7) element of the dihedral group applied to a batch of images (..., H, W)."
     if k >= 4: x = x.transpose(-1, -2)
     return torch.rot90(x, k % 4, dims=(-2, -1))
@@ -350,7 +350,7 @@ class MelanomaModel:
             p = torch.zeros(len(idx), device=self.device)
             with torch.autocast('cuda', enabled=cuda):
                 for net in self.nets:
-                    for k in range(tta): p += torch.sigmoid(self.melanoma_logit(net, _dihedral(x, k), m).float())
+                    for k in range(tta): p += torch.sigmoid(self.melanoma_logit(net, dihedral(x, k), m).float())
             out[idx] = (p / (tta * len(self.nets))).cpu().numpy()
         return out
 

@@ -20,6 +20,7 @@ from fastai.data.core import TfmdDL
 from fastai.callback.fp16 import MixedPrecision
 import fastai.callback.schedule  # noqa: F401 (fit_one_cycle, lr_find)
 from fastai.callback.training import GradientAccumulation
+from fastai.optimizer import OptimWrapper
 from fastai.vision.augment import (aug_transforms, AffineCoordTfm, Hue, Saturation, affine_mat, _draw_mask, Resize)
 from fastai.vision.core import PILImage
 from fastai.torch_core import TensorImage, TensorCategory
@@ -28,13 +29,13 @@ from .core import MelanomaError, atomic_path, atomic_write, write_csv, default_d
 from .data import read_dataset, DIAGNOSES
 from .folds import make_folds, save_folds, with_folds
 from .preprocess import open_image
-from .model import create_model, save_model, splitter, meta_frame_to_tensor, meta_dim, default_meta_vocab, _dihedral
+from .model import create_model, save_model, splitter, meta_frame_to_tensor, meta_dim, default_meta_vocab, dihedral
 
 # %% auto #0
 __all__ = ['RESIZE', 'AUG_LEVELS', 'MEL', 'ALL_ARGS', 'RUN_KEYS', 'RUNS_COLS', 'work_dir', 'load_resized', 'image_cache',
            'CachedItems', 'CacheDL', 'Shear', 'batch_tfms', 'BinaryFocalLoss', 'make_loss', 'melanoma_prob', 'AUC',
-           'CPUMixedPrecision', 'ChannelsLastInput', 'cpu_bf16_ok', 'precision_cbs', 'train_table', 'labels',
-           'Throughput', 'fold_learner', 'predict_rows', 'fold_split', 'train', 'train_cli']
+           'CPUMixedPrecision', 'ChannelsLastInput', 'cpu_bf16_ok', 'precision_cbs', 'train_table', 'labels', 'adamw',
+           'Throughput', 'fold_learner', 'ExtraEpochs', 'predict_rows', 'fold_split', 'train', 'train_cli']
 
 # %% ../nbs/07_train.ipynb #c005
 def work_dir(data: str | os.PathLike) -> Path:
@@ -129,7 +130,7 @@ class CacheDL(TfmdDL):
         self.extra_ratio = extra_ratio if extra_ratio and ext.any() else None
         if self.extra_ratio is None: ext = np.zeros(len(t), bool)  # extra items count as ordinary ones
         self.pos, self.neg, self.ext = np.flatnonzero((t > 0) & ~ext), np.flatnonzero((t <= 0) & ~ext), np.flatnonzero(ext)
-        n_neg = min(len(self.neg), int(round(self.neg_ratio * len(self.pos)))) if self.neg_ratio and len(self.pos) else len(self.neg)
+        self.n_neg = n_neg = min(len(self.neg), int(round(self.neg_ratio * len(self.pos)))) if self.neg_ratio and len(self.pos) else len(self.neg)
         self.n_ext = min(len(self.ext), int(round(self.extra_ratio * (len(self.pos) + n_neg)))) if self.extra_ratio else 0
         if 'n' not in kwargs and (n_neg < len(self.neg) or self.n_ext < len(self.ext)):
             kwargs['n'] = len(self.pos) + n_neg + self.n_ext
@@ -233,18 +234,20 @@ def cpu_bf16_ok() -> bool:
     try: return 'avx512_bf16' in Path('/proc/cpuinfo').read_text() or 'amx_bf16' in Path('/proc/cpuinfo').read_text()
     except OSError: return cap == 'AMX'
 
-def precision_cbs(precision: str = 'auto', device: torch.device | None = None) -> list[Callback]:
-    "Callbacks for `precision` (`auto`, `fp32`, `fp16`, `bf16`): channels-last, and mixed precision where it helps."
+def precision_cbs(precision: str = 'auto', device: torch.device | None = None, channels_last: bool = True) -> list[Callback]:
+    """Callbacks for `precision` (`auto`, `fp32`, `fp16`, `bf16`) and the memory format. `auto`: mixed precision on a GPU
+    (bf16 where supported, else fp16); fp32 on a CPU, where channels-last fp32 measured fastest (bf16 autocast was slower,
+    even with AVX-512 BF16/AMX: `bench/README.md`)."""
     device = device or default_device()
     if precision not in ('auto', 'fp32', 'fp16', 'bf16'): raise MelanomaError(f"precision must be auto, fp32, fp16 or bf16, not {precision!r}")
-    cbs = [ChannelsLastInput()]
+    cbs = [ChannelsLastInput()] if channels_last else []
     if device.type == 'cuda':
         if precision == 'auto': precision = 'bf16' if torch.cuda.is_bf16_supported() else 'fp16'
         if precision != 'fp32': cbs.append(MixedPrecision(precision))
-    else:
-        if precision == 'fp16': raise MelanomaError('precision fp16 needs a GPU; use bf16 or fp32 on the CPU')
-        if precision == 'bf16' or (precision == 'auto' and cpu_bf16_ok()): cbs.append(CPUMixedPrecision('bf16'))
-        if precision == 'fp32': cbs = []
+    elif precision == 'fp16': raise MelanomaError('precision fp16 needs a GPU; use bf16 or fp32 on the CPU')
+    elif precision == 'bf16':
+        if not cpu_bf16_ok(): warnings.warn('this CPU has no AVX-512 BF16 or AMX: bf16 autocast will be slow; --precision fp32 is faster')
+        cbs.append(CPUMixedPrecision('bf16'))
     return cbs
 
 # %% ../nbs/07_train.ipynb #c018
@@ -285,6 +288,12 @@ def labels(df: pd.DataFrame, head: str = 'binary') -> torch.Tensor:
     d = df.diagnosis.fillna('UNK').astype(str).map({c: i for i, c in enumerate(DIAGNOSES)}).fillna(DIAGNOSES.index('UNK')).astype(int).to_numpy()
     return torch.tensor(np.where(df.target.to_numpy() == 1, MEL, np.where(d == MEL, DIAGNOSES.index('UNK'), d)), dtype=torch.long)
 
+def adamw(params, lr: float = 1e-3, **kwargs) -> OptimWrapper:
+    """fastai optimiser: PyTorch's fused AdamW (one kernel for all parameters, CPU or GPU) wrapped for fastai's schedules,
+    with fastai's Adam defaults (eps 1e-5, decoupled weight decay); much less per-step Python than fastai's own Adam."""
+    kwargs.setdefault('eps', 1e-5)
+    return OptimWrapper(params, opt=torch.optim.AdamW, lr=lr, fused=True, **kwargs)
+
 class Throughput(Callback):
     "Counts training images and the time spent in training batches (for images/s)."
     order = 100
@@ -316,12 +325,24 @@ def fold_learner(x: torch.Tensor, # cached uint8 images of `df`
     cbs = precision_cbs(precision, device) + [Throughput()]
     if accum > 1: cbs.append(GradientAccumulation(bs * accum))
     return Learner(DataLoaders(tdl, vdl, device=device), net, loss_func=make_loss(loss, head, pos_weight), metrics=[AUC()],
-                   splitter=splitter, wd=wd, cbs=cbs)
+                   splitter=splitter, wd=wd, cbs=cbs, opt_func=adamw)
+
+class ExtraEpochs(Callback):
+    "Draw extra-source images only in the first `n` epochs of a fit; the last epochs train on the main data alone."
+    def __init__(self, n: int): self.n = n
+    def _use(self, n_ext: int):
+        dl = self.dls.train
+        dl.n_ext, dl.n = n_ext, len(dl.pos) + dl.n_neg + n_ext
+    def before_fit(self): self.n_ext = getattr(self.dls.train, 'n_ext', 0)
+    def before_epoch(self):
+        if self.n_ext: self._use(self.n_ext if self.epoch < self.n else 0)
+    def after_fit(self):
+        if self.n_ext: self._use(self.n_ext)
 
 class _Dihedral(Callback):
     order = 0
     def __init__(self, k: int): self.k = k
-    def before_batch(self): self.learn.xb = (_dihedral(self.xb[0], self.k), *self.xb[1:])
+    def before_batch(self): self.learn.xb = (dihedral(self.xb[0], self.k), *self.xb[1:])
 
 def predict_rows(learn: Learner, x: torch.Tensor, df: pd.DataFrame, idx: np.ndarray, tta: int = 1, meta: bool = False,
                  head: str = 'binary', bs: int = 128) -> np.ndarray:
@@ -338,7 +359,7 @@ def predict_rows(learn: Learner, x: torch.Tensor, df: pd.DataFrame, idx: np.ndar
 
 # %% ../nbs/07_train.ipynb #c023
 ALL_ARGS = ('arch', 'size', 'bs', 'epochs', 'lr', 'fold', 'n_folds', 'extra', 'loss', 'pos_weight', 'neg_ratio', 'extra_ratio', 'head', 'meta',
-            'aug', 'precision', 'accum', 'seed', 'debug', 'tta', 'score_extra', 'wd')
+            'aug', 'precision', 'main_only_epochs', 'freeze_epochs', 'accum', 'seed', 'debug', 'tta', 'score_extra', 'wd')
 RUN_KEYS = ('arch', 'size', 'head', 'meta')  # a rerun with the same name must agree on these to resume
 RUNS_COLS = ['name', 'arch', 'size', 'epochs', 'folds', 'auc', 'minutes', 'images_per_s', 'date']
 
@@ -427,9 +448,11 @@ def train(data: str | os.PathLike, # main data folder (SIIM-ISIC 2020 layout, or
           models_dir: str | os.PathLike = 'models', # where `<name>/` and `runs.csv` go
           cache: bool = True, # keep the resized images on disk under `<data>/.cache/<size>/`
           workers: int | None = None, # threads decoding images (default: CPU count, at most 8)
-          tta: int = 1, # dihedral views averaged for out-of-fold predictions
+          tta: int = 8, # dihedral views averaged for out-of-fold predictions (and by default in `melanoma predict`)
           score_extra: bool = True, # hold out one extra-data fold per model to score the extra data out of fold
           wd: float = 1e-2, # weight decay
+          main_only_epochs: int = 3, # the last N epochs train on the main data alone (extra data in the epochs before)
+          freeze_epochs: int = 0, # epochs training the head alone (body frozen) before the full fit
           export_pkl: bool = False, # also write fastai `Learner.export` pickles (off: artifacts are safetensors + JSON)
           progress: bool = True, # show progress bars
          ) -> Path:
@@ -448,7 +471,7 @@ def train(data: str | os.PathLike, # main data folder (SIIM-ISIC 2020 layout, or
     run = Path(models_dir)/name
     args = dict(arch=arch, size=size, bs=bs, epochs=epochs, lr=lr, fold=fold, n_folds=n_folds, extra=[str(Path(e).resolve()) for e in extra],
                 loss=loss, pos_weight=pos_weight, neg_ratio=neg_ratio, extra_ratio=extra_ratio, head=head, meta=meta, aug=aug, precision=precision,
-                accum=accum, seed=seed, debug=debug, tta=tta, score_extra=score_extra, wd=wd, data=str(Path(data).resolve()))
+                main_only_epochs=main_only_epochs, freeze_epochs=freeze_epochs, accum=accum, seed=seed, debug=debug, tta=tta, score_extra=score_extra, wd=wd, data=str(Path(data).resolve()))
     if (run/'config.json').is_file():
         old = json.loads((run/'config.json').read_text()).get('train_args', {})
         diff = [k for k in RUN_KEYS if k in old and old[k] != args[k]]
@@ -500,12 +523,20 @@ def train(data: str | os.PathLike, # main data folder (SIIM-ISIC 2020 layout, or
             peak = lr
             if lr == 'find': peak = float(learn.lr_find(show_plot=False).valley)
             peak = float(peak) if peak not in (None, '') else 1e-3
-            learn.fit_one_cycle(epochs, slice(peak / 5, peak), pct_start=0.25)
+            fit_cbs = [ExtraEpochs(max(1, epochs - main_only_epochs))] if main_only_epochs else []
+            recs, tp_n, tp_t = [], 0, 0.
+            def _record(stage):  # epoch records and throughput, read before the next fit (or get_preds) resets them
+                nonlocal tp_n, tp_t
+                tp_n, tp_t = tp_n + learn.throughput.n, tp_t + learn.throughput.t
+                names = [n for n in learn.recorder.metric_names if n not in ('epoch', 'time')]
+                recs.extend(dict(fold=k, epoch=len(recs), stage=stage, **dict(zip(names, map(float, v)))) for v in learn.recorder.values)
+            if freeze_epochs:
+                learn.freeze(); learn.fit_one_cycle(freeze_epochs, peak, pct_start=0.3); learn.unfreeze(); _record('frozen')
+            learn.fit_one_cycle(epochs, slice(peak / 5, peak), pct_start=0.25, cbs=fit_cbs)
             if not _rank0(): continue
-            # read the epoch records and throughput before get_preds (which starts a new "fit") resets them
-            tp_n, tp_t = learn.throughput.n, learn.throughput.t; n_img += tp_n; t_img += tp_t
-            names = [n for n in learn.recorder.metric_names if n not in ('epoch', 'time')]
-            m = pd.DataFrame([dict(fold=k, epoch=e, **dict(zip(names, map(float, v)))) for e, v in enumerate(learn.recorder.values)])
+            _record('full')
+            n_img += tp_n; t_img += tp_t
+            m = pd.DataFrame(recs)
             p = predict_rows(learn, x, df, va, tta, meta, head)
             pe = predict_rows(learn, x, df, xe, tta, meta, head)
         rows = pd.concat([df.iloc[va], df.iloc[xe]])
@@ -549,6 +580,8 @@ def train_cli(data: str = None, # main data folder (SIIM-ISIC 2020 layout, or IS
               pos_weight: float = 1., # weight of the melanoma class in the loss
               neg_ratio: float = 0., # negatives drawn afresh each epoch per melanoma (0: all negatives every epoch)
               extra_ratio: float = 0.25, # extra-data images drawn afresh each epoch per main-data image (0: all of them)
+              main_only_epochs: int = 3, # the last N epochs train on the main data alone (0: extra data in every epoch)
+              freeze_epochs: int = 0, # epochs training the head alone (body frozen) before the full fit
               head: str = 'binary', # `binary` or `multiclass` (diagnoses; melanoma = softmax[:, MEL])
               meta: bool = False, # fuse age, sex and site with the image features
               aug: str = 'light', # augmentation: none, light, default, strong, or a multiplier such as 1.3
@@ -559,7 +592,7 @@ def train_cli(data: str = None, # main data folder (SIIM-ISIC 2020 layout, or IS
               models_dir: str = 'models', # where `<name>/` and `runs.csv` go
               cache: bool = True, # keep resized images on disk under `<data>/.cache/<size>/` (--no-cache: memory only)
               workers: int = None, # threads decoding images (default: CPU count, at most 8)
-              tta: int = 1, # dihedral views averaged for the out-of-fold predictions
+              tta: int = 8, # dihedral views averaged for the out-of-fold predictions (`predict` uses as many by default)
               score_extra: bool = True, # score extra data out of fold (--no-score-extra: train on all of it in every fold)
               export_pkl: bool = False, # also write fastai `Learner.export` pickles
              ) -> None:
@@ -570,5 +603,6 @@ def train_cli(data: str = None, # main data folder (SIIM-ISIC 2020 layout, or IS
         except ValueError: raise MelanomaError(f"--lr must be a number or 'find', not {lr!r}") from None
     train(data, name=name, arch=arch, size=size, bs=bs, epochs=epochs, lr=lr, fold=fold, n_folds=n_folds, extra=extra, loss=loss,
           pos_weight=pos_weight, neg_ratio=neg_ratio or None, extra_ratio=extra_ratio or None, head=head, meta=meta, aug=aug, precision=precision, accum=accum,
+          main_only_epochs=main_only_epochs, freeze_epochs=freeze_epochs,
           seed=seed, debug=debug, models_dir=models_dir, cache=cache, workers=workers, tta=tta, score_extra=score_extra,
           export_pkl=export_pkl)

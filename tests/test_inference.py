@@ -7,7 +7,7 @@ import pytest
 import torch
 from melanoma.core import MelanomaError
 from melanoma.cli import main
-from melanoma.inference import blend, predict_dataset, export_onnx, run_name, _cache_key
+from melanoma.inference import blend, predict_dataset, export_onnx, run_name, model_tta, _cache_key
 from melanoma.model import create_model, save_model, meta_dim
 from melanoma.submission import validate_submission, read_sample_ids, LOG_COLUMNS
 
@@ -161,3 +161,19 @@ def test_dicom_test_set(tiny, sample_data, tmp_path):
     validate_submission(sub, sorted(keep), read_sample_ids(d))
     jp = predict_dataset(tiny[0], sample_data, workers=0, onnx=False, images='jpeg', progress=False).set_index('image_name')
     assert np.allclose(sub.set_index('image_name').target, jp.target[sub.image_name], atol=0.05)
+
+def test_default_tta_follows_the_model(tmp_path, sample_data, monkeypatch, capsys):
+    "Without --tta, predict uses as many TTA views as the model's out-of-fold scores (train --tta, saved in config.json)."
+    torch.manual_seed(0)
+    d = save_model([create_model('resnet18', pretrained=False)], tmp_path / 'm4', {'size': 64, 'train_args': {'tta': 4}})
+    old = save_model([create_model('resnet18', pretrained=False)], tmp_path / 'old', {'size': 64})
+    assert model_tta(d) == 4 and model_tta(old) == 1 and model_tta(tmp_path / 'nowhere') == 1
+    monkeypatch.chdir(tmp_path)
+    assert main(['predict', '--model', str(d), '--data', str(sample_data), '--workers', '0']) == 0
+    assert 'TTA 4' in capsys.readouterr().out and (tmp_path / 'submissions' / 'm4_tta4.csv').is_file()
+    from melanoma.model import load_model
+    m = load_model(d, device='cpu')
+    got = predict_dataset(m, sample_data, workers=0, progress=False).target
+    paths = [sample_data / 'jpeg' / 'test' / f'{i}.jpg' for i in ids(sample_data)]
+    assert np.allclose(got, m.predict(paths, tta=4, progress=False), atol=1e-5)
+    with pytest.raises(MelanomaError, match='tta'): predict_dataset(m, sample_data, tta=9, progress=False)

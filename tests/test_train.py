@@ -7,7 +7,7 @@ from melanoma.core import MelanomaError
 from melanoma.data import DIAGNOSES
 from melanoma.model import create_model, save_model, load_model
 from melanoma.train import (train, train_table, fold_split, image_cache, CachedItems, CacheDL, fold_learner, predict_rows,
-                            melanoma_prob, labels)
+                            melanoma_prob, labels, ExtraEpochs)
 
 OUTPUTS = {'config.json', 'fold0.safetensors', 'fold1.safetensors', 'metrics.csv', 'oof.csv', 'oof_auc.json'}
 
@@ -140,3 +140,31 @@ def test_real_data_short_run(siim_mini, isic2019_mini, tmp_path, monkeypatch):
     run = train(siim_mini, name='real', extra=[str(isic2019_mini)], debug=True, models_dir=tmp_path / 'models', progress=False)
     check_run(run, ('siim2020', 'isic2019'))
     assert not (Path(siim_mini) / 'folds.csv').exists() or (Path(siim_mini) / 'folds.csv').stat().st_mtime < run.stat().st_mtime
+
+
+def test_extra_epochs_then_main_data_only():
+    "ExtraEpochs(n): extra images are drawn in the first n epochs only; the loader is restored after the fit."
+    from types import SimpleNamespace
+    t = np.array([1, 0, 0, 0] + [1, 0] * 4)
+    extra = np.arange(12) >= 4
+    dl = CacheDL(CachedItems(torch.zeros(12, 3, 8, 8, dtype=torch.uint8), torch.tensor(t, dtype=torch.float32)[:, None], t, np.arange(12)),
+                 extra=extra, extra_ratio=0.5, bs=2, shuffle=True)
+    assert dl.n == 6
+    cb = ExtraEpochs(1)
+    cb.learn = SimpleNamespace(dls=SimpleNamespace(train=dl), epoch=0)
+    cb.before_fit(); cb.before_epoch()
+    idx = list(dl.get_idxs())
+    assert len(idx) == 6 and sum(extra[i] for i in idx) == 2
+    cb.learn.epoch = 1; cb.before_epoch()
+    idx = list(dl.get_idxs())
+    assert sorted(idx) == [0, 1, 2, 3]
+    cb.after_fit()
+    assert dl.n == 6 and dl.n_ext == 2
+
+
+def test_freeze_epochs_recorded(data, tmp_path):
+    run = train(data, name='fz', debug=True, freeze_epochs=1, models_dir=tmp_path / 'm', progress=False)
+    met = pd.read_csv(run / 'metrics.csv')
+    assert list(met.stage) == ['frozen', 'full'] * 2 and list(met.epoch) == [0, 1] * 2
+    cfg = json.loads((run / 'config.json').read_text())['train_args']
+    assert cfg['freeze_epochs'] == 1 and cfg['main_only_epochs'] == 3 and cfg['tta'] == 8
