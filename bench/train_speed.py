@@ -1,10 +1,10 @@
 """Training speed of `melanoma.train`, in one run:
 
 1. fastai overhead: the fastai Learner (`fold_learner`, no augmentation) vs a plain PyTorch loop with the same
-   network, cached images, batch size, optimiser (PyTorch's fused AdamW, as `melanoma.train.adamw`) and precision (the default: channels-last + bf16 autocast on
-   a CPU with AVX-512 BF16, mixed precision on a GPU); ratio of images/s (target >= 0.95);
-   Also fastai's own Adam in the same Learner, for comparison (the default before 2026-12-01);
-2. the whole default pipeline (batch augmentation included) vs the same in fp32 NCHW.
+   network, cached images, batch size, optimiser (PyTorch's fused AdamW, as `melanoma.train.adamw`) and precision (the
+   default: channels-last fp32 on the CPU, mixed precision on a GPU); ratio of images/s (target >= 0.95); also the
+   same Learner with fastai's own Adam (the default before 2026-12-01);
+2. the whole default pipeline (batch augmentation included) vs the same in fp32 NCHW, and in channels-last + bf16.
 
     python bench/train_speed.py [--reps 3] [--n 256] [--size 128] [--bs 32]
 
@@ -29,7 +29,7 @@ def main():
     from melanoma.sample import make_sample_data
     from melanoma.model import create_model
     from melanoma.core import default_device
-    from melanoma.train import train_table, image_cache, fold_learner, precision_cbs, ChannelsLastInput
+    from melanoma.train import train_table, image_cache, fold_learner, precision_cbs, ChannelsLastInput, PlainInput
     from fastai.callback.fp16 import MixedPrecision
     data = make_sample_data(WORK / f'speed-sample-{a.n}', n_train=a.n, n_test=1, size=256, dicom=0, progress=False)
     df = train_table(data, n_folds=2)
@@ -44,7 +44,7 @@ def main():
     def fastai_epoch(precision='auto', aug='none', opt=None, nchw=False):
         torch.manual_seed(0)
         learn = fold_learner(x, df, idx, idx[:a.bs], create_model(a.arch), bs=a.bs, aug=aug, precision=precision, device=dev)
-        if nchw: learn.remove_cbs([c for c in learn.cbs if isinstance(c, ChannelsLastInput)])
+        if nchw: learn.remove_cbs([c for c in learn.cbs if isinstance(c, ChannelsLastInput)]); learn.add_cb(PlainInput())
         if opt == 'fastai':
             from fastai.optimizer import Adam
             learn.opt_func = Adam

@@ -358,7 +358,7 @@ def evaluate_cli(model: Annotated[list[str], {'type': str, 'nargs': '+', 'action
                  name: str = None, # report name: written to OUT_DIR/NAME/ (default: from the model or predictions file)
                  threshold: float = 0.5, # threshold for the confusion matrix
                  fold: int = None, # only validation fold K of DATA/folds.csv
-                 tta: int = 1, # test-time augmentations when predicting with --model
+                 tta: int = None, # test-time augmentations when predicting with --model (default: as the model's out-of-fold scores)
                  oof: bool = False, # use the runs' out-of-fold predictions (oof.csv): the honest score of a k-fold run
                  out_dir: str = 'reports', # parent folder of the reports
                  n_boot: int = 1000, # bootstrap resamples for the AUC interval
@@ -383,6 +383,9 @@ def evaluate_cli(model: Annotated[list[str], {'type': str, 'nargs': '+', 'action
         note = f"Out-of-fold predictions of {', '.join(model)}" + (f', fold {fold}' if fold is not None else '') + '.'
     else:
         if labels is None: raise MelanomaError('--model needs --data (labelled images to predict) or --oof')
+        if tta is None:
+            from melanoma.inference import model_tta
+            tta = max(model_tta(m) for m in model)
         df = _join(_predict_models(model, labels, tta), labels, data)
         note = f"Predictions of {', '.join(model)} on {data}" + (f' (validation fold {fold})' if fold is not None else '') + f', TTA {tta}.'
     if name is None:

@@ -34,8 +34,9 @@ from .model import create_model, save_model, splitter, meta_frame_to_tensor, met
 # %% auto #0
 __all__ = ['RESIZE', 'AUG_LEVELS', 'MEL', 'ALL_ARGS', 'RUN_KEYS', 'RUNS_COLS', 'work_dir', 'load_resized', 'image_cache',
            'CachedItems', 'CacheDL', 'Shear', 'batch_tfms', 'BinaryFocalLoss', 'make_loss', 'melanoma_prob', 'AUC',
-           'CPUMixedPrecision', 'ChannelsLastInput', 'cpu_bf16_ok', 'precision_cbs', 'train_table', 'labels', 'adamw',
-           'Throughput', 'fold_learner', 'ExtraEpochs', 'predict_rows', 'fold_split', 'train', 'train_cli']
+           'CPUMixedPrecision', 'PlainInput', 'ChannelsLastInput', 'cpu_bf16_ok', 'precision_cbs', 'train_table',
+           'labels', 'adamw', 'Throughput', 'fold_learner', 'ExtraEpochs', 'predict_rows', 'fold_split', 'train',
+           'train_cli']
 
 # %% ../nbs/07_train.ipynb #c005
 def work_dir(data: str | os.PathLike) -> Path:
@@ -220,11 +221,21 @@ class CPUMixedPrecision(MixedPrecision):
         from torch.amp import GradScaler
         self.autocast, self.learn.scaler, self.scales = torch.autocast('cpu', dtype=torch.bfloat16), GradScaler('cpu', enabled=False), []
 
-class ChannelsLastInput(Callback):
-    "Channels-last network and input images (the fast layout for convolutions on CPUs and tensor cores)."
+class PlainInput(Callback):
+    """Feeds the network plain `torch.Tensor` images (optionally channels-last): fastai's `TensorImage` subclass would
+    send every operation of the forward and backward pass through `__torch_function__`, which costs a fifth of a
+    training step on a CPU (`bench/train_speed.py`)."""
     order = -1
-    def before_fit(self): self.learn.model.to(memory_format=torch.channels_last)
-    def before_batch(self): self.learn.xb = (self.xb[0].contiguous(memory_format=torch.channels_last), *self.xb[1:])
+    def __init__(self, channels_last: bool = False): self.channels_last = channels_last
+    def before_fit(self):
+        if self.channels_last: self.learn.model.to(memory_format=torch.channels_last)
+    def before_batch(self):
+        x = self.xb[0].as_subclass(torch.Tensor)
+        self.learn.xb = (x.contiguous(memory_format=torch.channels_last) if self.channels_last else x, *self.xb[1:])
+
+class ChannelsLastInput(PlainInput):
+    "Channels-last network and plain-tensor input images (the fast layout for convolutions on CPUs and tensor cores)."
+    def __init__(self): super().__init__(channels_last=True)
 
 def cpu_bf16_ok() -> bool:
     "Whether this CPU runs bf16 autocast fast (AVX-512 BF16/AMX, which PyTorch reports as AVX512 or better)."
@@ -240,7 +251,7 @@ def precision_cbs(precision: str = 'auto', device: torch.device | None = None, c
     even with AVX-512 BF16/AMX: `bench/README.md`)."""
     device = device or default_device()
     if precision not in ('auto', 'fp32', 'fp16', 'bf16'): raise MelanomaError(f"precision must be auto, fp32, fp16 or bf16, not {precision!r}")
-    cbs = [ChannelsLastInput()] if channels_last else []
+    cbs = [ChannelsLastInput() if channels_last else PlainInput()]
     if device.type == 'cuda':
         if precision == 'auto': precision = 'bf16' if torch.cuda.is_bf16_supported() else 'fp16'
         if precision != 'fp32': cbs.append(MixedPrecision(precision))

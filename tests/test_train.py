@@ -168,3 +168,14 @@ def test_freeze_epochs_recorded(data, tmp_path):
     assert list(met.stage) == ['frozen', 'full'] * 2 and list(met.epoch) == [0, 1] * 2
     cfg = json.loads((run / 'config.json').read_text())['train_args']
     assert cfg['freeze_epochs'] == 1 and cfg['main_only_epochs'] == 3 and cfg['tta'] == 8
+
+
+def test_precision_callbacks_on_cpu():
+    "CPU default: channels-last fp32 (measured fastest); bf16 autocast on request; fp16 needs a GPU."
+    from melanoma.train import precision_cbs, ChannelsLastInput, CPUMixedPrecision, PlainInput
+    cpu = torch.device('cpu')
+    assert [type(c) for c in precision_cbs('auto', cpu)] == [ChannelsLastInput]
+    assert [type(c) for c in precision_cbs('fp32', cpu, channels_last=False)] == [PlainInput]
+    assert CPUMixedPrecision in [type(c) for c in precision_cbs('bf16', cpu)]
+    with pytest.raises(MelanomaError, match='GPU'): precision_cbs('fp16', cpu)
+    with pytest.raises(MelanomaError, match='precision'): precision_cbs('fp64', cpu)
