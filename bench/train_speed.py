@@ -79,9 +79,10 @@ def main():
 
     res = {k: [] for k in ('fastai', 'fastai_own_adam', 'torch', 'pipeline_default', 'pipeline_bf16', 'pipeline_fp32')}
     for r in range(a.reps):
+        if r % 2: res['torch'].append(torch_epoch())  # alternate which contender runs first (allocator and cache state)
         res['fastai'].append(fastai_epoch())
         res['fastai_own_adam'].append(fastai_epoch(opt='fastai'))
-        res['torch'].append(torch_epoch())
+        if not r % 2: res['torch'].append(torch_epoch())
         res['pipeline_default'].append(fastai_epoch('auto', 'default'))
         res['pipeline_bf16'].append(fastai_epoch('bf16', 'default'))
         res['pipeline_fp32'].append(fastai_epoch('fp32', 'default', nchw=True))
