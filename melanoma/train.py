@@ -222,9 +222,9 @@ class CPUMixedPrecision(MixedPrecision):
         self.autocast, self.learn.scaler, self.scales = torch.autocast('cpu', dtype=torch.bfloat16), GradScaler('cpu', enabled=False), []
 
 class PlainInput(Callback):
-    """Feeds the network plain `torch.Tensor` images (optionally channels-last): fastai's `TensorImage` subclass would
-    send every operation of the forward and backward pass through `__torch_function__`, which costs a fifth of a
-    training step on a CPU (`bench/train_speed.py`)."""
+    """Feeds the network plain `torch.Tensor` images (optionally channels-last) rather than fastai's `TensorImage`, so no
+    operation of the forward and backward pass goes through the subclass's `__torch_function__` (within noise in
+    `bench/train_speed.py` for Lite0 on a CPU; it keeps the network's input an ordinary tensor)."""
     order = -1
     def __init__(self, channels_last: bool = False): self.channels_last = channels_last
     def before_fit(self):
@@ -301,7 +301,7 @@ def labels(df: pd.DataFrame, head: str = 'binary') -> torch.Tensor:
 
 def adamw(params, lr: float = 1e-3, **kwargs) -> OptimWrapper:
     """fastai optimiser: PyTorch's fused AdamW (one kernel for all parameters, CPU or GPU) wrapped for fastai's schedules,
-    with fastai's Adam defaults (eps 1e-5, decoupled weight decay); much less per-step Python than fastai's own Adam."""
+    with fastai's Adam defaults (eps 1e-5, decoupled weight decay); one fused step instead of fastai's per-parameter Python."""
     kwargs.setdefault('eps', 1e-5)
     return OptimWrapper(params, opt=torch.optim.AdamW, lr=lr, fused=True, **kwargs)
 
