@@ -105,6 +105,8 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
 def _strip_prefix(sd: dict) -> dict:
     for p in ('module.', 'model.', 'body.'):
         if sd and all(k.startswith(p) for k in sd): sd = {k[len(p):]: v for k, v in sd.items()}
+    if any(k.startswith('body.') for k in sd) and all(k.startswith(('body.', 'head.', 'meta.')) for k in sd):
+        sd = {k[5:]: v for k, v in sd.items() if k.startswith('body.')}  # a `MelanomaNet` (e.g. a trained fold): its backbone
     return sd
 
 def _fmt_keys(ks: Sequence[str], n: int = 8) -> str:

@@ -35,8 +35,8 @@ from .model import create_model, save_model, splitter, meta_frame_to_tensor, met
 __all__ = ['RESIZE', 'AUG_LEVELS', 'MEL', 'ALL_ARGS', 'RUN_KEYS', 'RUNS_COLS', 'work_dir', 'load_resized', 'image_cache',
            'CachedItems', 'CacheDL', 'Shear', 'batch_tfms', 'BinaryFocalLoss', 'make_loss', 'melanoma_prob', 'AUC',
            'CPUMixedPrecision', 'PlainInput', 'ChannelsLastInput', 'cpu_bf16_ok', 'precision_cbs', 'train_table',
-           'labels', 'adamw', 'Throughput', 'fold_learner', 'ExtraEpochs', 'predict_rows', 'fold_split', 'train',
-           'train_cli']
+           'labels', 'adamw', 'Throughput', 'fold_learner', 'ExtraEpochs', 'predict_rows', 'fold_split',
+           'pretrain_extra', 'train', 'train_cli']
 
 # %% ../nbs/07_train.ipynb #c005
 def work_dir(data: str | os.PathLike) -> Path:
@@ -83,7 +83,7 @@ def image_cache(df: pd.DataFrame, # rows with `image_id` and `path`
         except Exception as e: warnings.warn(f'{d}: image cache unreadable, rebuilding ({e})')
     pos = pd.Series(np.arange(len(idx)), index=idx.image_id.to_numpy())
     pos = pos[~pos.index.duplicated()]
-    paths = df.path.astype(str).to_numpy()
+    paths = np.array([os.path.realpath(p) for p in df.path.astype(str)], dtype=object)  # `../data/x.jpg` and `/abs/data/x.jpg`: one entry
     known = pd.Series(ids).isin(pos.index).to_numpy().copy()
     # a cached image whose path changed is read again
     if known.any(): known[known] = idx.path.to_numpy()[pos[ids[known]].to_numpy()] == paths[known]
@@ -369,8 +369,8 @@ def predict_rows(learn: Learner, x: torch.Tensor, df: pd.DataFrame, idx: np.ndar
     return (p / tta).astype(np.float32)
 
 # %% ../nbs/07_train.ipynb #c023
-ALL_ARGS = ('arch', 'size', 'bs', 'epochs', 'lr', 'fold', 'n_folds', 'extra', 'loss', 'pos_weight', 'neg_ratio', 'extra_ratio', 'head', 'meta',
-            'aug', 'precision', 'main_only_epochs', 'freeze_epochs', 'accum', 'seed', 'debug', 'tta', 'score_extra', 'wd')
+ALL_ARGS = ('arch', 'weights', 'size', 'bs', 'epochs', 'lr', 'fold', 'n_folds', 'extra', 'loss', 'pos_weight', 'neg_ratio', 'extra_ratio', 'head', 'meta',
+            'aug', 'precision', 'main_only_epochs', 'freeze_epochs', 'pretrain_epochs', 'accum', 'seed', 'debug', 'tta', 'score_extra', 'wd')
 RUN_KEYS = ('arch', 'size', 'head', 'meta')  # a rerun with the same name must agree on these to resume
 RUNS_COLS = ['name', 'arch', 'size', 'epochs', 'folds', 'auc', 'minutes', 'images_per_s', 'date']
 
@@ -432,12 +432,46 @@ def _distrib_ctx(learn: Learner):
     except ImportError as e: raise MelanomaError(f'multi-GPU training needs Hugging Face accelerate: pip install accelerate ({e})') from e
     return learn.distrib_ctx()
 
+def _fit_records(learn: Learner, fold: int, stage: str, first_epoch: int = 0) -> list[dict]:
+    "One metrics row per epoch of the last fit (read before the next fit or `get_preds` resets them); the fit's training images and seconds in `_n`/`_t` of the first row."
+    names = [n for n in learn.recorder.metric_names if n not in ('epoch', 'time')]
+    recs = [dict(fold=fold, epoch=first_epoch + i, stage=stage, **dict(zip(names, map(float, v))), _n=0, _t=0.) for i, v in enumerate(learn.recorder.values)]
+    if recs: recs[0].update(_n=learn.throughput.n, _t=learn.throughput.t)
+    return recs
+
+def pretrain_extra(x: torch.Tensor, df: pd.DataFrame, ok: np.ndarray, # the cache, its table (`train_table`) and readable rows
+                   path: Path, # where the weights go (`<run>/pretrain.safetensors`); when it exists, it is read instead
+                   arch: str, net_kw: dict, learn_kw: dict, # `create_model` and `fold_learner` arguments
+                   epochs: int, lr: float, seed: int = 42, progress: bool = True) -> tuple[dict, pd.DataFrame, tuple[int, float]]:
+    """Stage 1 of a two-stage run: fit one network on the extra data alone (never on the main data), shared by every
+    fold as its starting point. Extra-data fold 0 (`extra_fold` 0) is its validation set and stays out of training, so
+    fold 0's model scores it out of fold. Returns the state_dict, per-epoch metrics and (training images, seconds)."""
+    from safetensors.torch import load_file, save_file
+    if path.is_file(): return load_file(str(path)), pd.DataFrame(), (0, 0.)
+    ext, xf = ok & (df.fold < 0).to_numpy(), df.extra_fold.to_numpy()
+    tr, va = np.flatnonzero(ext & (xf != 0)), np.flatnonzero(ext & (xf == 0))
+    if not len(va): va = tr[::10]  # extra data not held out (`score_extra` off): monitoring only
+    set_seed(seed, reproducible=False)
+    learn = fold_learner(x, df.assign(fold=0), tr, va, create_model(arch, **net_kw), **learn_kw)  # fold 0: no row is 'extra' here
+    with contextlib.ExitStack() as st:
+        if not progress: st.enter_context(learn.no_bar()); st.enter_context(learn.no_logging())
+        learn.fit_one_cycle(epochs, slice(lr / 5, lr), pct_start=0.25)
+    m = pd.DataFrame(_fit_records(learn, -1, 'pretrain'))
+    n, t = int(m._n.sum()), float(m._t.sum())
+    learn.model.to(memory_format=torch.contiguous_format)
+    sd = {k: v.detach().to('cpu').contiguous() for k, v in learn.model.state_dict().items()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp: save_file(sd, str(tmp), metadata={'format': 'pt'})
+    if progress: print(f'pretrain on the extra data: valid AUC {m.auc.iloc[-1]:.4f} ({len(va)} images), {n / max(t, 1e-9):.1f} train images/s')
+    return sd, m.drop(columns=['_n', '_t']), (n, t)
+
 def _rank0() -> bool: return int(os.environ.get('RANK', '0')) == 0
 
 # %% ../nbs/07_train.ipynb #c024
 def train(data: str | os.PathLike, # main data folder (SIIM-ISIC 2020 layout, or ISIC 2019 / HAM10000)
           name: str | None = None, # run name; default `<arch>-<size>-<timestamp>`
           arch: str = 'tf_efficientnet_lite0', # timm or torchvision backbone name
+          weights: str | os.PathLike | None = None, # backbone weights file (state_dict, or a trained fold) instead of ImageNet's
           size: int = 128, # input size in pixels
           bs: int = 32, # batch size
           epochs: int = 8, # epochs per fold
@@ -464,6 +498,7 @@ def train(data: str | os.PathLike, # main data folder (SIIM-ISIC 2020 layout, or
           wd: float = 1e-2, # weight decay
           main_only_epochs: int = 3, # the last N epochs train on the main data alone (extra data in the epochs before)
           freeze_epochs: int = 0, # epochs training the head alone (body frozen) before the full fit
+          pretrain_epochs: int = 0, # with `extra`: first fit one model on the extra data alone for N epochs; every fold starts from it
           export_pkl: bool = False, # also write fastai `Learner.export` pickles (off: artifacts are safetensors + JSON)
           progress: bool = True, # show progress bars
          ) -> Path:
@@ -480,9 +515,10 @@ def train(data: str | os.PathLike, # main data folder (SIIM-ISIC 2020 layout, or
     device = default_device()
     name = name or f'{arch}-{size}-{datetime.datetime.now():%Y%m%d-%H%M%S}'
     run = Path(models_dir)/name
-    args = dict(arch=arch, size=size, bs=bs, epochs=epochs, lr=lr, fold=fold, n_folds=n_folds, extra=[str(Path(e).resolve()) for e in extra],
+    if weights is not None and not Path(weights).is_file(): raise MelanomaError(f'--weights {weights}: file not found')
+    args = dict(arch=arch, weights=str(Path(weights).resolve()) if weights else None, size=size, bs=bs, epochs=epochs, lr=lr, fold=fold, n_folds=n_folds, extra=[str(Path(e).resolve()) for e in extra],
                 loss=loss, pos_weight=pos_weight, neg_ratio=neg_ratio, extra_ratio=extra_ratio, head=head, meta=meta, aug=aug, precision=precision,
-                main_only_epochs=main_only_epochs, freeze_epochs=freeze_epochs, accum=accum, seed=seed, debug=debug, tta=tta, score_extra=score_extra, wd=wd, data=str(Path(data).resolve()))
+                main_only_epochs=main_only_epochs, freeze_epochs=freeze_epochs, pretrain_epochs=pretrain_epochs, accum=accum, seed=seed, debug=debug, tta=tta, score_extra=score_extra, wd=wd, data=str(Path(data).resolve()))
     if (run/'config.json').is_file():
         old = json.loads((run/'config.json').read_text()).get('train_args', {})
         diff = [k for k in RUN_KEYS if k in old and old[k] != args[k]]
@@ -506,6 +542,8 @@ def train(data: str | os.PathLike, # main data folder (SIIM-ISIC 2020 layout, or
     if (~ok).any():
         warnings.warn(f'{int((~ok).sum())} image(s) could not be read and are skipped, e.g. {df.path[~ok].iloc[0]}')
     main_sources = set(df.source[df.fold >= 0])
+    if pretrain_epochs:  # the pretrained start has seen every extra image outside extra fold 0: only those are scored (by fold 0)
+        df.loc[(df.fold < 0) & (df.extra_fold > 0), 'extra_fold'] = -1
 
     # resume: folds with weights are done; drop leftovers of unfinished folds
     done = {k for k in folds if (run/f'fold{k}.safetensors').is_file()}
@@ -513,20 +551,29 @@ def train(data: str | os.PathLike, # main data folder (SIIM-ISIC 2020 layout, or
     mets = pd.read_csv(run/'metrics.csv') if (run/'metrics.csv').is_file() else pd.DataFrame()
     finished = {k for k in range(nf) if (run/f'fold{k}.safetensors').is_file()}
     oof = oof[oof.fold.isin(finished)]
-    if len(mets): mets = mets[mets.fold.isin(finished)]
+    if len(mets): mets = mets[mets.fold.isin(finished) | (mets.fold < 0)]  # fold -1: the shared pretraining stage
     todo = [k for k in folds if k not in done]
     if done and progress: print(f'{run}: fold(s) {sorted(done)} already trained; resuming with {todo}')
     config = dict(size=size, preprocessing={'resize': RESIZE}, name=name, train_args=args)
     if meta: config['meta_vocab'] = default_meta_vocab()
     n_img, t_img = 0, 0.
+    net_kw = dict(n_out=1 if head == 'binary' else len(DIAGNOSES), pretrained=not debug or arch.startswith(('tf_efficientnet_lite', 'efficientnet_lite')),
+                  weights=weights, n_meta=meta_dim() if meta else 0)
+    learn_kw = dict(bs=bs, aug=aug, loss=loss, head=head, pos_weight=pos_weight, meta=meta, precision=precision, accum=accum, wd=wd, device=device)
+    pre_state = None
+    if pretrain_epochs and (df.fold < 0).any() and todo:
+        pre_state, m, (n, t) = pretrain_extra(x, df, ok, run/'pretrain.safetensors', arch, net_kw, learn_kw, pretrain_epochs,
+                                              lr if isinstance(lr, (int, float)) else 1e-3, seed, progress)
+        n_img += n; t_img += t
+        if len(m): mets = pd.concat([mets[mets.fold >= 0] if len(mets) else mets, m], ignore_index=True)
     for k in tqdm(todo, desc=f'{name}: folds', disable=not progress or len(todo) < 2):
         set_seed(seed + k, reproducible=False)
         tr, va, xe = fold_split(df, k, ok)
+        if pre_state is not None: tr = tr[df.fold.to_numpy()[tr] >= 0]  # two stages: the extra data was for stage 1
         if not len(tr) or not len(va): raise MelanomaError(f'fold {k}: no training or no validation images')
-        net = create_model(arch, n_out=1 if head == 'binary' else len(DIAGNOSES), pretrained=not debug or arch.startswith(('tf_efficientnet_lite', 'efficientnet_lite')),
-                           n_meta=meta_dim() if meta else 0)
-        learn = fold_learner(x, df, tr, va, net, bs=bs, aug=aug, neg_ratio=neg_ratio, extra_ratio=extra_ratio, loss=loss, head=head, pos_weight=pos_weight,
-                             meta=meta, precision=precision, accum=accum, wd=wd, device=device)
+        net = create_model(arch, **net_kw)
+        if pre_state is not None: net.load_state_dict(pre_state)
+        learn = fold_learner(x, df, tr, va, net, neg_ratio=neg_ratio, extra_ratio=extra_ratio, **learn_kw)
         ctx = [learn.no_bar(), learn.no_logging()] if not progress else []
         with contextlib.ExitStack() as st:
             for c in ctx: st.enter_context(c)
@@ -535,19 +582,15 @@ def train(data: str | os.PathLike, # main data folder (SIIM-ISIC 2020 layout, or
             if lr == 'find': peak = float(learn.lr_find(show_plot=False).valley)
             peak = float(peak) if peak not in (None, '') else 1e-3
             fit_cbs = [ExtraEpochs(max(1, epochs - main_only_epochs))] if main_only_epochs else []
-            recs, tp_n, tp_t = [], 0, 0.
-            def _record(stage):  # epoch records and throughput, read before the next fit (or get_preds) resets them
-                nonlocal tp_n, tp_t
-                tp_n, tp_t = tp_n + learn.throughput.n, tp_t + learn.throughput.t
-                names = [n for n in learn.recorder.metric_names if n not in ('epoch', 'time')]
-                recs.extend(dict(fold=k, epoch=len(recs), stage=stage, **dict(zip(names, map(float, v)))) for v in learn.recorder.values)
+            recs = []
             if freeze_epochs:
-                learn.freeze(); learn.fit_one_cycle(freeze_epochs, peak, pct_start=0.3); learn.unfreeze(); _record('frozen')
+                learn.freeze(); learn.fit_one_cycle(freeze_epochs, peak, pct_start=0.3); learn.unfreeze(); recs += _fit_records(learn, k, 'frozen', len(recs))
             learn.fit_one_cycle(epochs, slice(peak / 5, peak), pct_start=0.25, cbs=fit_cbs)
             if not _rank0(): continue
-            _record('full')
+            recs += _fit_records(learn, k, 'full', len(recs))
+            tp_n, tp_t = sum(r['_n'] for r in recs), sum(r['_t'] for r in recs)
             n_img += tp_n; t_img += tp_t
-            m = pd.DataFrame(recs)
+            m = pd.DataFrame(recs).drop(columns=['_n', '_t'])
             p = predict_rows(learn, x, df, va, tta, meta, head)
             pe = predict_rows(learn, x, df, xe, tta, meta, head)
         rows = pd.concat([df.iloc[va], df.iloc[xe]])
@@ -580,6 +623,7 @@ def train(data: str | os.PathLike, # main data folder (SIIM-ISIC 2020 layout, or
 def train_cli(data: str = None, # main data folder (SIIM-ISIC 2020 layout, or ISIC 2019 / HAM10000)
               name: str = None, # run name (default `<arch>-<size>-<timestamp>`); rerunning a name resumes it
               arch: str = 'tf_efficientnet_lite0', # timm or torchvision backbone
+              weights: str = None, # backbone weights file (a state_dict .safetensors/.pth, or a trained fold) instead of ImageNet's
               size: int = 128, # input size in pixels
               bs: int = 32, # batch size
               epochs: int = 8, # epochs per fold
@@ -593,6 +637,7 @@ def train_cli(data: str = None, # main data folder (SIIM-ISIC 2020 layout, or IS
               extra_ratio: float = 0.25, # extra-data images drawn afresh each epoch per main-data image (0: all of them)
               main_only_epochs: int = 3, # the last N epochs train on the main data alone (0: extra data in every epoch)
               freeze_epochs: int = 0, # epochs training the head alone (body frozen) before the full fit
+              pretrain_epochs: int = 0, # with --extra: first N epochs on the extra data alone, one model every fold starts from
               head: str = 'binary', # `binary` or `multiclass` (diagnoses; melanoma = softmax[:, MEL])
               meta: bool = False, # fuse age, sex and site with the image features
               aug: str = 'light', # augmentation: none, light, default, strong, or a multiplier such as 1.3
@@ -612,8 +657,8 @@ def train_cli(data: str = None, # main data folder (SIIM-ISIC 2020 layout, or IS
     if lr not in (None, 'find'):
         try: lr = float(lr)
         except ValueError: raise MelanomaError(f"--lr must be a number or 'find', not {lr!r}") from None
-    train(data, name=name, arch=arch, size=size, bs=bs, epochs=epochs, lr=lr, fold=fold, n_folds=n_folds, extra=extra, loss=loss,
+    train(data, name=name, arch=arch, weights=weights, size=size, bs=bs, epochs=epochs, lr=lr, fold=fold, n_folds=n_folds, extra=extra, loss=loss,
           pos_weight=pos_weight, neg_ratio=neg_ratio or None, extra_ratio=extra_ratio or None, head=head, meta=meta, aug=aug, precision=precision, accum=accum,
-          main_only_epochs=main_only_epochs, freeze_epochs=freeze_epochs,
+          main_only_epochs=main_only_epochs, freeze_epochs=freeze_epochs, pretrain_epochs=pretrain_epochs,
           seed=seed, debug=debug, models_dir=models_dir, cache=cache, workers=workers, tta=tta, score_extra=score_extra,
           export_pkl=export_pkl)

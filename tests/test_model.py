@@ -167,6 +167,10 @@ def test_weights_file(tmp_path):
     torch.save({'w': [1, 2]}, tmp_path / 'notsd.pth')
     with pytest.raises(MelanomaError, match='not a state_dict'): M.create_model('resnet18', weights=tmp_path / 'notsd.pth')
     with pytest.raises(MelanomaError, match='not found'): M.create_model('resnet18', weights=tmp_path / 'missing.pth')
+    trained = M.create_model('resnet18', pretrained=False)  # a fold written by `melanoma train`: its backbone is taken
+    M.save_model(trained, tmp_path / 'run', fold=0)
+    net = M.create_model('resnet18', weights=tmp_path / 'run' / 'fold0.safetensors')
+    assert torch.equal(net.body.conv1.weight, trained.body.conv1.weight)
 
 
 class _Evil:

@@ -179,3 +179,37 @@ def test_precision_callbacks_on_cpu():
     assert CPUMixedPrecision in [type(c) for c in precision_cbs('bf16', cpu)]
     with pytest.raises(MelanomaError, match='GPU'): precision_cbs('fp16', cpu)
     with pytest.raises(MelanomaError, match='precision'): precision_cbs('fp64', cpu)
+
+
+def test_pretrain_on_extra_then_folds(data, tmp_path):
+    "--pretrain-epochs: one model on the extra data alone, every fold starts from it; only extra fold 0 is scored (by fold 0)."
+    extra = make_isic2019(data, tmp_path / 'isic2019')
+    kw = dict(name='pre', extra=[str(extra)], pretrain_epochs=1, debug=True, models_dir=tmp_path / 'm', progress=False)
+    run = train(data, **kw)
+    assert (run / 'pretrain.safetensors').is_file()
+    met = pd.read_csv(run / 'metrics.csv')
+    assert list(met.stage) == ['pretrain', 'full', 'full'] and list(met.fold) == [-1, 0, 1]
+    oof = pd.read_csv(run / 'oof.csv', dtype={'image_id': str})
+    ext = oof[oof.source == 'isic2019']
+    assert len(ext) and ext.fold.eq(0).all()
+    df = train_table(data, [extra])
+    assert set(ext.image_id) <= set(df.image_id[(df.fold < 0)])
+    assert json.loads((run / 'config.json').read_text())['train_args']['pretrain_epochs'] == 1
+    stamp = (run / 'pretrain.safetensors').stat().st_mtime_ns
+    (run / 'fold1.safetensors').unlink()
+    train(data, **kw)  # resumes fold 1 from the saved pretraining: not refitted, its metrics kept
+    assert (run / 'pretrain.safetensors').stat().st_mtime_ns == stamp
+    assert list(pd.read_csv(run / 'metrics.csv').stage) == ['pretrain', 'full', 'full']
+
+
+def test_image_cache_reused_across_path_spellings(data, tmp_path, monkeypatch):
+    "The same file named by a relative or an absolute path is one cache entry: a second run decodes nothing."
+    import melanoma.train as T
+    df = train_table(data).head(6)
+    x1, ok1 = image_cache(df, 32, tmp_path / 'c')
+    calls = []
+    monkeypatch.setattr(T, '_load_many', lambda paths, *a, **k: calls.append(paths) or (_ for _ in ()).throw(AssertionError('decoded again')))
+    monkeypatch.chdir(data)
+    rel = df.assign(path=[str(Path('.') / Path(p).relative_to(data)) for p in df.path])
+    x2, ok2 = image_cache(rel, 32, tmp_path / 'c')
+    assert not calls and torch.equal(x1, x2) and (ok1 == ok2).all()
