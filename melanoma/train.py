@@ -443,8 +443,8 @@ def pretrain_extra(x: torch.Tensor, df: pd.DataFrame, ok: np.ndarray, # the cach
                    path: Path, # where the weights go (`<run>/pretrain.safetensors`); when it exists, it is read instead
                    arch: str, net_kw: dict, learn_kw: dict, # `create_model` and `fold_learner` arguments
                    epochs: int, lr: float, seed: int = 42, progress: bool = True) -> tuple[dict, pd.DataFrame, tuple[int, float]]:
-    """Stage 1 of a two-stage run: fit one network on the extra data alone (never on the main data), shared by every
-    fold as its starting point. Extra-data fold 0 (`extra_fold` 0) is its validation set and stays out of training, so
+    """Stage 1 of a two-stage run: fit one image-only network on the extra data alone (never on the main data); its
+    backbone is every fold's starting point (with a fresh head: the extra data's class balance and metadata differ). Extra-data fold 0 (`extra_fold` 0) is its validation set and stays out of training, so
     fold 0's model scores it out of fold. Returns the state_dict, per-epoch metrics and (training images, seconds)."""
     from safetensors.torch import load_file, save_file
     if path.is_file(): return load_file(str(path)), pd.DataFrame(), (0, 0.)
@@ -482,7 +482,7 @@ def train(data: str | os.PathLike, # main data folder (SIIM-ISIC 2020 layout, or
           loss: str = 'bce', # 'bce' or 'focal'
           pos_weight: float = 1., # weight of the melanoma class in the loss
           neg_ratio: float | None = None, # negatives drawn afresh each epoch per melanoma; None or 0: use all
-          extra_ratio: float | None = 0.25, # extra-data images drawn afresh each epoch per main-data image; None or 0: all
+          extra_ratio: float | None = 0.25, # with `pretrain_epochs=0`: extra-data images drawn afresh each epoch per main-data image; None or 0: all
           head: str = 'binary', # 'binary' (one logit) or 'multiclass' (diagnoses; melanoma = softmax[:, MEL])
           meta: bool = False, # fuse age, sex and site with the image features
           aug: str | float = 'light', # augmentation strength: none, light, default, strong, or a multiplier
@@ -496,16 +496,16 @@ def train(data: str | os.PathLike, # main data folder (SIIM-ISIC 2020 layout, or
           tta: int = 8, # dihedral views averaged for out-of-fold predictions (and by default in `melanoma predict`)
           score_extra: bool = True, # hold out one extra-data fold per model to score the extra data out of fold
           wd: float = 1e-2, # weight decay
-          main_only_epochs: int = 3, # the last N epochs train on the main data alone (extra data in the epochs before)
+          main_only_epochs: int = 3, # with `pretrain_epochs=0`: the last N epochs train on the main data alone
           freeze_epochs: int = 0, # epochs training the head alone (body frozen) before the full fit
-          pretrain_epochs: int = 0, # with `extra`: first fit one model on the extra data alone for N epochs; every fold starts from it
+          pretrain_epochs: int = 2, # with `extra`: first fit one model on the extra data alone for N epochs; every fold starts from it (0: mix the extra data into each fold)
           export_pkl: bool = False, # also write fastai `Learner.export` pickles (off: artifacts are safetensors + JSON)
           progress: bool = True, # show progress bars
          ) -> Path:
     "Train one model per fold with fastai; write `models/<name>/` (weights, config, metrics, out-of-fold predictions)."
     t_start = time.time()
     extra = _extra_list(extra)
-    if debug: size, epochs = min(size, 64), 1
+    if debug: size, epochs, pretrain_epochs = min(size, 64), 1, min(pretrain_epochs, 1)
     if size < 32: raise MelanomaError(f'size must be at least 32 pixels, not {size}')
     if epochs < 1 or bs < 1 or accum < 1: raise MelanomaError('epochs, bs and accum must be at least 1')
     if not 1 <= tta <= 8: raise MelanomaError(f'tta must be between 1 and 8, not {tta}')
@@ -562,17 +562,19 @@ def train(data: str | os.PathLike, # main data folder (SIIM-ISIC 2020 layout, or
     learn_kw = dict(bs=bs, aug=aug, loss=loss, head=head, pos_weight=pos_weight, meta=meta, precision=precision, accum=accum, wd=wd, device=device)
     pre_state = None
     if pretrain_epochs and (df.fold < 0).any() and todo:
-        pre_state, m, (n, t) = pretrain_extra(x, df, ok, run/'pretrain.safetensors', arch, net_kw, learn_kw, pretrain_epochs,
+        pre_state, m, (n, t) = pretrain_extra(x, df, ok, run/'pretrain.safetensors', arch, {**net_kw, 'n_meta': 0}, {**learn_kw, 'meta': False}, pretrain_epochs,
                                               lr if isinstance(lr, (int, float)) else 1e-3, seed, progress)
         n_img += n; t_img += t
-        if len(m): mets = pd.concat([mets[mets.fold >= 0] if len(mets) else mets, m], ignore_index=True)
+        if len(m):
+            mets = pd.concat([mets[mets.fold >= 0] if len(mets) else mets, m], ignore_index=True)
+            write_csv(mets, run/'metrics.csv')
     for k in tqdm(todo, desc=f'{name}: folds', disable=not progress or len(todo) < 2):
         set_seed(seed + k, reproducible=False)
         tr, va, xe = fold_split(df, k, ok)
         if pre_state is not None: tr = tr[df.fold.to_numpy()[tr] >= 0]  # two stages: the extra data was for stage 1
         if not len(tr) or not len(va): raise MelanomaError(f'fold {k}: no training or no validation images')
         net = create_model(arch, **net_kw)
-        if pre_state is not None: net.load_state_dict(pre_state)
+        if pre_state is not None: net.body.load_state_dict({n[5:]: v for n, v in pre_state.items() if n.startswith('body.')})  # a fresh head
         learn = fold_learner(x, df, tr, va, net, neg_ratio=neg_ratio, extra_ratio=extra_ratio, **learn_kw)
         ctx = [learn.no_bar(), learn.no_logging()] if not progress else []
         with contextlib.ExitStack() as st:
@@ -634,10 +636,10 @@ def train_cli(data: str = None, # main data folder (SIIM-ISIC 2020 layout, or IS
               loss: str = 'bce', # `bce` or `focal`
               pos_weight: float = 1., # weight of the melanoma class in the loss
               neg_ratio: float = 0., # negatives drawn afresh each epoch per melanoma (0: all negatives every epoch)
-              extra_ratio: float = 0.25, # extra-data images drawn afresh each epoch per main-data image (0: all of them)
-              main_only_epochs: int = 3, # the last N epochs train on the main data alone (0: extra data in every epoch)
+              extra_ratio: float = 0.25, # with --pretrain-epochs 0: extra-data images drawn afresh each epoch per main-data image (0: all)
+              main_only_epochs: int = 3, # with --pretrain-epochs 0: the last N epochs train on the main data alone (0: extra data in every epoch)
               freeze_epochs: int = 0, # epochs training the head alone (body frozen) before the full fit
-              pretrain_epochs: int = 0, # with --extra: first N epochs on the extra data alone, one model every fold starts from
+              pretrain_epochs: int = 2, # with --extra: first N epochs on the extra data alone, one model every fold starts from (0: mix it into each fold)
               head: str = 'binary', # `binary` or `multiclass` (diagnoses; melanoma = softmax[:, MEL])
               meta: bool = False, # fuse age, sex and site with the image features
               aug: str = 'light', # augmentation: none, light, default, strong, or a multiplier such as 1.3
