@@ -444,8 +444,9 @@ def pretrain_extra(x: torch.Tensor, df: pd.DataFrame, ok: np.ndarray, # the cach
                    arch: str, net_kw: dict, learn_kw: dict, # `create_model` and `fold_learner` arguments
                    epochs: int, lr: float, seed: int = 42, progress: bool = True) -> tuple[dict, pd.DataFrame, tuple[int, float]]:
     """Stage 1 of a two-stage run: fit one image-only network on the extra data alone (never on the main data); its
-    backbone is every fold's starting point (with a fresh head: the extra data's class balance and metadata differ). Extra-data fold 0 (`extra_fold` 0) is its validation set and stays out of training, so
-    fold 0's model scores it out of fold. Returns the state_dict, per-epoch metrics and (training images, seconds)."""
+    backbone is every fold's starting point (with a fresh head: the extra data's class balance and metadata differ).
+    Extra-data fold 0 (`extra_fold` 0) is its validation set and stays out of training, so fold 0's model scores it out
+    of fold. `lr`: the peak learning rate (1e-3 when the run uses `lr='find'`). Returns the state_dict, per-epoch metrics and (training images, seconds)."""
     from safetensors.torch import load_file, save_file
     if path.is_file(): return load_file(str(path)), pd.DataFrame(), (0, 0.)
     ext, xf = ok & (df.fold < 0).to_numpy(), df.extra_fold.to_numpy()
