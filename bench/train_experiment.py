@@ -1,9 +1,9 @@
 """One `melanoma.train.train` experiment on the real minis (2020 mini + 2019 mini as --extra), for recipe comparisons.
 
-    python bench/train_experiment.py NAME '{"size": 160, "meta": true}' [FOLDS, default 0,1] [--tta8]
+    python bench/train_experiment.py NAME '{"size": 160, "meta": true}' [FOLDS, default 0,1] [--tta8] [--pre=RUN]
 
 The JSON holds `train` keyword arguments that change the default. Prints and appends to bench/_work/exp_results.jsonl
-the pooled and per-fold 2020 OOF AUC; --tta8 also re-predicts each fold model through `MelanomaModel.predict` with 8 views.
+the pooled and per-fold 2020 OOF AUC; --pre=RUN starts from RUN's stage-1 network (pretrain.safetensors); --tta8 also re-predicts each fold model through `MelanomaModel.predict` with 8 views.
 """
 import json, os, sys, time
 from pathlib import Path
@@ -19,6 +19,11 @@ name, kw = sys.argv[1], json.loads(sys.argv[2])
 folds = sys.argv[3] if len(sys.argv) > 3 and not sys.argv[3].startswith('--') else '0,1'
 kw.setdefault('extra', [str(isic)])
 if kw['extra'] in (None, []): kw.pop('extra')
+pre = next((a.split('=', 1)[1] for a in sys.argv if a.startswith('--pre=')), None)
+if pre:  # reuse the stage-1 network of an earlier run (the same extra data and arguments): stage 2 only
+    import shutil
+    (WORK/'models'/name).mkdir(parents=True, exist_ok=True)
+    shutil.copy(WORK/'models'/pre/'pretrain.safetensors', WORK/'models'/name/'pretrain.safetensors')
 t = time.time()
 run = train(siim, name=name, models_dir=WORK/'models', fold=folds, progress=False, **kw)
 mins = (time.time() - t) / 60

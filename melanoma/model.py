@@ -19,8 +19,8 @@ from .data import DIAGNOSES, SITES, SEXES
 # %% auto #0
 __all__ = ['TV_RESNETS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'LITE_ARCHS', 'efficientnet_lite_to_timm', 'lite_weights_file',
            'lite_imagenet_state_dict', 'read_state_dict', 'load_backbone_weights', 'default_meta_vocab', 'meta_dim',
-           'meta_frame_to_tensor', 'MelanomaNet', 'splitter', 'create_model', 'model_config', 'save_model', 'dihedral',
-           'MelanomaModel', 'load_model']
+           'meta_frame_to_tensor', 'MelanomaNet', 'splitter', 'create_model', 'model_config', 'save_state',
+           'save_model', 'dihedral', 'MelanomaModel', 'load_model']
 
 # %% ../nbs/06_model.ipynb #c005
 TV_RESNETS = ('resnet18', 'resnet34', 'resnet50', 'resnet101', 'resnet152', 'resnext50_32x4d', 'resnext101_32x8d',
@@ -239,21 +239,30 @@ def model_config(net: nn.Module, config: dict | None = None) -> dict:
     cfg['versions'] = _versions()
     return _jsonable(cfg)
 
+def save_state(net: nn.Module | dict, # a network, or a state_dict
+               path: str | os.PathLike, # the .safetensors file to write
+               metadata: dict[str, str] | None = None # extra string metadata stored in the file's header
+              ) -> Path:
+    "Write a network's tensors (on the CPU, contiguous) to a safetensors file, atomically."
+    from safetensors.torch import save_file
+    sd = net.state_dict() if isinstance(net, nn.Module) else net
+    sd = {n: t.detach().to('cpu').contiguous() for n, t in sd.items()}
+    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp: save_file(sd, str(tmp), metadata={'format': 'pt', **(metadata or {})})
+    return path
+
 def save_model(nets: nn.Module | Sequence[nn.Module] | dict, # one network, a list (folds 0..k-1), or {fold: network}
                path: str | os.PathLike, # the model folder, e.g. models/demo
                config: dict | None = None, # training size, meta_vocab, preprocessing, train_args, ...
                fold: int | None = None # fold number when saving a single network
               ) -> Path:
     "Write each network to `path/fold<k>.safetensors` and the merged config to `path/config.json`, atomically."
-    from safetensors.torch import save_file
     path = Path(path)
     if isinstance(nets, nn.Module): nets = {0 if fold is None else fold: nets}
     elif not isinstance(nets, dict): nets = dict(enumerate(nets))
     if not nets: raise MelanomaError('save_model: no networks to save')
     cfg = model_config(next(iter(nets.values())), config)
-    for k, net in nets.items():
-        sd = {n: t.detach().to('cpu').contiguous() for n, t in net.state_dict().items()}
-        with atomic_path(path / f'fold{k}.safetensors') as tmp: save_file(sd, str(tmp), metadata={'format': 'pt'})
+    for k, net in nets.items(): save_state(net, path / f'fold{k}.safetensors')
     with atomic_write(path / 'config.json') as f: json.dump(cfg, f, indent=2)
     return path
 

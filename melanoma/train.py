@@ -29,11 +29,11 @@ from .core import MelanomaError, atomic_path, atomic_write, write_csv, default_d
 from .data import read_dataset, DIAGNOSES
 from .folds import make_folds, save_folds, with_folds
 from .preprocess import open_image
-from .model import create_model, save_model, splitter, meta_frame_to_tensor, meta_dim, default_meta_vocab, dihedral
+from .model import create_model, save_model, save_state, splitter, meta_frame_to_tensor, meta_dim, default_meta_vocab, dihedral
 
 # %% auto #0
-__all__ = ['RESIZE', 'AUG_LEVELS', 'MEL', 'ALL_ARGS', 'RUN_KEYS', 'RUNS_COLS', 'work_dir', 'load_resized', 'image_cache',
-           'CachedItems', 'CacheDL', 'Shear', 'batch_tfms', 'BinaryFocalLoss', 'make_loss', 'melanoma_prob', 'AUC',
+__all__ = ['RESIZE', 'AUG_LEVELS', 'MEL', 'RUN_KEYS', 'RUNS_COLS', 'work_dir', 'load_resized', 'image_cache', 'CachedItems',
+           'CacheDL', 'Shear', 'batch_tfms', 'BinaryFocalLoss', 'make_loss', 'melanoma_prob', 'AUC',
            'CPUMixedPrecision', 'PlainInput', 'ChannelsLastInput', 'cpu_bf16_ok', 'precision_cbs', 'train_table',
            'labels', 'adamw', 'Throughput', 'fold_learner', 'ExtraEpochs', 'predict_rows', 'fold_split',
            'pretrain_extra', 'train', 'train_cli']
@@ -369,8 +369,6 @@ def predict_rows(learn: Learner, x: torch.Tensor, df: pd.DataFrame, idx: np.ndar
     return (p / tta).astype(np.float32)
 
 # %% ../nbs/07_train.ipynb #c023
-ALL_ARGS = ('arch', 'weights', 'size', 'bs', 'epochs', 'lr', 'fold', 'n_folds', 'extra', 'loss', 'pos_weight', 'neg_ratio', 'extra_ratio', 'head', 'meta',
-            'aug', 'precision', 'main_only_epochs', 'freeze_epochs', 'pretrain_epochs', 'accum', 'seed', 'debug', 'tta', 'score_extra', 'wd')
 RUN_KEYS = ('arch', 'size', 'head', 'meta')  # a rerun with the same name must agree on these to resume
 RUNS_COLS = ['name', 'arch', 'size', 'epochs', 'folds', 'auc', 'minutes', 'images_per_s', 'date']
 
@@ -442,13 +440,25 @@ def _fit_records(learn: Learner, fold: int, stage: str, first_epoch: int = 0) ->
 def pretrain_extra(x: torch.Tensor, df: pd.DataFrame, ok: np.ndarray, # the cache, its table (`train_table`) and readable rows
                    path: Path, # where the weights go (`<run>/pretrain.safetensors`); when it exists, it is read instead
                    arch: str, net_kw: dict, learn_kw: dict, # `create_model` and `fold_learner` arguments
-                   epochs: int, lr: float, seed: int = 42, progress: bool = True) -> tuple[dict, pd.DataFrame, tuple[int, float]]:
+                   epochs: int, lr: float, seed: int = 42, progress: bool = True,
+                   settings: dict | None = None, # what defines this stage (arch, size, epochs, extra, ...): kept in the file, checked on reuse
+                  ) -> tuple[dict, pd.DataFrame, tuple[int, float]]:
     """Stage 1 of a two-stage run: fit one image-only network on the extra data alone (never on the main data); its
     backbone is every fold's starting point (with a fresh head: the extra data's class balance and metadata differ).
     Extra-data fold 0 (`extra_fold` 0) is its validation set and stays out of training, so fold 0's model scores it out
-    of fold. `lr`: the peak learning rate (1e-3 when the run uses `lr='find'`). Returns the state_dict, per-epoch metrics and (training images, seconds)."""
-    from safetensors.torch import load_file, save_file
-    if path.is_file(): return load_file(str(path)), pd.DataFrame(), (0, 0.)
+    of fold. `lr`: the peak learning rate (1e-3 when the run uses `lr='find'`). An existing `path` made with other
+    `settings` is an error, not silently reused. Returns the state_dict, per-epoch metrics and (training images, seconds)."""
+    from safetensors.torch import load_file
+    from safetensors import safe_open
+    want = json.dumps(_jsonify(settings or {}), sort_keys=True)
+    if path.is_file():
+        with safe_open(str(path), 'pt') as f: had = (f.metadata() or {}).get('melanoma_pretrain')
+        if had is not None and had != want:
+            old, new = json.loads(had), json.loads(want)
+            diff = ', '.join(f'{k}={old.get(k)!r}' for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k))
+            raise MelanomaError(f'{path}: this stage-1 network was trained with {diff}; delete it (or use another --name) '
+                                f'to pretrain with the new settings')
+        return load_file(str(path)), pd.DataFrame(), (0, 0.)
     ext, xf = ok & (df.fold < 0).to_numpy(), df.extra_fold.to_numpy()
     tr, va = np.flatnonzero(ext & (xf != 0)), np.flatnonzero(ext & (xf == 0))
     if not len(va): va = tr[::10]  # extra data not held out (`score_extra` off): monitoring only
@@ -460,9 +470,7 @@ def pretrain_extra(x: torch.Tensor, df: pd.DataFrame, ok: np.ndarray, # the cach
     m = pd.DataFrame(_fit_records(learn, -1, 'pretrain'))
     n, t = int(m._n.sum()), float(m._t.sum())
     learn.model.to(memory_format=torch.contiguous_format)
-    sd = {k: v.detach().to('cpu').contiguous() for k, v in learn.model.state_dict().items()}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp: save_file(sd, str(tmp), metadata={'format': 'pt'})
+    sd = load_file(str(save_state(learn.model, path, {'melanoma_pretrain': want})))
     if progress: print(f'pretrain on the extra data: valid AUC {m.auc.iloc[-1]:.4f} ({len(va)} images), {n / max(t, 1e-9):.1f} train images/s')
     return sd, m.drop(columns=['_n', '_t']), (n, t)
 
@@ -564,7 +572,9 @@ def train(data: str | os.PathLike, # main data folder (SIIM-ISIC 2020 layout, or
     pre_state = None
     if pretrain_epochs and (df.fold < 0).any() and todo:
         pre_state, m, (n, t) = pretrain_extra(x, df, ok, run/'pretrain.safetensors', arch, {**net_kw, 'n_meta': 0}, {**learn_kw, 'meta': False}, pretrain_epochs,
-                                              lr if isinstance(lr, (int, float)) else 1e-3, seed, progress)
+                                              lr if isinstance(lr, (int, float)) else 1e-3, seed, progress,
+                                              settings=dict(arch=arch, weights=args['weights'], size=size, bs=bs, epochs=pretrain_epochs, lr=lr, extra=args['extra'],
+                                                            loss=loss, aug=aug, seed=seed, score_extra=score_extra))
         n_img += n; t_img += t
         if len(m):
             mets = pd.concat([mets[mets.fold >= 0] if len(mets) else mets, m], ignore_index=True)

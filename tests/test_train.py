@@ -197,6 +197,8 @@ def test_pretrain_on_extra_then_folds(data, tmp_path):
     assert json.loads((run / 'config.json').read_text())['train_args']['pretrain_epochs'] == 1
     stamp = (run / 'pretrain.safetensors').stat().st_mtime_ns
     (run / 'fold1.safetensors').unlink()
+    with pytest.raises(MelanomaError, match='lr=None; delete it'):  # other stage-1 settings: not silently reused
+        train(data, **{**kw, 'lr': 3e-3})
     train(data, **kw)  # resumes fold 1 from the saved pretraining: not refitted, its metrics kept
     assert (run / 'pretrain.safetensors').stat().st_mtime_ns == stamp
     assert list(pd.read_csv(run / 'metrics.csv').stage) == ['pretrain', 'full', 'full']
