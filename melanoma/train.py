@@ -35,7 +35,7 @@ from .model import create_model, save_model, save_state, splitter, meta_frame_to
 __all__ = ['RESIZE', 'AUG_LEVELS', 'MEL', 'RUN_KEYS', 'RUNS_COLS', 'work_dir', 'load_resized', 'image_cache', 'CachedItems',
            'CacheDL', 'Shear', 'batch_tfms', 'BinaryFocalLoss', 'make_loss', 'melanoma_prob', 'AUC',
            'CPUMixedPrecision', 'PlainInput', 'ChannelsLastInput', 'cpu_bf16_ok', 'precision_cbs', 'train_table',
-           'labels', 'adamw', 'Throughput', 'fold_learner', 'ExtraEpochs', 'predict_rows', 'fold_split',
+           'labels', 'adamw', 'Throughput', 'fold_learner', 'MetaDropout', 'ExtraEpochs', 'predict_rows', 'fold_split',
            'pretrain_extra', 'train', 'train_cli']
 
 # %% ../nbs/07_train.ipynb #c005
@@ -321,7 +321,9 @@ def fold_learner(x: torch.Tensor, # cached uint8 images of `df`
                  net: nn.Module, # from `melanoma.model.create_model`
                  bs: int = 64, aug: str | float = 'default', neg_ratio: float | None = None, extra_ratio: float | None = None, loss: str = 'bce',
                  head: str = 'binary', pos_weight: float = 1., meta: bool = False, precision: str = 'auto',
-                 accum: int = 1, wd: float = 1e-2, device: torch.device | None = None) -> Learner:
+                 accum: int = 1, wd: float = 1e-2, device: torch.device | None = None,
+                 meta_dropout: float = 0., # with `meta`: chance that a training image's age, sex or site is hidden (each on its own)
+                ) -> Learner:
     "A fastai `Learner` training `net` on rows `train_idx` of the cache and validating on `valid_idx`."
     device = device or default_device()
     y, tgt = labels(df, head), df.target.to_numpy()
@@ -335,8 +337,27 @@ def fold_learner(x: torch.Tensor, # cached uint8 images of `df`
     vdl = CacheDL(CachedItems(x, y, tgt, valid_idx, m, 1), bs=bs * 2, shuffle=False, after_batch=[IntToFloatTensor(), *tfms], device=device)
     cbs = precision_cbs(precision, device) + [Throughput()]
     if accum > 1: cbs.append(GradientAccumulation(bs * accum))
+    if meta and meta_dropout: cbs.append(MetaDropout(meta_dropout))
     return Learner(DataLoaders(tdl, vdl, device=device), net, loss_func=make_loss(loss, head, pos_weight), metrics=[AUC()],
                    splitter=splitter, wd=wd, cbs=cbs, opt_func=adamw)
+
+class MetaDropout(Callback):
+    """Hide each metadata field (age, sex, site) of each training image with chance `p`, encoding it as unknown, so a
+    metadata model also learns to predict well for photos that come without some or all of them (the demo's uploads)."""
+    order = 1
+    def __init__(self, p: float, vocab: dict | None = None):
+        vocab = vocab or default_meta_vocab()
+        ns, nt = len(vocab['sexes']), len(vocab['sites'])
+        self.p, self.groups = p, [slice(0, 2), slice(2, 2 + ns), slice(2 + ns, 2 + ns + nt)]
+        self.blank = meta_frame_to_tensor(pd.DataFrame(dict(sex=[None], age=[None], site=[None])), vocab)[0]
+    def before_batch(self):
+        if not self.training or len(self.xb) < 2: return
+        m = self.xb[1].clone()
+        blank = self.blank.to(m.device, m.dtype)
+        for g in self.groups:
+            hide = torch.rand(len(m), device=m.device) < self.p
+            m[hide, g] = blank[g]
+        self.learn.xb = (self.xb[0], m, *self.xb[2:])
 
 class ExtraEpochs(Callback):
     "Draw extra-source images only in the first `n` epochs of a fit; the last epochs train on the main data alone."
@@ -494,6 +515,7 @@ def train(data: str | os.PathLike, # main data folder (SIIM-ISIC 2020 layout, or
           extra_ratio: float | None = 0.25, # with `pretrain_epochs=0`: extra-data images drawn afresh each epoch per main-data image; None or 0: all
           head: str = 'binary', # 'binary' (one logit) or 'multiclass' (diagnoses; melanoma = softmax[:, MEL])
           meta: bool = False, # fuse age, sex and site with the image features
+          meta_dropout: float = 0., # with `meta`: chance that a training image's age, sex or site is hidden (each on its own)
           aug: str | float = 'light', # augmentation strength: none, light, default, strong, or a multiplier
           precision: str = 'auto', # auto, fp32, fp16 (GPU) or bf16
           accum: int = 1, # gradient accumulation steps
@@ -526,7 +548,7 @@ def train(data: str | os.PathLike, # main data folder (SIIM-ISIC 2020 layout, or
     run = Path(models_dir)/name
     if weights is not None and not Path(weights).is_file(): raise MelanomaError(f'--weights {weights}: file not found')
     args = dict(arch=arch, weights=str(Path(weights).resolve()) if weights else None, size=size, bs=bs, epochs=epochs, lr=lr, fold=fold, n_folds=n_folds, extra=[str(Path(e).resolve()) for e in extra],
-                loss=loss, pos_weight=pos_weight, neg_ratio=neg_ratio, extra_ratio=extra_ratio, head=head, meta=meta, aug=aug, precision=precision,
+                loss=loss, pos_weight=pos_weight, neg_ratio=neg_ratio, extra_ratio=extra_ratio, head=head, meta=meta, meta_dropout=meta_dropout, aug=aug, precision=precision,
                 main_only_epochs=main_only_epochs, freeze_epochs=freeze_epochs, pretrain_epochs=pretrain_epochs, accum=accum, seed=seed, debug=debug, tta=tta, score_extra=score_extra, wd=wd, data=str(Path(data).resolve()))
     if (run/'config.json').is_file():
         old = json.loads((run/'config.json').read_text()).get('train_args', {})
@@ -568,7 +590,7 @@ def train(data: str | os.PathLike, # main data folder (SIIM-ISIC 2020 layout, or
     n_img, t_img = 0, 0.
     net_kw = dict(n_out=1 if head == 'binary' else len(DIAGNOSES), pretrained=not debug or arch.startswith(('tf_efficientnet_lite', 'efficientnet_lite')),
                   weights=weights, n_meta=meta_dim() if meta else 0)
-    learn_kw = dict(bs=bs, aug=aug, loss=loss, head=head, pos_weight=pos_weight, meta=meta, precision=precision, accum=accum, wd=wd, device=device)
+    learn_kw = dict(bs=bs, aug=aug, loss=loss, head=head, pos_weight=pos_weight, meta=meta, meta_dropout=meta_dropout, precision=precision, accum=accum, wd=wd, device=device)
     pre_state = None
     if pretrain_epochs and (df.fold < 0).any() and todo:
         pre_state, m, (n, t) = pretrain_extra(x, df, ok, run/'pretrain.safetensors', arch, {**net_kw, 'n_meta': 0}, {**learn_kw, 'meta': False}, pretrain_epochs,
@@ -653,6 +675,7 @@ def train_cli(data: str = None, # main data folder (SIIM-ISIC 2020 layout, or IS
               pretrain_epochs: int = 2, # with --extra: first N epochs on the extra data alone, one model every fold starts from (0: mix it into each fold)
               head: str = 'binary', # `binary` or `multiclass` (diagnoses; melanoma = softmax[:, MEL])
               meta: bool = False, # fuse age, sex and site with the image features
+              meta_dropout: float = 0., # with --meta: chance that a training image's age, sex or site is hidden, so photos without them predict well
               aug: str = 'light', # augmentation: none, light, default, strong, or a multiplier such as 1.3
               precision: str = 'auto', # auto, fp32, fp16 (GPU) or bf16
               accum: int = 1, # gradient accumulation steps
@@ -671,7 +694,7 @@ def train_cli(data: str = None, # main data folder (SIIM-ISIC 2020 layout, or IS
         try: lr = float(lr)
         except ValueError: raise MelanomaError(f"--lr must be a number or 'find', not {lr!r}") from None
     train(data, name=name, arch=arch, weights=weights, size=size, bs=bs, epochs=epochs, lr=lr, fold=fold, n_folds=n_folds, extra=extra, loss=loss,
-          pos_weight=pos_weight, neg_ratio=neg_ratio or None, extra_ratio=extra_ratio or None, head=head, meta=meta, aug=aug, precision=precision, accum=accum,
+          pos_weight=pos_weight, neg_ratio=neg_ratio or None, extra_ratio=extra_ratio or None, head=head, meta=meta, meta_dropout=meta_dropout, aug=aug, precision=precision, accum=accum,
           main_only_epochs=main_only_epochs, freeze_epochs=freeze_epochs, pretrain_epochs=pretrain_epochs,
           seed=seed, debug=debug, models_dir=models_dir, cache=cache, workers=workers, tta=tta, score_extra=score_extra,
           export_pkl=export_pkl)

@@ -216,3 +216,22 @@ def test_image_cache_reused_across_path_spellings(data, tmp_path, monkeypatch):
     x2, ok2 = image_cache(rel, 32, tmp_path / 'c')
     assert not calls and torch.equal(x1, x2) and (ok1 == ok2).all()
 
+
+
+def test_meta_dropout_hides_fields_in_training_only():
+    "MetaDropout: p=1 makes every training row 'unknown' (as a blank CSV row encodes); p=0 and validation batches are untouched."
+    from types import SimpleNamespace
+    from melanoma.model import meta_frame_to_tensor
+    from melanoma.train import MetaDropout
+    df = pd.DataFrame(dict(sex=['male', 'female'] * 50, age=[40., 70.] * 50, site=['torso', 'head/neck'] * 50))
+    m = meta_frame_to_tensor(df)
+    blank = meta_frame_to_tensor(pd.DataFrame(dict(sex=[''], age=[float('nan')], site=[None])))[0]
+    def run(p, training=True):
+        cb = MetaDropout(p); cb.learn = SimpleNamespace(xb=(torch.zeros(100, 3, 4, 4), m.clone()), training=training)
+        cb.before_batch(); return cb.learn.xb[1]
+    assert torch.equal(run(1.), blank.expand_as(m)) and torch.equal(run(0.), m) and torch.equal(run(1., training=False), m)
+    torch.manual_seed(0)
+    half = run(0.5)
+    for g in MetaDropout(0.5).groups:  # each field is either kept or blanked, and both happen
+        kept, hidden = (half[:, g] == m[:, g]).all(1), (half[:, g] == blank[g]).all(1)
+        assert (kept | hidden).all() and kept.any() and hidden.any()
