@@ -316,7 +316,10 @@ class MelanomaModel:
     def meta_tensor(self, meta: pd.DataFrame | torch.Tensor | None, n: int) -> torch.Tensor | None:
         "Metadata for `n` images as the network's input (None for image-only models)."
         if not self.uses_meta: return None
-        if meta is None: raise MelanomaError('this model uses metadata: pass `meta` (a DataFrame with sex, age, site)')
+        if meta is None:  # encoded as unknown, as a blank CSV row is (models trained with `meta_dropout` expect it)
+            warnings.warn('this model uses metadata and none was given: age, sex and site are treated as unknown '
+                          '(pass `meta`, a DataFrame with sex, age, site, for the best predictions)', stacklevel=3)
+            meta = pd.DataFrame(dict(sex=[None] * n, age=[np.nan] * n, site=[None] * n))
         t = meta if isinstance(meta, torch.Tensor) else meta_frame_to_tensor(meta, self.config.get('meta_vocab'))
         if len(t) != n: raise MelanomaError(f'metadata has {len(t)} rows for {n} image(s)')
         return t

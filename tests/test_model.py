@@ -255,3 +255,15 @@ def test_load_model_errors(tmp_path):
     with pytest.raises(MelanomaError, match='fold0.safetensors'): M.load_model(tmp_path, 'cpu')
     (tmp_path / 'fold0.safetensors').unlink()
     with pytest.raises(MelanomaError, match='no fold'): M.load_model(tmp_path, 'cpu')
+
+
+def test_metadata_model_without_metadata_treats_it_as_unknown(tmp_path):
+    "A metadata model given no `meta` warns and predicts as for blank sex/age/site rows (what meta dropout trains for)."
+    net = M.create_model('resnet18', pretrained=False, n_meta=M.meta_dim())
+    m = M.load_model(M.save_model([net], tmp_path / 'meta', {'size': 64, 'meta_vocab': M.default_meta_vocab()}), device='cpu')
+    imgs = [Image.fromarray(np.random.default_rng(i).integers(0, 255, (80, 80, 3), dtype=np.uint8)) for i in range(3)]
+    with pytest.warns(UserWarning, match='treated as unknown'): p = m.predict(imgs, progress=False)
+    blank = pd.DataFrame(dict(sex=[''] * 3, age=[np.nan] * 3, site=[None] * 3))
+    assert np.allclose(p, m.predict(imgs, meta=blank, progress=False), atol=1e-6)
+    known = pd.DataFrame(dict(sex=['male'] * 3, age=[70.] * 3, site=['torso'] * 3))
+    assert not np.allclose(p, m.predict(imgs, meta=known, progress=False))
