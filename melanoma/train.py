@@ -514,7 +514,7 @@ def train(data: str | os.PathLike, # main data folder (SIIM-ISIC 2020 layout, or
           neg_ratio: float | None = None, # negatives drawn afresh each epoch per melanoma; None or 0: use all
           extra_ratio: float | None = 0.25, # with `pretrain_epochs=0`: extra-data images drawn afresh each epoch per main-data image; None or 0: all
           head: str = 'binary', # 'binary' (one logit) or 'multiclass' (diagnoses; melanoma = softmax[:, MEL])
-          meta: bool = False, # fuse age, sex and site with the image features
+          meta: bool = True, # fuse age, sex and site with the image features (False: image only)
           meta_dropout: float = 0., # with `meta`: chance that a training image's age, sex or site is hidden (each on its own)
           aug: str | float = 'light', # augmentation strength: none, light, default, strong, or a multiplier
           precision: str = 'auto', # auto, fp32, fp16 (GPU) or bf16
@@ -674,7 +674,7 @@ def train_cli(data: str = None, # main data folder (SIIM-ISIC 2020 layout, or IS
               freeze_epochs: int = 0, # epochs training the head alone (body frozen) before the full fit
               pretrain_epochs: int = 2, # with --extra: first N epochs on the extra data alone, one model every fold starts from (0: mix it into each fold)
               head: str = 'binary', # `binary` or `multiclass` (diagnoses; melanoma = softmax[:, MEL])
-              meta: bool = False, # fuse age, sex and site with the image features
+              meta: bool = True, # fuse age, sex and site with the image features (--no-meta: image only)
               meta_dropout: float = 0., # with --meta: chance that a training image's age, sex or site is hidden, so photos without them predict well
               aug: str = 'light', # augmentation: none, light, default, strong, or a multiplier such as 1.3
               precision: str = 'auto', # auto, fp32, fp16 (GPU) or bf16
