@@ -19,8 +19,8 @@ from .data import DIAGNOSES, SITES, SEXES
 # %% auto #0
 __all__ = ['TV_RESNETS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'LITE_ARCHS', 'efficientnet_lite_to_timm', 'lite_weights_file',
            'lite_imagenet_state_dict', 'read_state_dict', 'load_backbone_weights', 'default_meta_vocab', 'meta_dim',
-           'meta_frame_to_tensor', 'MelanomaNet', 'splitter', 'create_model', 'model_config', 'save_state',
-           'save_model', 'dihedral', 'MelanomaModel', 'load_model']
+           'meta_frame_to_tensor', 'meta_prior', 'MelanomaNet', 'splitter', 'create_model', 'model_config',
+           'save_state', 'save_model', 'dihedral', 'MelanomaModel', 'load_model']
 
 # %% ../nbs/06_model.ipynb #c005
 TV_RESNETS = ('resnet18', 'resnet34', 'resnet50', 'resnet101', 'resnet152', 'resnext50_32x4d', 'resnext101_32x8d',
@@ -151,7 +151,24 @@ def meta_frame_to_tensor(df: pd.DataFrame, vocab: dict | None = None) -> torch.T
         cols += [(v == s).astype('float32') for s in voc]
     return torch.from_numpy(np.stack(cols, 1).astype('float32'))
 
-# %% ../nbs/06_model.ipynb #c016
+# %% ../nbs/06_model.ipynb #c017
+def meta_prior(df: pd.DataFrame, # training rows with `sex, age, site`
+               n: int = 64 # combinations kept
+              ) -> list[dict]:
+    "The `n` most common complete (sex, age, site) combinations of `df` with their counts, for `config['meta_prior']`."
+    d = df[['sex', 'age', 'site']].copy()
+    d['age'] = pd.to_numeric(d['age'], errors='coerce')
+    for c in ('sex', 'site'): d[c] = d[c].fillna('').astype(str).str.strip().str.lower()
+    d = d[d.age.notna() & (d.sex != '') & (d.site != '')]
+    c = d.groupby(['sex', 'age', 'site']).size().sort_values(ascending=False, kind='stable').head(n)
+    return [dict(sex=s, age=float(a), site=t, count=int(k)) for (s, a, t), k in c.items()]
+
+def _meta_groups(vocab: dict) -> list[slice]:
+    "Column slices of age (value, unknown flag), sex and site in `meta_frame_to_tensor`'s encoding."
+    ns, nt = len(vocab['sexes']), len(vocab['sites'])
+    return [slice(0, 2), slice(2, 2 + ns), slice(2 + ns, 2 + ns + nt)]
+
+# %% ../nbs/06_model.ipynb #c018
 class MelanomaNet(nn.Module):
     "Backbone `body` (image -> features), optional metadata MLP `meta`, and a linear `head` over their concatenation."
     def __init__(self, body: nn.Module, n_features: int, n_out: int = 1, n_meta: int = 0,
@@ -165,20 +182,27 @@ class MelanomaNet(nn.Module):
         self.meta = nn.Sequential(*layers) if n_meta else None
         self.head = nn.Sequential(nn.Dropout(head_dropout), nn.Linear(n_features + (d if n_meta else 0), n_out))
 
-    def forward(self, x: torch.Tensor, meta: torch.Tensor | None = None) -> torch.Tensor:
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        "The backbone's pooled image features (batch x n_features)."
         f = self.body(x)
-        if f.ndim > 2: f = f.flatten(1)
+        return f.flatten(1) if f.ndim > 2 else f
+
+    def head_logits(self, f: torch.Tensor, meta: torch.Tensor | None = None) -> torch.Tensor:
+        "Logits from image features `f` (and metadata `meta` when the network fuses it)."
         if self.meta is not None:
             if meta is None: raise MelanomaError(f'this model uses metadata ({self.n_meta} features): pass `meta`')
             f = torch.cat([f, self.meta(meta.to(f.dtype))], 1)
         return self.head(f)
+
+    def forward(self, x: torch.Tensor, meta: torch.Tensor | None = None) -> torch.Tensor:
+        return self.head_logits(self.features(x), meta)
 
 def splitter(model: MelanomaNet) -> list:
     "fastai parameter groups: [body, meta + head], for `Learner(..., splitter=splitter)` (freeze / discriminative LRs)."
     from fastai.torch_core import params
     return [params(model.body), params(model.head) + (params(model.meta) if model.meta is not None else [])]
 
-# %% ../nbs/06_model.ipynb #c017
+# %% ../nbs/06_model.ipynb #c019
 def create_model(arch: str = 'tf_efficientnet_lite0', # timm model name, or a torchvision ResNet name
                  n_out: int = 1, # 1: melanoma logit; len(DIAGNOSES): 9-class head
                  pretrained: bool = True, # ImageNet weights (offline for EfficientNet-Lite0/1/2, else downloaded)
@@ -210,7 +234,7 @@ def create_model(arch: str = 'tf_efficientnet_lite0', # timm model name, or a to
                            pretrained=source, **dc)
     return net
 
-# %% ../nbs/06_model.ipynb #c023
+# %% ../nbs/06_model.ipynb #c025
 def _versions() -> dict:
     out = {}
     for p in ('torch', 'torchvision', 'timm', 'fastai', 'melanoma', 'safetensors'):
@@ -266,7 +290,7 @@ def save_model(nets: nn.Module | Sequence[nn.Module] | dict, # one network, a li
     with atomic_write(path / 'config.json') as f: json.dump(cfg, f, indent=2)
     return path
 
-# %% ../nbs/06_model.ipynb #c025
+# %% ../nbs/06_model.ipynb #c027
 def dihedral(x: torch.Tensor, k: int) -> torch.Tensor:
     "The `k`-th (0..7) element of the dihedral group applied to a batch of images (..., H, W)."
     if k >= 4: x = x.transpose(-1, -2)
@@ -287,7 +311,14 @@ class _Items(torch.utils.data.Dataset):
 
 def _collate(batch): return batch
 
-# %% ../nbs/06_model.ipynb #c026
+# %% ../nbs/06_model.ipynb #c028
+def _mel_logit(out: torch.Tensor) -> torch.Tensor:
+    "Network outputs -> one melanoma logit per row (binary logit, or log-odds of MEL under a softmax over diagnoses)."
+    out = out.float()
+    if out.shape[1] == 1: return out[:, 0]
+    i = DIAGNOSES.index('MEL')
+    return out[:, i] - torch.logsumexp(torch.cat([out[:, :i], out[:, i + 1:]], 1), 1)
+
 class MelanomaModel:
     "A trained model: its config, one network per fold, and preprocessing/prediction that match training."
     def __init__(self, config: dict, nets: list[nn.Module], device=None, oof_auc: float | None = None):
@@ -299,6 +330,9 @@ class MelanomaModel:
         self.mean = torch.tensor(config['mean'], dtype=torch.float32)[:, None, None]
         self.std = torch.tensor(config['std'], dtype=torch.float32)[:, None, None]
         self.uses_meta = bool(config.get('n_meta'))
+        prior = config.get('meta_prior') or []
+        self.prior = (meta_frame_to_tensor(pd.DataFrame(prior), config.get('meta_vocab')),
+                      torch.tensor([float(r['count']) for r in prior])) if self.uses_meta and prior else None
 
     def __repr__(self):
         return f"MelanomaModel({self.config['arch']}, {len(self.nets)} fold(s), size {self.size}, n_out {self.config['n_out']}, meta {self.uses_meta}, oof_auc {self.oof_auc})"
@@ -316,8 +350,9 @@ class MelanomaModel:
     def meta_tensor(self, meta: pd.DataFrame | torch.Tensor | None, n: int) -> torch.Tensor | None:
         "Metadata for `n` images as the network's input (None for image-only models)."
         if not self.uses_meta: return None
-        if meta is None:  # encoded as unknown, as a blank CSV row is (models trained with `meta_dropout` expect it)
-            warnings.warn('this model uses metadata and none was given: age, sex and site are treated as unknown '
+        if meta is None:  # all unknown, as blank CSV cells are
+            how = "averaged over the training data's" if self.prior is not None else 'treated as unknown'
+            warnings.warn(f'this model uses metadata and none was given: age, sex and site are {how} '
                           '(pass `meta`, a DataFrame with sex, age, site, for the best predictions)', stacklevel=3)
             meta = pd.DataFrame(dict(sex=[None] * n, age=[np.nan] * n, site=[None] * n))
         t = meta if isinstance(meta, torch.Tensor) else meta_frame_to_tensor(meta, self.config.get('meta_vocab'))
@@ -325,14 +360,37 @@ class MelanomaModel:
         return t
 
     def melanoma_logit(self, net: nn.Module, x: torch.Tensor, meta=None) -> torch.Tensor:
-        "One melanoma score per image: the binary logit, or for a multi-class head the log-odds of MEL."
+        """One melanoma score per image: the binary logit, or for a multi-class head the log-odds of MEL. Rows with missing
+        metadata get the log-odds of the probability averaged over the training data's combinations (`meta_prior`)."""
         dev = next(net.parameters()).device
         m = self.meta_tensor(meta, len(x))
-        out = net(x.to(dev), None if m is None else m.to(dev)).float()
-        if out.shape[1] == 1: return out[:, 0]
-        i = DIAGNOSES.index('MEL')
-        rest = torch.cat([out[:, :i], out[:, i + 1:]], 1)
-        return out[:, i] - torch.logsumexp(rest, 1)
+        if m is None or self.prior is None or not isinstance(net, MelanomaNet): return _mel_logit(net(x.to(dev), None if m is None else m.to(dev)))
+        m = m.to(dev)
+        f = net.features(x.to(dev))
+        out = _mel_logit(net.head_logits(f, m))
+        miss = self._missing(m)
+        rows = miss.any(1).nonzero()[:, 0]
+        if not len(rows): return out
+        P, w = (t.to(dev) for t in self.prior)
+        mr, K = m[rows], len(P)
+        cand = mr[:, None, :].repeat(1, K, 1)
+        wt = w[None, :].repeat(len(rows), 1)
+        for j, g in enumerate(self.groups):
+            fill = miss[rows, j]
+            cand[fill, :, g] = P[None, :, g]
+            if j: wt = wt * torch.where(fill[:, None], 1., (P[None, :, g] == mr[:, None, g]).all(-1).float())  # agree with known sex/site
+        wt = torch.where(wt.sum(1, keepdim=True) > 0, wt, w[None, :])  # a known value no common combination has: all of them
+        lg = _mel_logit(net.head_logits(f[rows].repeat_interleave(K, 0), cand.reshape(-1, cand.shape[-1]))).view(len(rows), K)
+        p = (torch.sigmoid(lg) * wt).sum(1) / wt.sum(1)
+        return out.index_put((rows,), torch.logit(p.clamp(1e-7, 1 - 1e-7)))
+
+    @property
+    def groups(self) -> list[slice]: return _meta_groups(self.config.get('meta_vocab') or default_meta_vocab())
+
+    def _missing(self, m: torch.Tensor) -> torch.Tensor:
+        "Rows x (age, sex, site): which fields of encoded metadata `m` are unknown."
+        age, sex, site = self.groups
+        return torch.stack([m[:, 1] > 0.5, m[:, sex].sum(1) == 0, m[:, site].sum(1) == 0], 1)
 
     def cam_layer(self, net: nn.Module) -> nn.Module:
         "The last convolutional feature layer of `net` (timm `bn2`/`conv_head`, ResNet `layer4`, ...) for Grad-CAM."
@@ -368,7 +426,7 @@ class MelanomaModel:
             out[idx] = (p / (tta * len(self.nets))).cpu().numpy()
         return out
 
-# %% ../nbs/06_model.ipynb #c027
+# %% ../nbs/06_model.ipynb #c029
 def _cam_layer_name(net: nn.Module, size: int = 224) -> str:
     "Name of the last module of `net.body` with a spatial (H, W > 1) 4-D output: the layer Grad-CAM hooks."
     if getattr(net, '_cam_layer', None): return net._cam_layer
@@ -389,7 +447,7 @@ def _cam_layer_name(net: nn.Module, size: int = 224) -> str:
     net._cam_layer = f'body.{found[-1]}'
     return net._cam_layer
 
-# %% ../nbs/06_model.ipynb #c028
+# %% ../nbs/06_model.ipynb #c030
 def _fold_num(p: Path) -> int: return int(re.fullmatch(r'fold(\d+)', p.stem)[1])
 
 def load_model(path: str | os.PathLike, # a model folder written by `melanoma train` / `save_model`

@@ -29,7 +29,7 @@ from .core import MelanomaError, atomic_path, atomic_write, write_csv, default_d
 from .data import read_dataset, DIAGNOSES
 from .folds import make_folds, save_folds, with_folds
 from .preprocess import open_image
-from .model import create_model, save_model, save_state, splitter, meta_frame_to_tensor, meta_dim, default_meta_vocab, dihedral
+from .model import create_model, save_model, save_state, meta_prior, _meta_groups, splitter, meta_frame_to_tensor, meta_dim, default_meta_vocab, dihedral
 
 # %% auto #0
 __all__ = ['RESIZE', 'AUG_LEVELS', 'MEL', 'RUN_KEYS', 'RUNS_COLS', 'work_dir', 'load_resized', 'image_cache', 'CachedItems',
@@ -347,8 +347,7 @@ class MetaDropout(Callback):
     order = 1
     def __init__(self, p: float, vocab: dict | None = None):
         vocab = vocab or default_meta_vocab()
-        ns, nt = len(vocab['sexes']), len(vocab['sites'])
-        self.p, self.groups = p, [slice(0, 2), slice(2, 2 + ns), slice(2 + ns, 2 + ns + nt)]
+        self.p, self.groups = p, _meta_groups(vocab)
         self.blank = meta_frame_to_tensor(pd.DataFrame(dict(sex=[None], age=[None], site=[None])), vocab)[0]
     def before_batch(self):
         if not self.training or len(self.xb) < 2: return
@@ -586,7 +585,7 @@ def train(data: str | os.PathLike, # main data folder (SIIM-ISIC 2020 layout, or
     todo = [k for k in folds if k not in done]
     if done and progress: print(f'{run}: fold(s) {sorted(done)} already trained; resuming with {todo}')
     config = dict(size=size, preprocessing={'resize': RESIZE}, name=name, train_args=args)
-    if meta: config['meta_vocab'] = default_meta_vocab()
+    if meta: config.update(meta_vocab=default_meta_vocab(), meta_prior=meta_prior(df[df.fold >= 0]))  # prior: the main data's combinations
     n_img, t_img = 0, 0.
     net_kw = dict(n_out=1 if head == 'binary' else len(DIAGNOSES), pretrained=not debug or arch.startswith(('tf_efficientnet_lite', 'efficientnet_lite')),
                   weights=weights, n_meta=meta_dim() if meta else 0)

@@ -267,3 +267,27 @@ def test_metadata_model_without_metadata_treats_it_as_unknown(tmp_path):
     assert np.allclose(p, m.predict(imgs, meta=blank, progress=False), atol=1e-6)
     known = pd.DataFrame(dict(sex=['male'] * 3, age=[70.] * 3, site=['torso'] * 3))
     assert not np.allclose(p, m.predict(imgs, meta=known, progress=False))
+
+
+def test_missing_metadata_averaged_over_the_training_prior(tmp_path):
+    "With `meta_prior` in the config, missing fields are averaged over the training combinations (agreeing with known ones)."
+    torch.manual_seed(0)
+    net = M.create_model('resnet18', pretrained=False, n_meta=M.meta_dim())
+    train = pd.DataFrame(dict(sex=['male'] * 5 + ['female'] * 3 + [''] * 4, age=[60.] * 5 + [30.] * 3 + [50.] * 4,
+                              site=['torso'] * 5 + ['head/neck'] * 2 + ['lower extremity'] + ['torso'] * 4))
+    prior = M.meta_prior(train)
+    assert prior == [dict(sex='male', age=60., site='torso', count=5), dict(sex='female', age=30., site='head/neck', count=2),
+                     dict(sex='female', age=30., site='lower extremity', count=1)]  # rows lacking a field are left out
+    m = M.load_model(M.save_model([net], tmp_path / 'm', {'size': 64, 'meta_vocab': M.default_meta_vocab(), 'meta_prior': prior}), device='cpu')
+    img = [Image.fromarray(np.random.default_rng(1).integers(0, 255, (80, 80, 3), dtype=np.uint8))]
+    def p(**kw): return float(m.predict(img, meta=pd.DataFrame({'sex': [kw.get('sex')], 'age': [kw.get('age')], 'site': [kw.get('site')]}), progress=False)[0])
+    each = [p(**{k: r[k] for k in ('sex', 'age', 'site')}) for r in prior]
+    assert abs(p() - np.average(each, weights=[5, 2, 1])) < 1e-5  # nothing known: all combinations by their counts
+    with pytest.warns(UserWarning, match="averaged over the training data's"): none = float(m.predict(img, progress=False)[0])
+    assert abs(none - p()) < 1e-6
+    assert abs(p(sex='female') - np.average(each[1:], weights=[2, 1])) < 1e-5  # sex known: the female combinations only
+    # age known: kept, the rest filled from the combinations
+    with_age = [p(sex=r['sex'], age=45., site=r['site']) for r in prior]
+    assert abs(p(age=45.) - np.average(with_age, weights=[5, 2, 1])) < 1e-5
+    ages = [p(sex='male', site='palms/soles', age=a) for a in (60., 30.)]  # no combination agrees with the site: all of them fill the age
+    assert abs(p(sex='male', site='palms/soles') - np.average(ages, weights=[5, 3])) < 1e-5

@@ -42,6 +42,8 @@ def check_run(run: Path, sources=('siim2020',)):
     assert {'auc', 'folds', 'sources'} <= set(res) and set(res['sources']) == set(sources)
     cfg = json.loads((run / 'config.json').read_text())
     assert cfg['size'] == 64 and cfg['train_args']['debug'] and cfg['preprocessing'] == {'resize': 'squish'}
+    if cfg['train_args']['meta']:  # the default: metadata fused, the main data's combinations kept for missing fields
+        assert cfg['n_meta'] > 0 and cfg['meta_prior'] and {'sex', 'age', 'site', 'count'} == set(cfg['meta_prior'][0])
     runs = pd.read_csv(run.parent / 'runs.csv')
     assert run.name in set(runs.name) and {'auc', 'minutes', 'images_per_s'} <= set(runs.columns)
     return oof
