@@ -203,6 +203,8 @@ def build_app(model_dir: str | os.PathLike | None = None, # a trained model fold
             with gr.Column():
                 file = gr.File(label='Dermoscopy image (JPEG, PNG or DICOM)', file_types=FILE_TYPES, type='filepath',
                                elem_id='upload')
+                gr.Markdown('Age, sex and site are optional: for fields left empty (and not in the DICOM tags) the '
+                            'prediction is averaged over the training patients.', visible=meta, elem_id='meta-note')
                 with gr.Row(visible=meta):
                     age = gr.Number(label='Age (years)', value=None, minimum=0, maximum=120, visible=meta)
                     sex = gr.Dropdown(label='Sex', choices=[''] + sexes, value='', visible=meta)
