@@ -4,7 +4,8 @@
 
 1. the default command: `melanoma train --data siim-isic-2020-mini --extra isic-2019-mini` (CPU), restricted to
    `--folds` when given; OOF AUC on the 2020 mini and on the 2019 mini (scored out of fold), wall time, images/s;
-2. frozen ImageNet features (same backbone, same 128 px cache, global-pooled) + scikit-learn LogisticRegression;
+2. frozen ImageNet features (same backbone, same 128 px cache, global-pooled) + scikit-learn LogisticRegression
+   (also with the features averaged over 8 views, and with the metadata the default model fuses appended);
 3. a plain fastai `fine_tune(4)` at 128 px (same backbone, fastai's default `aug_transforms`, BCE, lr 2e-3).
 References 2 and 3 use the 2020 mini's training folds only, with the same grouped folds.
 Writes bench/_work/train_quality.json. Real data never leaves bench/_work/ (git-ignored).
@@ -74,10 +75,12 @@ def main():
                     f.append(body(xb).float())
                 out = out + torch.cat(f).numpy()
         return out / views
-    for key, views in (('logreg_frozen', 1), ('logreg_frozen_tta8', 8)):
+    from melanoma.model import meta_frame_to_tensor
+    for key, views, with_meta in (('logreg_frozen', 1, False), ('logreg_frozen_tta8', 8, False), ('logreg_frozen_meta', 1, True)):
         if 'logreg' not in refs: break
         t = time.time()
         feats = features(views)
+        if with_meta: feats = np.concatenate([feats, meta_frame_to_tensor(df).numpy()], 1)  # + age, sex, site as the default model gets them
         oof = []
         for k in folds:
             tr, va, _ = fold_split(df, k, ok)
@@ -110,7 +113,7 @@ def main():
                                        per_fold={int(k): safe_auc(g.target, g.pred) for k, g in oof.groupby('fold')})
         print('fine_tune:', res['fastai_fine_tune'], flush=True)
 
-    ref = [res[k]['auc_2020'] for k in ('logreg_frozen', 'logreg_frozen_tta8', 'fastai_fine_tune') if k in res]
+    ref = [res[k]['auc_2020'] for k in ('logreg_frozen', 'logreg_frozen_tta8', 'logreg_frozen_meta', 'fastai_fine_tune') if k in res]
     if 'default' in res and ref: res['margin_vs_best_reference'] = res['default']['auc_2020'] - max(ref)
     WORK.mkdir(parents=True, exist_ok=True)
     out = WORK / f'train_quality-{name}.json'
