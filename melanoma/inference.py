@@ -224,9 +224,11 @@ def export_onnx(model_dir: str | os.PathLike, # a model folder from `melanoma tr
 
 # %% ../nbs/08_inference.ipynb #c020
 class OrtNet(torch.nn.Module):
-    "An onnxruntime session behind the `MelanomaNet` interface: `forward(x, meta=None) -> logits`."
-    def __init__(self, path: str | os.PathLike, threads: int | None = None):
+    """An onnxruntime session behind the `MelanomaNet` interface: `forward(x, meta=None) -> logits`. `torch_net`: the same
+    network in torch, which `MelanomaModel` uses for the images whose missing metadata it averages over (`meta_prior`)."""
+    def __init__(self, path: str | os.PathLike, threads: int | None = None, torch_net: torch.nn.Module | None = None):
         super().__init__()
+        object.__setattr__(self, 'torch_net', torch_net)  # not a submodule: its weights stay out of this module's parameters
         import onnxruntime as ort
         so = ort.SessionOptions()
         if threads: so.intra_op_num_threads = threads
@@ -251,7 +253,8 @@ def use_onnx(model, # a `MelanomaModel` (loaded on the CPU)
     if missing: raise MelanomaError(f"{model_dir}: no ONNX export ({', '.join(missing[:3])} missing); run `melanoma export-onnx {model_dir}` first")
     stale = [str(f) for f in files if f.stat().st_mtime_ns < f.with_suffix('.safetensors').stat().st_mtime_ns]
     if stale: raise MelanomaError(f"{model_dir}: ONNX export older than the weights ({', '.join(stale[:3])}); run `melanoma export-onnx {model_dir}` again")
-    model.nets, model.device = [OrtNet(f) for f in files], torch.device('cpu')
+    keep = model.uses_meta and model.prior is not None  # rows with missing metadata go through torch (see `MelanomaModel.melanoma_logit`)
+    model.nets, model.device = [OrtNet(f, torch_net=n if keep else None) for f, n in zip(files, model.nets)], torch.device('cpu')
     return model
 
 # %% ../nbs/08_inference.ipynb #c022

@@ -364,12 +364,18 @@ class MelanomaModel:
         metadata get the log-odds of the probability averaged over the training data's combinations (`meta_prior`)."""
         dev = next(net.parameters()).device
         m = self.meta_tensor(meta, len(x))
-        if m is None or self.prior is None or not isinstance(net, MelanomaNet): return _mel_logit(net(x.to(dev), None if m is None else m.to(dev)))
-        m = m.to(dev)
-        f = net.features(x.to(dev))
-        out = _mel_logit(net.head_logits(f, m))
+        tnet = net if isinstance(net, MelanomaNet) else getattr(net, 'torch_net', None)  # an ONNX session keeps its torch network for this
+        if m is None or self.prior is None or tnet is None: return _mel_logit(net(x.to(dev), None if m is None else m.to(dev)))
+        x, m = x.to(dev), m.to(dev)
         miss = self._missing(m)
         rows = miss.any(1).nonzero()[:, 0]
+        if tnet is net:
+            f = net.features(x)
+            out = _mel_logit(net.head_logits(f, m))
+            f = f[rows]
+        else:
+            out = _mel_logit(net(x, m))
+            f = tnet.features(x[rows]) if len(rows) else None
         if not len(rows): return out
         P, w = (t.to(dev) for t in self.prior)
         mr, K = m[rows], len(P)
@@ -380,7 +386,7 @@ class MelanomaModel:
             cand[fill, :, g] = P[None, :, g]
             if j: wt = wt * torch.where(fill[:, None], 1., (P[None, :, g] == mr[:, None, g]).all(-1).float())  # agree with known sex/site
         wt = torch.where(wt.sum(1, keepdim=True) > 0, wt, w[None, :])  # a known value no common combination has: all of them
-        lg = _mel_logit(net.head_logits(f[rows].repeat_interleave(K, 0), cand.reshape(-1, cand.shape[-1]))).view(len(rows), K)
+        lg = _mel_logit(tnet.head_logits(f.repeat_interleave(K, 0), cand.reshape(-1, cand.shape[-1]))).view(len(rows), K)
         p = (torch.sigmoid(lg) * wt).sum(1) / wt.sum(1)
         return out.index_put((rows,), torch.logit(p.clamp(1e-7, 1 - 1e-7)))
 

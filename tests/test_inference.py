@@ -177,3 +177,23 @@ def test_default_tta_follows_the_model(tmp_path, sample_data, monkeypatch, capsy
     paths = [sample_data / 'jpeg' / 'test' / f'{i}.jpg' for i in ids(sample_data)]
     assert np.allclose(got, m.predict(paths, tta=4, progress=False), atol=1e-5)
     with pytest.raises(MelanomaError, match='tta'): predict_dataset(m, sample_data, tta=9, progress=False)
+
+
+def test_onnx_metadata_model_averages_missing_fields_like_torch(sample_data, tmp_path):
+    "Through ONNX, rows with missing metadata still get the `meta_prior` average (computed by the kept torch network)."
+    from melanoma.inference import _load, OrtNet
+    from melanoma.model import default_meta_vocab, meta_prior
+    from melanoma.data import read_dataset
+    torch.manual_seed(1)
+    tr = read_dataset(sample_data, split='train')
+    m = save_model([create_model('resnet18', pretrained=False, n_meta=meta_dim())], tmp_path / 'meta',
+                   {'size': 64, 'meta_vocab': default_meta_vocab(), 'meta_prior': meta_prior(tr)})
+    export_onnx(m)
+    te = read_dataset(sample_data, split='test').head(12).reset_index(drop=True)
+    meta = te[['sex', 'age', 'site']].copy()
+    meta.loc[:3, ['sex', 'age', 'site']] = None; meta.loc[4:6, 'site'] = None  # some rows blank, some partly
+    ort, pt = _load(m, onnx=True), _load(m, onnx=False)
+    assert isinstance(ort.nets[0], OrtNet) and ort.nets[0].torch_net is not None
+    a, b = ort.predict(list(te.path), meta=meta, progress=False), pt.predict(list(te.path), meta=meta, progress=False)
+    assert np.allclose(a, b, atol=1e-4)
+    assert not np.allclose(b[:4], pt.predict(list(te.path[:4]), meta=te[['sex', 'age', 'site']].head(4), progress=False))
