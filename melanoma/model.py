@@ -396,7 +396,7 @@ class MelanomaModel:
     def _missing(self, m: torch.Tensor) -> torch.Tensor:
         "Rows x (age, sex, site): which fields of encoded metadata `m` are unknown."
         age, sex, site = self.groups
-        return torch.stack([m[:, 1] > 0.5, m[:, sex].sum(1) == 0, m[:, site].sum(1) == 0], 1)
+        return torch.stack([m[:, age][:, 1] > 0.5, m[:, sex].sum(1) == 0, m[:, site].sum(1) == 0], 1)  # age: (value, unknown flag)
 
     def cam_layer(self, net: nn.Module) -> nn.Module:
         "The last convolutional feature layer of `net` (timm `bn2`/`conv_head`, ResNet `layer4`, ...) for Grad-CAM."
