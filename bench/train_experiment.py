@@ -3,7 +3,7 @@
     python bench/train_experiment.py NAME '{"size": 160, "meta": true}' [FOLDS, default 0,1] [--tta8] [--pre=RUN]
 
 The JSON holds `train` keyword arguments that change the default. Prints and appends to bench/_work/exp_results.jsonl
-the pooled and per-fold 2020 OOF AUC; --pre=RUN starts from RUN's stage-1 network (pretrain.safetensors); --tta8 also re-predicts each fold model through `MelanomaModel.predict` with 8 views.
+the pooled and per-fold 2020 OOF AUC and each source's AUC (the held-out extra fold averaged over the fold models); --pre=RUN starts from RUN's stage-1 network (pretrain.safetensors); --tta8 also re-predicts each fold model through `MelanomaModel.predict` with 8 views.
 """
 import json, os, sys, time
 from pathlib import Path
@@ -30,7 +30,9 @@ mins = (time.time() - t) / 60
 oof = pd.read_csv(run/'oof.csv')
 m = oof[oof.source == 'siim2020']
 per = {int(k): round(safe_auc(g.target, g.pred), 4) for k, g in m.groupby('fold')}
-res = dict(name=name, kw=kw, folds=folds, auc=round(safe_auc(m.target, m.pred), 4), per_fold=per, minutes=round(mins, 1))
+src = json.loads((run/'oof_auc.json').read_text())['sources']  # per image: held-out extra images averaged over the fold models
+res = dict(name=name, kw=kw, folds=folds, auc=round(safe_auc(m.target, m.pred), 4), per_fold=per, minutes=round(mins, 1),
+           sources={k: round(v, 4) for k, v in src.items() if v is not None})
 if '--tta8' in sys.argv:
     from melanoma.model import load_model, MelanomaModel
     from melanoma.train import train_table

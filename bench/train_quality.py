@@ -1,14 +1,23 @@
-"""Quality of the default `melanoma train` recipe on the real mini data sets, against two references, in one run.
+"""Quality of the default `melanoma train` recipe on both populations of the real mini data sets, over seeds, against
+references, in one run.
 
-    python bench/train_quality.py [--folds 0,1,2,3,4] [--shared ../shared/data]
+    python bench/train_quality.py [--folds all] [--seeds 42,7,123] [--shared ../shared/data] [--references logreg,stage1,fine_tune]
 
-1. the default command: `melanoma train --data siim-isic-2020-mini --extra isic-2019-mini` (CPU), restricted to
-   `--folds` when given; OOF AUC on the 2020 mini and on the 2019 mini (scored out of fold), wall time, images/s;
-2. frozen ImageNet features (same backbone, same 128 px cache, global-pooled) + scikit-learn LogisticRegression
-   (also with the features averaged over 8 views, and with the metadata the default model fuses appended);
-3. a plain fastai `fine_tune(4)` at 128 px (same backbone, fastai's default `aug_transforms`, BCE, lr 2e-3).
-References 2 and 3 use the 2020 mini's training folds only, with the same grouped folds.
-Writes bench/_work/train_quality.json. Real data never leaves bench/_work/ (git-ignored).
+Every contender and reference is scored twice:
+- **2020**: out-of-fold AUC on the SIIM-ISIC 2020 mini (860 images, patient-grouped folds);
+- **2019 held-out**: AUC on the lesion-grouped held-out fold of the ISIC 2019 mini (extra fold 0, ~2,150 HAM10000 + ISIC
+  2017 images: the population of the ISIC 2017/2018 test sets and of most photos uploaded to the demo), which no model
+  trains on; a k-fold model scores it with the mean of its fold models, as `melanoma predict` would.
+The default is judged by the worse of the two (mean over seeds).
+
+1. the default command `melanoma train --data siim-isic-2020-mini --extra isic-2019-mini --seed S` for every seed
+   (restricted to `--folds` when given); wall time and images/s;
+2. `logreg_2020`: frozen ImageNet features (same backbone, 128 px cache, global-pooled) + scikit-learn
+   LogisticRegression fitted on the 2020 training folds; `logreg_both`: the same fitted on the 2020 training folds plus
+   the 2019 images outside the held-out fold; `logreg_meta`: logreg_both with age/sex/site appended;
+3. `stage1`: the default run's stage-1 network alone (2019 images only, image only; from the first seed's run);
+4. `fine_tune`: a plain fastai `fine_tune(4)` at 128 px on the 2020 training folds (fastai's default `aug_transforms`).
+Writes bench/_work/train_quality-<name>.json. Real data never leaves bench/_work/ (git-ignored).
 """
 import argparse, json, os, subprocess, sys, time
 from pathlib import Path
@@ -18,108 +27,143 @@ ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / 'bench' / '_work'
 
 
+def summary(rows: list[dict]) -> dict:
+    "Mean, standard deviation and range over seeds of both AUCs, and the worse of the two means."
+    out = {}
+    for k in ('auc_2020', 'auc_2019'):
+        v = np.array([r[k] for r in rows if r.get(k) is not None], float)
+        if len(v): out[k] = dict(mean=round(v.mean(), 4), sd=round(v.std(ddof=1), 4) if len(v) > 1 else None,
+                                 min=round(v.min(), 4), max=round(v.max(), 4), n=len(v))
+    if len(out) == 2: out['worse_mean'] = min(out['auc_2020']['mean'], out['auc_2019']['mean'])
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--folds', default='all')
+    ap.add_argument('--seeds', default='42', help='comma list of training seeds for the default command')
     ap.add_argument('--shared', default=str(ROOT.parent / 'shared' / 'data'))
-    ap.add_argument('--skip-default', action='store_true', help='do not train; read the run --name (when it exists)')
-    ap.add_argument('--references', default='logreg,fine_tune', help='which references to run (comma list; "" for none)')
-    ap.add_argument('--name', default=None, help='run name (default quality-default-<folds>); an existing run resumes')
+    ap.add_argument('--skip-default', action='store_true', help='do not train; read the runs --name-s<seed> (when they exist)')
+    ap.add_argument('--references', default='logreg,stage1,fine_tune', help='which references to run (comma list; "" for none)')
+    ap.add_argument('--name', default=None, help='run name prefix (default quality-<folds>); existing runs resume')
+    ap.add_argument('--args', default='', help='extra `melanoma train` arguments for the contender, e.g. "--replay 0"')
     a = ap.parse_args()
     os.environ.setdefault('MELANOMA_CACHE', str(WORK / 'cache'))  # the shared folders are read-only
     siim, isic = Path(a.shared) / 'siim-isic-2020-mini', Path(a.shared) / 'isic-2019-mini'
-    res = dict(date=time.strftime('%Y-%m-%d %H:%M'), folds=a.folds, cpu_threads=torch.get_num_threads())
+    res = dict(date=time.strftime('%Y-%m-%d %H:%M'), folds=a.folds, seeds=a.seeds, args=a.args, cpu_threads=torch.get_num_threads())
     models = WORK / 'models'
+    name = a.name or f'quality-{a.folds.replace(",", "")}'
 
-    # 1. the default command
-    name = a.name or f'quality-default-{a.folds.replace(",", "")}'
-    t = time.time()
-    if not a.skip_default:
-        cmd = [sys.executable, '-m', 'melanoma.cli', 'train', '--data', str(siim), '--extra', str(isic), '--name', name,
-               '--models-dir', str(models), '--fold', a.folds]
-        print(' '.join(cmd), flush=True)
-        subprocess.run(cmd, check=True)
-    if (models / name / 'oof_auc.json').is_file():
-        auc = json.loads((models / name / 'oof_auc.json').read_text())
-        res['default'] = dict(wall_min=round((time.time() - t) / 60, 1), auc_2020=auc['sources'].get('siim2020'),
-                          auc_2019=auc['sources'].get('isic2019'), per_fold=auc['folds'], train_images_per_s=auc.get('train_images_per_s'))
-        print('default:', res['default'], flush=True)
+    # 1. the default command, once per seed
+    runs = []
+    for seed in [int(s) for s in a.seeds.split(',') if s]:
+        run = f'{name}-s{seed}'
+        t = time.time()
+        if not a.skip_default:
+            cmd = [sys.executable, '-m', 'melanoma.cli', 'train', '--data', str(siim), '--extra', str(isic), '--name', run,
+                   '--models-dir', str(models), '--fold', a.folds, '--seed', str(seed), *a.args.split()]
+            print(' '.join(cmd), flush=True)
+            subprocess.run(cmd, check=True)
+        if (models / run / 'oof_auc.json').is_file():
+            auc = json.loads((models / run / 'oof_auc.json').read_text())
+            r = dict(seed=seed, run=run, wall_min=round((time.time() - t) / 60, 1), auc_2020=auc['sources'].get('siim2020'),
+                     auc_2019=auc['sources'].get('isic2019'), per_fold=auc['folds'], train_images_per_s=auc.get('train_images_per_s'))
+            runs.append(r); print('default:', r, flush=True)
+    if runs: res['default'] = dict(runs=runs, **summary(runs))
     refs = [r for r in a.references.split(',') if r]
+    if not refs: return finish(res, name)
 
-    from melanoma.train import train_table, image_cache, work_dir, fold_split, CachedItems, CacheDL, labels, precision_cbs, AUC
+    from melanoma.train import train_table, image_cache, work_dir, fold_split, CachedItems, CacheDL, labels, precision_cbs, AUC, FOLD_SEED
     from melanoma.core import safe_auc
-    from melanoma.model import create_model, splitter
+    from melanoma.model import create_model, splitter, dihedral, meta_frame_to_tensor
     from fastai.basics import Learner, DataLoaders, BCEWithLogitsLossFlat, Normalize
     from fastai.vision.augment import aug_transforms, IntToFloatTensor
     import fastai.callback.schedule  # noqa
-    df = train_table(siim)
-    df = df[df.fold >= 0].reset_index(drop=True)
-    x, ok = image_cache(df, 128, work_dir(siim) / '.cache' / '128')
-    folds = list(range(int(df.fold.max()) + 1)) if a.folds == 'all' else [int(f) for f in a.folds.split(',')]
+    df = train_table(siim, [isic], seed=FOLD_SEED)  # the same folds and held-out 2019 fold as `melanoma train`
+    main, ho = (df.fold >= 0).to_numpy(), ((df.fold < 0) & (df.extra_fold == 0)).to_numpy()
+    x = torch.cat([image_cache(df[main], 128, work_dir(siim) / '.cache' / '128')[0],
+                   image_cache(df[~main], 128, work_dir(isic) / '.cache' / '128')[0]])  # rows: main first, as in df
+    assert main[:main.sum()].all()
+    folds = sorted(df.fold[main].unique()) if a.folds == 'all' else [int(f) for f in a.folds.split(',')]
     net0 = create_model()
     mean, std = torch.tensor(net0.arch_config['mean'])[:, None, None], torch.tensor(net0.arch_config['std'])[:, None, None]
+    tgt = df.target.to_numpy()
 
-    # 2. frozen features + logistic regression (also with features averaged over the 8 dihedral views, as the default's TTA)
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-    from melanoma.model import dihedral
-    def features(views):
-        body = net0.body.eval().to(memory_format=torch.channels_last)
-        out = 0
+    def scores(pred_2020: dict, pred_2019: list) -> dict:
+        "AUCs from per-fold 2020 validation predictions {fold: (idx, p)} and a list of held-out 2019 prediction arrays."
+        i = np.concatenate([v[0] for v in pred_2020.values()]); p = np.concatenate([v[1] for v in pred_2020.values()])
+        out = dict(auc_2020=safe_auc(tgt[i], p), per_fold={int(k): safe_auc(tgt[v[0]], v[1]) for k, v in pred_2020.items()})
+        if pred_2019: out['auc_2019'] = safe_auc(tgt[ho], np.mean(pred_2019, 0))
+        return out
+
+    def forward(net, idx, views=1, bs=128):
+        net = net.eval().to(memory_format=torch.channels_last); out = 0
         with torch.inference_mode():
             for v in range(views):
-                f = []
-                for i in range(0, len(x), 64):
-                    xb = dihedral((x[i:i + 64].float() / 255 - mean) / std, v).contiguous(memory_format=torch.channels_last)
-                    f.append(body(xb).float())
+                f = [net((dihedral((x[idx[j:j + bs]].float() / 255 - mean) / std, v)).contiguous(memory_format=torch.channels_last)).float()
+                     for j in range(0, len(idx), bs)]
                 out = out + torch.cat(f).numpy()
         return out / views
-    from melanoma.model import meta_frame_to_tensor
-    for key, views, with_meta in (('logreg_frozen', 1, False), ('logreg_frozen_tta8', 8, False), ('logreg_frozen_meta', 1, True)):
-        if 'logreg' not in refs: break
+
+    # 2. frozen features + logistic regression
+    if 'logreg' in refs:
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
         t = time.time()
-        feats = features(views)
-        if with_meta: feats = np.concatenate([feats, meta_frame_to_tensor(df).numpy()], 1)  # + age, sex, site as the default model gets them
-        oof = []
-        for k in folds:
-            tr, va, _ = fold_split(df, k, ok)
-            clf = make_pipeline(StandardScaler(), LogisticRegression(C=0.05, max_iter=3000)).fit(feats[tr], df.target.iloc[tr])
-            oof.append(pd.DataFrame(dict(target=df.target.iloc[va].to_numpy(), pred=clf.predict_proba(feats[va])[:, 1], fold=k)))
-        oof = pd.concat(oof)
-        res[key] = dict(wall_min=round((time.time() - t) / 60, 1), auc_2020=safe_auc(oof.target, oof.pred),
-                        per_fold={int(k): safe_auc(g.target, g.pred) for k, g in oof.groupby('fold')})
-        print(f'{key}:', res[key], flush=True)
+        feats = forward(net0.body, np.arange(len(df)))
+        res['features_min'] = round((time.time() - t) / 60, 1)
+        featm = np.concatenate([feats, meta_frame_to_tensor(df).numpy()], 1)
+        for key, X, both in (('logreg_2020', feats, False), ('logreg_both', feats, True), ('logreg_meta', featm, True)):
+            t = time.time(); p20, p19 = {}, []
+            for k in folds:
+                tr, va, _ = fold_split(df, k, holdout=0)
+                if not both: tr = tr[main[tr]]
+                clf = make_pipeline(StandardScaler(), LogisticRegression(C=0.05, max_iter=3000)).fit(X[tr], tgt[tr])
+                p20[k] = (va, clf.predict_proba(X[va])[:, 1]); p19.append(clf.predict_proba(X[ho])[:, 1])
+            res[key] = dict(wall_min=round((time.time() - t) / 60, 1), **scores(p20, p19))
+            print(f'{key}:', res[key], flush=True)
 
-    # 3. plain fastai fine_tune at 128 px
-    t, n_img = time.time(), 0
-    oof = []
-    for k in (folds if 'fine_tune' in refs else []):
-        torch.manual_seed(k)
-        tr, va, _ = fold_split(df, k, ok)
-        y, tg = labels(df), df.target.to_numpy()
+    # 3. the stage-1 network alone
+    pre = models / f'{name}-s{runs[0]["seed"]}' / 'pretrain.safetensors' if runs else None
+    if 'stage1' in refs and pre is not None and pre.is_file():
+        from safetensors.torch import load_file
+        net = create_model(pretrained=False); net.load_state_dict(load_file(str(pre)))
+        i20 = np.flatnonzero(main)
+        p = torch.sigmoid(torch.from_numpy(forward(net, np.concatenate([i20, np.flatnonzero(ho)]), views=8))).numpy().ravel()
+        res['stage1'] = dict(auc_2020=safe_auc(tgt[i20], p[:len(i20)]), auc_2019=safe_auc(tgt[ho], p[len(i20):]))
+        print('stage1:', res['stage1'], flush=True)
+
+    # 4. plain fastai fine_tune at 128 px on the 2020 training folds
+    if 'fine_tune' in refs:
+        t = time.time(); p20, p19 = {}, []
+        y = labels(df)
         tfms = [IntToFloatTensor(), *aug_transforms(), Normalize.from_stats(mean.view(-1), std.view(-1))]
-        tdl = CacheDL(CachedItems(x, y, tg, tr), bs=32, shuffle=True, drop_last=True, after_batch=tfms)
-        vdl = CacheDL(CachedItems(x, y, tg, va, split_idx=1), bs=64, after_batch=tfms)
-        learn = Learner(DataLoaders(tdl, vdl), create_model(), loss_func=BCEWithLogitsLossFlat(), metrics=[AUC()],
-                        splitter=splitter, cbs=precision_cbs('auto'))
-        learn.fine_tune(4, 2e-3)
-        p, tt = learn.get_preds(dl=vdl)
-        oof.append(pd.DataFrame(dict(target=tt.view(-1).numpy(), pred=p.view(-1).numpy(), fold=k)))
-        n_img += 5 * len(tr)
-    if oof:
-        oof = pd.concat(oof)
-        res['fastai_fine_tune'] = dict(wall_min=round((time.time() - t) / 60, 1), auc_2020=safe_auc(oof.target, oof.pred),
-                                       per_fold={int(k): safe_auc(g.target, g.pred) for k, g in oof.groupby('fold')})
+        for k in folds:
+            torch.manual_seed(k)
+            tr, va, _ = fold_split(df, k, holdout=0); tr = tr[main[tr]]
+            tdl = CacheDL(CachedItems(x, y, tgt, tr), bs=32, shuffle=True, drop_last=True, after_batch=tfms)
+            vdl = CacheDL(CachedItems(x, y, tgt, va, split_idx=1), bs=64, after_batch=tfms)
+            learn = Learner(DataLoaders(tdl, vdl), create_model(), loss_func=BCEWithLogitsLossFlat(), metrics=[AUC()],
+                            splitter=splitter, cbs=precision_cbs('auto'))
+            with learn.no_bar(), learn.no_logging(): learn.fine_tune(4, 2e-3)
+            hdl = CacheDL(CachedItems(x, y, tgt, np.flatnonzero(ho), split_idx=1), bs=64, after_batch=tfms)
+            p20[k] = (va, learn.get_preds(dl=vdl)[0].view(-1).numpy()); p19.append(learn.get_preds(dl=hdl)[0].view(-1).numpy())
+        res['fastai_fine_tune'] = dict(wall_min=round((time.time() - t) / 60, 1), **scores(p20, p19))
         print('fine_tune:', res['fastai_fine_tune'], flush=True)
+    finish(res, name)
 
-    ref = [res[k]['auc_2020'] for k in ('logreg_frozen', 'logreg_frozen_tta8', 'logreg_frozen_meta', 'fastai_fine_tune') if k in res]
-    if 'default' in res and ref: res['margin_vs_best_reference'] = res['default']['auc_2020'] - max(ref)
+
+def finish(res: dict, name: str):
     WORK.mkdir(parents=True, exist_ok=True)
     out = WORK / f'train_quality-{name}.json'
     out.write_text(json.dumps(res, indent=2, default=str))
     print('written', out)
-    print(json.dumps(res, indent=2, default=str))
+    print(f'{"":20s} {"2020 OOF":>18s} {"2019 held-out":>18s}')
+    for k, v in res.items():
+        if not isinstance(v, dict) or 'auc_2020' not in v: continue
+        f = lambda s: f"{s['mean']:.3f} ± {s['sd'] or 0:.3f} (n={s['n']})" if isinstance(s, dict) else ('—' if s is None else f'{s:.3f}')
+        print(f'{k:20s} {f(v.get("auc_2020")):>18s} {f(v.get("auc_2019")):>18s}')
 
 
 if __name__ == '__main__':

@@ -32,11 +32,11 @@ from .preprocess import open_image
 from .model import create_model, save_model, save_state, meta_prior, _meta_groups, splitter, meta_frame_to_tensor, meta_dim, default_meta_vocab, dihedral
 
 # %% auto #0
-__all__ = ['RESIZE', 'AUG_LEVELS', 'MEL', 'RUN_KEYS', 'RUNS_COLS', 'work_dir', 'load_resized', 'image_cache', 'CachedItems',
-           'CacheDL', 'Shear', 'batch_tfms', 'BinaryFocalLoss', 'make_loss', 'melanoma_prob', 'AUC',
+__all__ = ['RESIZE', 'AUG_LEVELS', 'MEL', 'RUN_KEYS', 'FOLD_SEED', 'RUNS_COLS', 'work_dir', 'load_resized', 'image_cache',
+           'CachedItems', 'CacheDL', 'Shear', 'batch_tfms', 'BinaryFocalLoss', 'make_loss', 'melanoma_prob', 'AUC',
            'CPUMixedPrecision', 'PlainInput', 'ChannelsLastInput', 'cpu_bf16_ok', 'precision_cbs', 'train_table',
            'labels', 'adamw', 'Throughput', 'fold_learner', 'MetaDropout', 'ExtraEpochs', 'predict_rows', 'fold_split',
-           'pretrain_extra', 'train', 'train_cli']
+           'oof_by_image', 'train_prevalence', 'pretrain_extra', 'train', 'train_cli']
 
 # %% ../nbs/07_train.ipynb #c005
 def work_dir(data: str | os.PathLike) -> Path:
@@ -390,17 +390,21 @@ def predict_rows(learn: Learner, x: torch.Tensor, df: pd.DataFrame, idx: np.ndar
 
 # %% ../nbs/07_train.ipynb #c023
 RUN_KEYS = ('arch', 'size', 'head', 'meta')  # a rerun with the same name must agree on these to resume
+FOLD_SEED = 42  # folds (and the held-out extra fold) are a property of the data, not of the training seed: `melanoma folds --seed` changes them
 RUNS_COLS = ['name', 'arch', 'size', 'epochs', 'folds', 'auc', 'minutes', 'images_per_s', 'date']
 
 def fold_split(df: pd.DataFrame, # `train_table` output (`fold`, `extra_fold`)
                k: int, # the validation fold
                ok: np.ndarray | None = None, # images that opened (default: all)
+               holdout: int | None = None, # an extra-data fold held out from every fold's training and scored by every fold model
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    "Row numbers for fold `k`: training (other folds + extra data not in extra-fold k), validation (main fold k only), extra scored."
+    """Row numbers for fold `k`: training (other folds + extra data not in extra-fold k), validation (main fold k only),
+    extra scored. With `holdout` (two stages), extra fold `holdout` is scored by every fold and trained on by none."""
     ok = np.ones(len(df), bool) if ok is None else np.asarray(ok)
     main, f, xf = (df.fold >= 0).to_numpy(), df.fold.to_numpy(), df.extra_fold.to_numpy()
-    tr = np.flatnonzero(ok & ((main & (f != k)) | (~main & (xf != k))))
-    return tr, np.flatnonzero(ok & main & (f == k)), np.flatnonzero(ok & ~main & (xf == k))
+    xk = k if holdout is None else holdout
+    tr = np.flatnonzero(ok & ((main & (f != k)) | (~main & (xf != xk))))
+    return tr, np.flatnonzero(ok & main & (f == k)), np.flatnonzero(ok & ~main & (xf == xk))
 
 def _folds_arg(fold: int | str, n: int) -> list[int]:
     if fold in ('all', None, ''): return list(range(n))
@@ -427,12 +431,30 @@ def _debug_table(df: pd.DataFrame, n: int = 32, seed: int = 42) -> pd.DataFrame:
     if len(ext): ext = ext.assign(extra_fold=np.where(ext.extra_fold >= 0, np.arange(len(ext)) % 2, -1))
     return pd.concat([sub, ext], ignore_index=True)
 
+def oof_by_image(oof: pd.DataFrame) -> pd.DataFrame:
+    "One row per (source, image): held-out extra images scored by several fold models get the mean of their predictions."
+    return oof.groupby(['source', 'image_id'], as_index=False, sort=False).agg(target=('target', 'first'), pred=('pred', 'mean'))
+
 def _oof_auc(oof: pd.DataFrame, main_sources: set) -> dict:
+    img = oof_by_image(oof)
     main = oof[oof.source.isin(main_sources)]
     return dict(auc=safe_auc(main.target, main.pred),
                 folds={str(k): safe_auc(g.target, g.pred) for k, g in main.groupby('fold')},
-                sources={s: safe_auc(g.target, g.pred) for s, g in oof.groupby('source')},
-                n={s: int(len(g)) for s, g in oof.groupby('source')})
+                sources={s: safe_auc(g.target, g.pred) for s, g in img.groupby('source')},
+                n={s: int(len(g)) for s, g in img.groupby('source')})
+
+def train_prevalence(target: np.ndarray, # melanoma flags of a fold's training rows
+                     extra: np.ndarray, # which of them are extra-data rows
+                     extra_ratio: float | None = None, # extra rows drawn per main row each epoch (None: all of them)
+                     neg_ratio: float | None = None, # main negatives drawn per melanoma (None: all)
+                    ) -> float:
+    "The melanoma fraction of the images an epoch trains on, as `CacheDL` draws them: what the model's probabilities assume."
+    t, e = np.asarray(target, float), np.asarray(extra, bool)
+    pos = t[~e].sum(); neg = (1 - t[~e]).sum()
+    if neg_ratio: neg = min(neg, neg_ratio * pos)
+    n_ext = e.sum() if not extra_ratio else min(e.sum(), extra_ratio * (pos + neg))
+    p_ext = t[e].mean() if e.any() else 0.
+    return float((pos + n_ext * p_ext) / max(pos + neg + n_ext, 1))
 
 def _jsonify(d):
     return json.loads(json.dumps(d, default=str).replace('NaN', 'null'))
@@ -496,7 +518,7 @@ def pretrain_extra(x: torch.Tensor, df: pd.DataFrame, ok: np.ndarray, # the cach
 
 def _rank0() -> bool: return int(os.environ.get('RANK', '0')) == 0
 
-# %% ../nbs/07_train.ipynb #c024
+# %% ../nbs/07_train.ipynb #c026
 def train(data: str | os.PathLike, # main data folder (SIIM-ISIC 2020 layout, or ISIC 2019 / HAM10000)
           name: str | None = None, # run name; default `<arch>-<size>-<timestamp>`
           arch: str = 'tf_efficientnet_lite0', # timm or torchvision backbone name
@@ -518,7 +540,7 @@ def train(data: str | os.PathLike, # main data folder (SIIM-ISIC 2020 layout, or
           aug: str | float = 'light', # augmentation strength: none, light, default, strong, or a multiplier
           precision: str = 'auto', # auto, fp32, fp16 (GPU) or bf16
           accum: int = 1, # gradient accumulation steps
-          seed: int = 42, # random seed
+          seed: int = 42, # random seed (weights, batches, augmentation; the folds stay as they are)
           debug: bool = False, # a few images, one epoch, small size, 2 folds: seconds
           models_dir: str | os.PathLike = 'models', # where `<name>/` and `runs.csv` go
           cache: bool = True, # keep the resized images on disk under `<data>/.cache/<size>/`
@@ -529,6 +551,8 @@ def train(data: str | os.PathLike, # main data folder (SIIM-ISIC 2020 layout, or
           main_only_epochs: int = 3, # with `pretrain_epochs=0`: the last N epochs train on the main data alone
           freeze_epochs: int = 0, # epochs training the head alone (body frozen) before the full fit
           pretrain_epochs: int = 2, # with `extra`: first fit one model on the extra data alone for N epochs; every fold starts from it (0: mix the extra data into each fold)
+          replay: float = 1., # with two stages: extra-data images drawn afresh each epoch per main-data image while fine-tuning the folds (0: main data alone)
+          pretrain_head: str = 'binary', # stage 1's head: 'binary' (melanoma) or 'multiclass' (the extra data's diagnoses); the folds get a fresh head either way
           export_pkl: bool = False, # also write fastai `Learner.export` pickles (off: artifacts are safetensors + JSON)
           progress: bool = True, # show progress bars
          ) -> Path:
@@ -539,7 +563,9 @@ def train(data: str | os.PathLike, # main data folder (SIIM-ISIC 2020 layout, or
     if size < 32: raise MelanomaError(f'size must be at least 32 pixels, not {size}')
     if epochs < 1 or bs < 1 or accum < 1: raise MelanomaError('epochs, bs and accum must be at least 1')
     if not 1 <= tta <= 8: raise MelanomaError(f'tta must be between 1 and 8, not {tta}')
-    if head not in ('binary', 'multiclass'): raise MelanomaError(f"head must be 'binary' or 'multiclass', not {head!r}")
+    if replay < 0: raise MelanomaError(f'replay must be 0 or more extra images per main image, not {replay}')
+    for h in (head, pretrain_head):
+        if h not in ('binary', 'multiclass'): raise MelanomaError(f"head must be 'binary' or 'multiclass', not {h!r}")
     make_loss(loss, head); batch_tfms(aug)
     workers = workers or min(8, os.cpu_count() or 1)
     device = default_device()
@@ -548,7 +574,7 @@ def train(data: str | os.PathLike, # main data folder (SIIM-ISIC 2020 layout, or
     if weights is not None and not Path(weights).is_file(): raise MelanomaError(f'--weights {weights}: file not found')
     args = dict(arch=arch, weights=str(Path(weights).resolve()) if weights else None, size=size, bs=bs, epochs=epochs, lr=lr, fold=fold, n_folds=n_folds, extra=[str(Path(e).resolve()) for e in extra],
                 loss=loss, pos_weight=pos_weight, neg_ratio=neg_ratio, extra_ratio=extra_ratio, head=head, meta=meta, meta_dropout=meta_dropout, aug=aug, precision=precision,
-                main_only_epochs=main_only_epochs, freeze_epochs=freeze_epochs, pretrain_epochs=pretrain_epochs, accum=accum, seed=seed, debug=debug, tta=tta, score_extra=score_extra, wd=wd, data=str(Path(data).resolve()))
+                main_only_epochs=main_only_epochs, freeze_epochs=freeze_epochs, pretrain_epochs=pretrain_epochs, replay=replay, pretrain_head=pretrain_head, accum=accum, seed=seed, debug=debug, tta=tta, score_extra=score_extra, wd=wd, data=str(Path(data).resolve()))
     if (run/'config.json').is_file():
         old = json.loads((run/'config.json').read_text()).get('train_args', {})
         diff = [k for k in RUN_KEYS if k in old and old[k] != args[k]]
@@ -556,7 +582,7 @@ def train(data: str | os.PathLike, # main data folder (SIIM-ISIC 2020 layout, or
                                      f'use another --name (or delete the folder) to train with {", ".join(f"{k}={args[k]!r}" for k in diff)}')
 
     # data: the table, folds, and the cached images
-    df = train_table(data, extra, n_folds, seed, score_extra)
+    df = train_table(data, extra, n_folds, FOLD_SEED, score_extra)  # the same folds and held-out images for every --seed
     if debug: df = _debug_table(df, seed=seed)
     nf = int(df.fold.max()) + 1
     folds = _folds_arg(fold, nf)
@@ -572,8 +598,11 @@ def train(data: str | os.PathLike, # main data folder (SIIM-ISIC 2020 layout, or
     if (~ok).any():
         warnings.warn(f'{int((~ok).sum())} image(s) could not be read and are skipped, e.g. {df.path[~ok].iloc[0]}')
     main_sources = set(df.source[df.fold >= 0])
-    if pretrain_epochs:  # the pretrained start has seen every extra image outside extra fold 0: only those are scored (by fold 0)
+    two_stage = bool(pretrain_epochs) and bool((df.fold < 0).any())
+    if two_stage:  # the pretrained start has seen every extra image outside extra fold 0: those are held out, scored by every fold
         df.loc[(df.fold < 0) & (df.extra_fold > 0), 'extra_fold'] = -1
+    holdout = 0 if two_stage else None
+    ratio = (replay if two_stage else extra_ratio) or None  # extra images per main image and epoch
 
     # resume: folds with weights are done; drop leftovers of unfinished folds
     done = {k for k in folds if (run/f'fold{k}.safetensors').is_file()}
@@ -584,7 +613,10 @@ def train(data: str | os.PathLike, # main data folder (SIIM-ISIC 2020 layout, or
     if len(mets): mets = mets[mets.fold.isin(finished) | (mets.fold < 0)]  # fold -1: the shared pretraining stage
     todo = [k for k in folds if k not in done]
     if done and progress: print(f'{run}: fold(s) {sorted(done)} already trained; resuming with {todo}')
-    config = dict(size=size, preprocessing={'resize': RESIZE}, name=name, train_args=args)
+    tr0 = fold_split(df, folds[0], ok, holdout)[0]
+    if two_stage and not replay: tr0 = tr0[df.fold.to_numpy()[tr0] >= 0]
+    config = dict(size=size, preprocessing={'resize': RESIZE}, name=name, train_args=args,
+                  train_prevalence=train_prevalence(df.target.to_numpy()[tr0], df.fold.to_numpy()[tr0] < 0, ratio, neg_ratio))
     if meta: config.update(meta_vocab=default_meta_vocab(), meta_prior=meta_prior(df[df.fold >= 0]))  # prior: the main data's combinations
     n_img, t_img = 0, 0.
     net_kw = dict(n_out=1 if head == 'binary' else len(DIAGNOSES), pretrained=not debug or arch.startswith(('tf_efficientnet_lite', 'efficientnet_lite')),
@@ -592,22 +624,23 @@ def train(data: str | os.PathLike, # main data folder (SIIM-ISIC 2020 layout, or
     learn_kw = dict(bs=bs, aug=aug, loss=loss, head=head, pos_weight=pos_weight, meta=meta, meta_dropout=meta_dropout, precision=precision, accum=accum, wd=wd, device=device)
     pre_state = None
     if pretrain_epochs and (df.fold < 0).any() and todo:
-        pre_state, m, (n, t) = pretrain_extra(x, df, ok, run/'pretrain.safetensors', arch, {**net_kw, 'n_meta': 0}, {**learn_kw, 'meta': False}, pretrain_epochs,
+        pre_state, m, (n, t) = pretrain_extra(x, df, ok, run/'pretrain.safetensors', arch, {**net_kw, 'n_meta': 0, 'n_out': 1 if pretrain_head == 'binary' else len(DIAGNOSES)},
+                                              {**learn_kw, 'meta': False, 'head': pretrain_head}, pretrain_epochs,
                                               lr if isinstance(lr, (int, float)) else 1e-3, seed, progress,
                                               settings=dict(arch=arch, weights=args['weights'], size=size, bs=bs, epochs=pretrain_epochs, lr=lr, extra=args['extra'],
-                                                            loss=loss, aug=aug, seed=seed, score_extra=score_extra))
+                                                            loss=loss, aug=aug, seed=seed, score_extra=score_extra, **({'head': pretrain_head} if pretrain_head != 'binary' else {})))
         n_img += n; t_img += t
         if len(m):
             mets = pd.concat([mets[mets.fold >= 0] if len(mets) else mets, m], ignore_index=True)
             write_csv(mets, run/'metrics.csv')
     for k in tqdm(todo, desc=f'{name}: folds', disable=not progress or len(todo) < 2):
         set_seed(seed + k, reproducible=False)
-        tr, va, xe = fold_split(df, k, ok)
-        if pre_state is not None: tr = tr[df.fold.to_numpy()[tr] >= 0]  # two stages: the extra data was for stage 1
+        tr, va, xe = fold_split(df, k, ok, holdout)
+        if two_stage and not replay: tr = tr[df.fold.to_numpy()[tr] >= 0]  # two stages, no replay: the extra data was for stage 1
         if not len(tr) or not len(va): raise MelanomaError(f'fold {k}: no training or no validation images')
         net = create_model(arch, **net_kw)
         if pre_state is not None: net.body.load_state_dict({n[5:]: v for n, v in pre_state.items() if n.startswith('body.')})  # a fresh head
-        learn = fold_learner(x, df, tr, va, net, neg_ratio=neg_ratio, extra_ratio=extra_ratio, **learn_kw)
+        learn = fold_learner(x, df, tr, va, net, neg_ratio=neg_ratio, extra_ratio=ratio, **learn_kw)
         ctx = [learn.no_bar(), learn.no_logging()] if not progress else []
         with contextlib.ExitStack() as st:
             for c in ctx: st.enter_context(c)
@@ -615,7 +648,7 @@ def train(data: str | os.PathLike, # main data folder (SIIM-ISIC 2020 layout, or
             peak = lr
             if lr == 'find': peak = float(learn.lr_find(show_plot=False).valley)
             peak = float(peak) if peak not in (None, '') else 1e-3
-            fit_cbs = [ExtraEpochs(max(1, epochs - main_only_epochs))] if main_only_epochs else []
+            fit_cbs = [ExtraEpochs(max(1, epochs - main_only_epochs))] if main_only_epochs and not two_stage else []
             recs = []
             if freeze_epochs:
                 learn.freeze(); learn.fit_one_cycle(freeze_epochs, peak, pct_start=0.3); learn.unfreeze(); recs += _fit_records(learn, k, 'frozen', len(recs))
@@ -626,7 +659,7 @@ def train(data: str | os.PathLike, # main data folder (SIIM-ISIC 2020 layout, or
             n_img += tp_n; t_img += tp_t
             m = pd.DataFrame(recs).drop(columns=['_n', '_t'])
             p = predict_rows(learn, x, df, va, tta, meta, head)
-            pe = predict_rows(learn, x, df, xe, tta, meta, head)
+            pe = predict_rows(learn, x, df, xe, 1 if two_stage else tta, meta, head)  # shared held-out rows: every fold scores them (one view each)
         rows = pd.concat([df.iloc[va], df.iloc[xe]])
         o = pd.DataFrame(dict(image_id=rows.image_id.to_numpy(), target=rows.target.to_numpy(), pred=np.concatenate([p, pe]),
                               fold=k, source=rows.source.to_numpy()))
@@ -653,7 +686,7 @@ def train(data: str | os.PathLike, # main data folder (SIIM-ISIC 2020 layout, or
     if progress: print(f"{run}: OOF AUC {res['auc']:.4f} " + ' '.join(f'{s} {a:.4f}' for s, a in res['sources'].items()) + f' ({minutes:.1f} min)')
     return run
 
-# %% ../nbs/07_train.ipynb #c026
+# %% ../nbs/07_train.ipynb #c028
 def train_cli(data: str = None, # main data folder (SIIM-ISIC 2020 layout, or ISIC 2019 / HAM10000)
               name: str = None, # run name (default `<arch>-<size>-<timestamp>`); rerunning a name resumes it
               arch: str = 'tf_efficientnet_lite0', # timm or torchvision backbone
@@ -672,13 +705,15 @@ def train_cli(data: str = None, # main data folder (SIIM-ISIC 2020 layout, or IS
               main_only_epochs: int = 3, # with --pretrain-epochs 0: the last N epochs train on the main data alone (0: extra data in every epoch)
               freeze_epochs: int = 0, # epochs training the head alone (body frozen) before the full fit
               pretrain_epochs: int = 2, # with --extra: first N epochs on the extra data alone, one model every fold starts from (0: mix it into each fold)
+              replay: float = 1., # with two stages: extra-data images drawn afresh each epoch per main-data image while the folds fine-tune (0: main data alone)
+              pretrain_head: str = 'binary', # stage 1's head: `binary` (melanoma) or `multiclass` (the extra data's diagnoses)
               head: str = 'binary', # `binary` or `multiclass` (diagnoses; melanoma = softmax[:, MEL])
               meta: bool = True, # fuse age, sex and site with the image features (--no-meta: image only)
               meta_dropout: float = 0., # with --meta: chance that a training image's age, sex or site is hidden, so photos without them predict well
               aug: str = 'light', # augmentation: none, light, default, strong, or a multiplier such as 1.3
               precision: str = 'auto', # auto, fp32, fp16 (GPU) or bf16
               accum: int = 1, # gradient accumulation steps
-              seed: int = 42, # random seed
+              seed: int = 42, # random seed (weights, batches, augmentation; the folds stay as they are)
               debug: bool = False, # a few images, one epoch, 64 px, 2 folds: a smoke test in seconds
               models_dir: str = 'models', # where `<name>/` and `runs.csv` go
               cache: bool = True, # keep resized images on disk under `<data>/.cache/<size>/` (--no-cache: memory only)
@@ -694,6 +729,6 @@ def train_cli(data: str = None, # main data folder (SIIM-ISIC 2020 layout, or IS
         except ValueError: raise MelanomaError(f"--lr must be a number or 'find', not {lr!r}") from None
     train(data, name=name, arch=arch, weights=weights, size=size, bs=bs, epochs=epochs, lr=lr, fold=fold, n_folds=n_folds, extra=extra, loss=loss,
           pos_weight=pos_weight, neg_ratio=neg_ratio or None, extra_ratio=extra_ratio or None, head=head, meta=meta, meta_dropout=meta_dropout, aug=aug, precision=precision, accum=accum,
-          main_only_epochs=main_only_epochs, freeze_epochs=freeze_epochs, pretrain_epochs=pretrain_epochs,
+          main_only_epochs=main_only_epochs, freeze_epochs=freeze_epochs, pretrain_epochs=pretrain_epochs, replay=replay, pretrain_head=pretrain_head,
           seed=seed, debug=debug, models_dir=models_dir, cache=cache, workers=workers, tta=tta, score_extra=score_extra,
           export_pkl=export_pkl)

@@ -184,7 +184,7 @@ def test_precision_callbacks_on_cpu():
 
 
 def test_pretrain_on_extra_then_folds(data, tmp_path):
-    "--pretrain-epochs: one model on the extra data alone, every fold starts from it; only extra fold 0 is scored (by fold 0)."
+    "--pretrain-epochs: one model on the extra data alone, every fold starts from it; extra fold 0 is held out and scored by every fold."
     extra = make_isic2019(data, tmp_path / 'isic2019')
     kw = dict(name='pre', extra=[str(extra)], pretrain_epochs=1, debug=True, models_dir=tmp_path / 'm', progress=False)
     run = train(data, **kw)
@@ -193,10 +193,14 @@ def test_pretrain_on_extra_then_folds(data, tmp_path):
     assert list(met.stage) == ['pretrain', 'full', 'full'] and list(met.fold) == [-1, 0, 1]
     oof = pd.read_csv(run / 'oof.csv', dtype={'image_id': str})
     ext = oof[oof.source == 'isic2019']
-    assert len(ext) and ext.fold.eq(0).all()
+    assert len(ext) and set(ext.fold) == {0, 1} and set(ext.image_id[ext.fold == 0]) == set(ext.image_id[ext.fold == 1])
     df = train_table(data, [extra])
     assert set(ext.image_id) <= set(df.image_id[(df.fold < 0)])
-    assert json.loads((run / 'config.json').read_text())['train_args']['pretrain_epochs'] == 1
+    cfg = json.loads((run / 'config.json').read_text())
+    assert cfg['train_args']['pretrain_epochs'] == 1 and cfg['train_args']['replay'] == 1.0
+    assert 0 < cfg['train_prevalence'] < 1
+    res = json.loads((run / 'oof_auc.json').read_text())
+    assert res['n']['isic2019'] == ext.image_id.nunique()  # the held-out images are scored once each: the fold models' mean
     stamp = (run / 'pretrain.safetensors').stat().st_mtime_ns
     (run / 'fold1.safetensors').unlink()
     with pytest.raises(MelanomaError, match='lr=None; delete it'):  # other stage-1 settings: not silently reused
@@ -204,6 +208,18 @@ def test_pretrain_on_extra_then_folds(data, tmp_path):
     train(data, **kw)  # resumes fold 1 from the saved pretraining: not refitted, its metrics kept
     assert (run / 'pretrain.safetensors').stat().st_mtime_ns == stamp
     assert list(pd.read_csv(run / 'metrics.csv').stage) == ['pretrain', 'full', 'full']
+
+
+def test_two_stages_without_replay_and_multiclass_stage1(data, tmp_path):
+    "--replay 0: the folds fine-tune on the main data alone; --pretrain-head multiclass: stage 1 learns the diagnoses."
+    extra = make_isic2019(data, tmp_path / 'isic2019')
+    run = train(data, name='r0', extra=[str(extra)], pretrain_epochs=1, replay=0, pretrain_head='multiclass', debug=True,
+                models_dir=tmp_path / 'm', progress=False)
+    cfg = json.loads((run / 'config.json').read_text())
+    assert cfg['train_prevalence'] == pytest.approx(0.5, abs=0.15)  # the debug subset is half melanomas; no extra image is replayed
+    from safetensors.torch import load_file
+    assert load_file(str(run / 'pretrain.safetensors'))['head.1.weight'].shape[0] == 9  # one output per diagnosis
+    with pytest.raises(MelanomaError, match='replay'): train(data, name='bad', replay=-1, debug=True, models_dir=tmp_path / 'm')
 
 
 def test_image_cache_reused_across_path_spellings(data, tmp_path, monkeypatch):
