@@ -31,13 +31,21 @@ COMMANDS = {
     'kaggle dataset':   ('melanoma.kaggle:dataset_cli',            'create or version a Kaggle dataset, uploading batch by batch'),
     'kaggle train':     ('melanoma.kaggle:kaggle_train_cli',       'generate, push and follow a Kaggle GPU kernel that runs `melanoma train`'),
     'demo':             ('melanoma.app:demo_cli',                  'serve the Gradio demo for a trained model'),
+    'seg train':        ('melanoma.segment:seg_train_cli',         'train a lesion-segmentation U-Net (ISIC 2017/2018, PH2 layouts); reports Jaccard'),
+    'seg predict':      ('melanoma.segment:seg_predict_cli',       'write a 0/255 PNG lesion mask per image, batched and resumable'),
+    'seg measure':      ('melanoma.segment:seg_measure_cli',       'ABCD-style lesion measurements (asymmetry, border, colours) from masks to a CSV'),
 }
 
 # %% ../nbs/90_cli.ipynb #c004
-def _usage() -> str:
-    w = max(map(len, COMMANDS))
-    lines = ['usage: melanoma COMMAND [ARGS...]   (melanoma COMMAND --help for its options)', '', 'commands:']
-    return '\n'.join(lines + [f'  {k:<{w}}  {v[1]}' for k, v in COMMANDS.items()])
+def _usage(group: str | None = None) -> str:
+    "The list of commands (of `group`, e.g. `seg`, when given)."
+    cmds = {k: v for k, v in COMMANDS.items() if group is None or k.startswith(group + ' ')}
+    w = max(map(len, cmds))
+    what = f'{group} COMMAND' if group else 'COMMAND'
+    lines = [f'usage: melanoma {what} [ARGS...]   (melanoma {what} --help for its options)', '', 'commands:']
+    return '\n'.join(lines + [f'  {k:<{w}}  {v[1]}' for k, v in cmds.items()])
+
+def _is_group(word: str) -> bool: return any(k.startswith(word + ' ') for k in COMMANDS)
 
 def find_command(argv: list[str]) -> tuple[str, list[str]]:
     "Split `argv` into the longest subcommand name it starts with and the remaining arguments."
@@ -64,6 +72,8 @@ def main(argv: list[str] | None = None) -> int:
         print(_usage()); return 0
     if argv[0] in ('-V', '--version'):
         from melanoma import __version__; print(__version__); return 0
+    if _is_group(argv[0]) and (len(argv) == 1 or argv[1] in ('-h', '--help', 'help')):
+        print(_usage(argv[0])); return 0
     try:
         name, rest = find_command(argv)
         func = load_command(name)

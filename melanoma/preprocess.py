@@ -140,9 +140,11 @@ class PrepareReport:
     failed: list = field(default_factory=list)   # (source path, reason)
     missing: list = field(default_factory=list)  # source paths listed by the tables but absent
     tables: list = field(default_factory=list)   # table files copied
+    uncropped: list = field(default_factory=list)  # lesion-crop: images written whole (no mask, or no lesion in it)
     def __str__(self) -> str:
         s = (f'prepare -> {self.dest}: {self.written} written, {self.skipped} already there (skipped), '
              f'{len(self.failed)} failed, {len(self.missing)} missing from the source')
+        if self.uncropped: s += f'\n  {len(self.uncropped)} written whole (no mask or no lesion found), e.g. {self.uncropped[0]}'
         for p, why in self.failed[:20]: s += f'\n  FAILED {why}' if str(p) in why else f'\n  FAILED {p}: {why}'
         if len(self.failed) > 20: s += f'\n  ... and {len(self.failed) - 20} more (all in {self.dest/FAILURES_CSV})'
         if self.missing: s += f"\n  missing, e.g. {', '.join(map(str, self.missing[:3]))}"
@@ -186,12 +188,20 @@ def _already_done(path: str, size: int) -> bool:
     with Image.open(path) as im:
         return im.format == 'JPEG' and im.mode == 'RGB' and im.size == (size, size) and im.getexif().get(0x0112, 1) == 1
 
-def prepare_one(job: tuple[str, str], size: int = 512, mode: str = 'resize', quality: int = 95,
-                overwrite: bool = False) -> tuple[str, str, str]:
-    "Write one resized JPEG for `job = (source, destination)`; returns `(status, source, reason)`, never raises for a bad image."
-    src, out = job
+def prepare_one(job: tuple, size: int = 512, mode: str = 'resize', quality: int = 95,
+                overwrite: bool = False, margin: float = 0.1) -> tuple[str, str, str]:
+    """Write one resized JPEG for `job = (source, destination)` (`lesion-crop`: `(source, destination, mask or '')`);
+    returns `(status, source, reason)`, never raises for a bad image."""
+    src, out = job[:2]
     if not overwrite and os.path.exists(out): return 'skipped', src, ''
     try:
+        if mode == 'lesion-crop':
+            from melanoma.segment import read_mask, crop_to_lesion
+            im = open_image(src)
+            m = read_mask(job[2], strict=False) if len(job) > 2 and job[2] else None
+            crop = crop_to_lesion(im, m, margin)
+            with atomic_path(out) as tmp: resize_image(crop, size, 'resize').save(tmp, 'JPEG', quality=quality)
+            return 'written', src, '' if crop is not im else ('no lesion in its mask' if m is not None else 'no mask')
         im = open_image(src, size=size)  # always decoded in full, so a corrupt file is caught even when it is copied
         with atomic_path(out) as tmp:
             if _already_done(src, size): shutil.copyfile(src, tmp)  # no second JPEG generation loss
@@ -219,21 +229,35 @@ def _clean_stale(outs: list[str]) -> None:
         for n in os.listdir(d):
             if _TMP_RE.match(n): os.unlink(os.path.join(d, n))
 
+def _with_masks(pairs: list, dest: Path, masks, seg_model, overwrite: bool, progress: bool) -> list[tuple[str, str, str]]:
+    "lesion-crop jobs: each pair with its mask file ('' when none), predicting missing masks into `<dest>_masks` with `seg_model`."
+    from melanoma.segment import mask_index, seg_predict
+    todo = [(s_, o) for s_, o in pairs if overwrite or not os.path.exists(o)]
+    if seg_model and not masks:
+        masks = Path(f'{dest}_masks')
+        if todo: seg_predict(seg_model, [Path(s_) for s_, _ in todo], masks, progress=progress)
+    idx = mask_index(masks)
+    return [(s_, o, str(idx.get(Path(s_).stem, ''))) for s_, o in pairs]
+
 def prepare(src: str | os.PathLike, # a data folder: SIIM-ISIC 2020, ISIC 2019, HAM10000, or any folder of images
             dest: str | os.PathLike, # the output folder (created; may already hold a partial run)
             size: int = 512, # output side in pixels
-            mode: str = 'resize', # `resize` (squash) or `center-crop`
+            mode: str = 'resize', # `resize` (squash), `center-crop`, or `lesion-crop` (needs `masks` or `seg_model`)
             images: str = 'auto', # SIIM-ISIC 2020: `jpeg`, `dicom` (decode the DICOMs) or `auto` (JPEG when present)
             workers: int | None = None, # processes; None or 0: all cores; 1: in this process
             overwrite: bool = False, # rewrite images that are already there
             quality: int = 95, # JPEG quality
             progress: bool = True, # show a progress bar
+            masks: str | os.PathLike | None = None, # lesion-crop: a folder of lesion masks (`<image stem>_segmentation.png`, ...)
+            seg_model: str | os.PathLike | None = None, # lesion-crop: a `melanoma seg train` model; masks go to `<dest>_masks`
+            margin: float = 0.1, # lesion-crop: border around the lesion's box, as a fraction of its longer side
            ) -> PrepareReport:
     "Write `size`-pixel JPEG copies of every image in `src` into `dest` in the same layout, resumably and in parallel."
     src, dest = Path(src), Path(dest)
     if not src.is_dir(): raise MelanomaError(f'{src}: data folder not found')
     if dest.exists() and dest.resolve() == src.resolve(): raise MelanomaError(f'{dest}: the destination must differ from the source')
-    if mode not in ('resize', 'center-crop'): raise MelanomaError(f"mode must be 'resize' or 'center-crop', not {mode!r}")
+    if mode not in ('resize', 'center-crop', 'lesion-crop'): raise MelanomaError(f"mode must be 'resize', 'center-crop' or 'lesion-crop', not {mode!r}")
+    if mode == 'lesion-crop' and not (masks or seg_model): raise MelanomaError("mode 'lesion-crop' needs a mask folder (masks) or a segmentation model (seg_model)")
     if images not in ('auto', 'jpeg', 'dicom'): raise MelanomaError(f"images must be 'auto', 'jpeg' or 'dicom', not {images!r}")
     if size < 1: raise MelanomaError(f'size must be a positive number of pixels, not {size}')
     pairs, missing, tables = _jobs(src, dest, images)
@@ -244,12 +268,15 @@ def prepare(src: str | os.PathLike, # a data folder: SIIM-ISIC 2020, ISIC 2019, 
     rep.failed = [(s_, f'{s_}: same output {o} as {first[o]}, skipped') for s_, o in pairs if first[o] != s_]
     pairs = [(s_, o) for o, s_ in first.items()]
     _clean_stale([o for _, o in pairs])
-    todo = [(j, size, mode, quality, overwrite) for j in pairs]
+    if mode == 'lesion-crop': pairs = _with_masks(pairs, dest, masks, seg_model, overwrite, progress)
+    todo = [(j, size, mode, quality, overwrite, margin) for j in pairs]
     workers = min(workers or os.cpu_count() or 1, max(len(todo), 1))
     bar = tqdm(total=len(todo), unit='img', desc='prepare', disable=not progress)
     def tally(res):
         status, s, why = res
-        if status == 'written': rep.written += 1
+        if status == 'written':
+            rep.written += 1
+            if why: rep.uncropped.append(f'{s} ({why})')
         elif status == 'skipped': rep.skipped += 1
         else: rep.failed.append((s, why))
         bar.update()
@@ -275,12 +302,16 @@ def prepare(src: str | os.PathLike, # a data folder: SIIM-ISIC 2020, ISIC 2019, 
 def prepare_cli(src: str, # a data folder: SIIM-ISIC 2020, ISIC 2019, HAM10000, or any folder of images
                 dest: str, # the output folder; re-running the same command resumes
                 size: int = 512, # output side in pixels
-                mode: str = 'resize', # `resize` (squash to square) or `center-crop`
+                mode: str = 'resize', # `resize` (squash to square), `center-crop`, or `lesion-crop` (with --masks or --seg-model)
                 images: str = 'auto', # SIIM-ISIC 2020: `jpeg`, `dicom` or `auto`
                 workers: int = 0, # processes (0: all cores)
                 overwrite: bool = False, # rewrite images that are already there
+                masks: str = None, # lesion-crop: folder of lesion masks (e.g. from `melanoma seg predict`)
+                seg_model: str = None, # lesion-crop: a `melanoma seg train` model to predict the masks (into DEST_masks)
+                margin: float = 0.1, # lesion-crop: border around the lesion, as a fraction of its size
                ) -> int:
     "Write resized JPEG copies of a data set (JPEG or DICOM) in the same layout; exit status 1 only when no image could be written."
-    rep = prepare(src, dest, size=size, mode=mode, images=images, workers=workers or None, overwrite=overwrite)
+    rep = prepare(src, dest, size=size, mode=mode, images=images, workers=workers or None, overwrite=overwrite,
+                  masks=masks, seg_model=seg_model, margin=margin)
     print(rep)
     return 1 if rep.failed and rep.written + rep.skipped == 0 else 0

@@ -1,0 +1,140 @@
+"Lesion segmentation: layout readers, metrics, measurements, crops, training/saving/loading and the `seg` commands."
+import warnings
+from pathlib import Path
+import numpy as np, pandas as pd, pytest, torch
+from PIL import Image
+from melanoma.core import MelanomaError
+from melanoma.segment import (read_seg_dataset, make_seg_sample, read_mask, jaccard, jaccard_summary, lesion_measurements,
+                              lesion_box, crop_to_lesion, clean_mask, train_seg, load_seg_model, predict_masks, mask_index,
+                              create_seg_model, DiceBCELoss, MEASURE_COLUMNS)
+from melanoma.cli import main
+from conftest import shared_path
+
+
+@pytest.mark.parametrize('layout', ['isic2017', 'isic2018', 'ph2'])
+def test_read_layouts(tmp_path, layout):
+    df = read_seg_dataset(make_seg_sample(tmp_path / layout, layout, n_train=3, n_valid=2))
+    assert list(df.columns) == ['image_id', 'path', 'mask_path', 'split', 'source'] and len(df) == 5
+    assert df.split.value_counts().to_dict() == ({'train': 5} if layout == 'ph2' else {'train': 3, 'valid': 2})
+    assert all(Path(p).is_file() for p in df.path) and all(Path(p).is_file() for p in df.mask_path)
+    m = read_mask(df.mask_path[0])
+    assert m.dtype == bool and m.any() and m.shape == Image.open(df.path[0]).size[::-1]
+
+
+def test_bad_pairs_are_named_and_skipped(tmp_path):
+    d = make_seg_sample(tmp_path / 'd', 'isic2018', n_train=5, n_valid=0)
+    gt = d / 'ISIC2018_Task1_Training_GroundTruth'
+    (gt / 'ISIC_0000001_segmentation.png').unlink()
+    Image.new('L', (5, 5)).save(gt / 'ISIC_0000002_segmentation.png')
+    Image.fromarray(np.full((48, 64), 7, np.uint8)).save(gt / 'ISIC_0000003_segmentation.png')
+    Image.new('L', (64, 48)).save(gt / 'ISIC_0000099_segmentation.png')
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter('always')
+        df = read_seg_dataset(d)
+    msgs = '\n'.join(str(x.message) for x in w)
+    assert sorted(df.image_id) == ['ISIC_0000004', 'ISIC_0000005']
+    for n in ('ISIC_0000001', 'ISIC_0000002_segmentation.png', 'ISIC_0000003_segmentation.png', 'ISIC_0000099_segmentation.png'): assert n in msgs
+    assert 'values must be 0 or 255' in msgs and '5x5' in msgs
+
+
+def test_ph2_missing_mask_and_test_split_without_ground_truth(tmp_path):
+    d = make_seg_sample(tmp_path / 'p', 'ph2', n_train=2, n_valid=0)
+    (d / 'IMD001' / 'IMD001_lesion' / 'IMD001_lesion.bmp').unlink()
+    with pytest.warns(UserWarning, match='IMD001'): df = read_seg_dataset(d)
+    assert list(df.image_id) == ['IMD002']
+    d2 = make_seg_sample(tmp_path / 't', 'isic2017', n_train=2, n_valid=0)
+    (d2 / 'ISIC-2017_Test_Data').mkdir(); Image.new('RGB', (8, 8)).save(d2 / 'ISIC-2017_Test_Data' / 'ISIC_1.jpg')
+    df2 = read_seg_dataset(d2)
+    assert (df2[df2.split == 'test'].mask_path == '').all() and len(df2) == 3
+    with pytest.raises(MelanomaError, match='no segmentation layout'): read_seg_dataset(tmp_path / 't' / 'ISIC-2017_Test_Data')
+
+
+def test_metrics():
+    a = np.zeros((10, 10), bool); a[:5] = True
+    b = np.zeros((10, 10), bool); b[:4] = True
+    assert jaccard(a, b) == pytest.approx(0.8) and jaccard(a, a) == 1.0
+    r = jaccard_summary([0.9, 0.5, 0.7, 0.8])
+    assert r['jaccard'] == pytest.approx(0.725) and r['thresholded_jaccard'] == pytest.approx(0.6)
+    assert r['jaccard_ci'][0] <= r['jaccard'] <= r['jaccard_ci'][1] and r['below_threshold'] == 1
+    lo = DiceBCELoss()(torch.where(torch.from_numpy(a), 20., -20.)[None, None], torch.from_numpy(a).long()[None])
+    assert lo < 0.01
+
+
+def test_measurements_and_crops():
+    yy, xx = np.mgrid[:100, :140]
+    circ = (xx - 70) ** 2 + (yy - 50) ** 2 <= 30 ** 2
+    img = np.where(circ[..., None], np.array([80, 50, 30], np.uint8), np.array([220, 180, 160], np.uint8))
+    r = lesion_measurements(Image.fromarray(img), circ)
+    assert set(r) == set(MEASURE_COLUMNS)
+    assert r['area_frac'] == pytest.approx(circ.mean(), rel=1e-4) and r['asymmetry'] < 0.03
+    assert 0.95 < r['border_irregularity'] < 1.2 and r['n_colours'] == 1 and r['contrast'] > 0.3
+    two = circ | ((xx - 124) ** 2 + (yy - 50) ** 2 <= 10 ** 2)
+    assert lesion_measurements(img, two)['asymmetry'] > 0.05
+    assert np.isnan(lesion_measurements(img, np.zeros_like(circ))['asymmetry'])
+    assert lesion_box(circ, (140, 100), margin=0) == (40, 20, 101, 81)
+    assert crop_to_lesion(Image.fromarray(img), np.zeros_like(circ)).size == (140, 100)
+    assert clean_mask(two).sum() == circ.sum()
+
+
+@pytest.fixture(scope='module')
+def tiny_model(tmp_path_factory):
+    root = tmp_path_factory.mktemp('seg')
+    d = make_seg_sample(root / 'data', 'isic2017', n_train=16, n_valid=4)
+    res = train_seg(d, name='tiny', models_dir=root / 'models', epochs=1, bs=8, size=(32, 48), progress=False)
+    return root, d, root / 'models' / 'tiny', res
+
+
+def test_train_save_load(tiny_model):
+    root, d, mdir, res = tiny_model
+    assert {'jaccard', 'thresholded_jaccard', 'jaccard_ci', 'train_minutes'} <= set(res) and res['n'] == 4
+    assert (mdir / 'seg.safetensors').is_file() and (mdir / 'config.json').is_file() and not list(mdir.glob('*.pkl'))
+    m = load_seg_model(mdir)
+    assert m.size == (32, 48) and m.config['task'] == 'segmentation'
+    imgs = sorted((d / 'ISIC-2017_Validation_Data').glob('*.jpg'))
+    out = predict_masks(m, imgs + [Image.open(imgs[0])])
+    assert all(o.shape == (48, 64) and o.dtype == bool for o in out) and (out[0] == out[-1]).all()
+    bad = root / 'bad.jpg'; bad.write_bytes(b'not a jpeg')
+    with pytest.warns(UserWarning, match='bad.jpg'): out = predict_masks(m, [bad, imgs[0]])
+    assert out[0] is None and out[1].shape == (48, 64)
+    with pytest.raises(MelanomaError, match='not a segmentation model'): load_seg_model(root)
+
+
+def test_seg_commands(tiny_model, tmp_path, capsys):
+    root, d, mdir, _ = tiny_model
+    assert main(['seg', '--help']) == 0 and 'seg predict' in capsys.readouterr().out
+    imgs = tmp_path / 'imgs'; imgs.mkdir()
+    for p in sorted((d / 'ISIC-2017_Validation_Data').glob('*.jpg')): Image.open(p).resize((80, 60)).save(imgs / p.name)
+    (imgs / 'broken.jpg').write_bytes(b'xx')
+    out = tmp_path / 'masks'
+    assert main(['seg', 'predict', '--model', str(mdir), '--data', str(imgs), '--out', str(out), '--measure']) == 0
+    txt = capsys.readouterr().out
+    assert '4 written' in txt and 'broken.jpg' in txt
+    ms = sorted(out.glob('*_segmentation.png'))
+    assert len(ms) == 4 and Image.open(ms[0]).size == (80, 60) and set(np.unique(np.asarray(Image.open(ms[0])))) <= {0, 255}
+    assert main(['seg', 'predict', '--model', str(mdir), '--data', str(imgs), '--out', str(out)]) == 0
+    assert '0 written, 4 already there' in capsys.readouterr().out
+    csv = tmp_path / 'm.csv'
+    assert main(['seg', 'measure', '--masks', str(out), '--data', str(imgs), '--out', str(csv)]) == 0
+    df = pd.read_csv(csv)
+    assert len(df) == 4 and list(df.columns) == ['image_id'] + MEASURE_COLUMNS
+    assert len(pd.read_csv(out / 'measurements.csv')) == 4
+    assert set(mask_index(out)) == {p.stem for p in imgs.glob('ISIC_*.jpg')}
+
+
+def test_prepare_lesion_crop_with_model(tiny_model, tmp_path):
+    from melanoma.preprocess import prepare
+    root, d, mdir, _ = tiny_model
+    src = d / 'ISIC-2017_Validation_Data'
+    rep = prepare(src, tmp_path / 'crops', size=24, mode='lesion-crop', seg_model=mdir, workers=1, progress=False)
+    assert rep.written == 4 and not rep.failed
+    assert len(list((tmp_path / 'crops_masks').glob('*_segmentation.png'))) == 4
+    assert all(Image.open(p).size == (24, 24) for p in (tmp_path / 'crops').glob('*.jpg'))
+    with pytest.raises(MelanomaError, match='lesion-crop'): prepare(src, tmp_path / 'c2', mode='lesion-crop')
+
+
+def test_real_isic2017_layout():
+    d = shared_path('isic-2017-seg-mini')
+    df = read_seg_dataset(d, check=False)
+    assert df.split.value_counts().to_dict() == {'train': 2000, 'valid': 150}
+    m = read_mask(df.mask_path.iloc[0])
+    assert m.shape == (192, 256) and m.any()
