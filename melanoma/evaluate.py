@@ -9,7 +9,7 @@ Docs: https://melanoma-dev.github.io/melanoma/evaluate.html.md"""
 from __future__ import annotations
 import base64, html, json, os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Sequence
 import numpy as np
 import pandas as pd
 from sklearn.metrics import (roc_auc_score, roc_curve, precision_recall_curve, average_precision_score,
@@ -19,8 +19,9 @@ from .core import MelanomaError, atomic_write, atomic_path, require_columns, saf
 
 # %% auto #0
 __all__ = ['AGE_BANDS', 'AGE_LABELS', 'bootstrap_auc', 'operating_points', 'at_threshold', 'age_band', 'subgroup_table',
-           'save_figure', 'plot_roc', 'plot_pr', 'plot_calibration', 'plot_histogram', 'render_report', 'check_preds',
-           'evaluate', 'read_oof', 'read_labelled', 'preds_from_csv', 'predict_frame', 'evaluate_cli']
+           'save_figure', 'plot_roc', 'plot_pr', 'calibration_error', 'plot_calibration', 'plot_histogram',
+           'render_report', 'check_preds', 'evaluate', 'read_oof', 'read_labelled', 'preds_from_csv', 'train_metadata',
+           'oof_frame', 'predict_frame', 'evaluate_cli']
 
 # %% ../nbs/09_evaluate.ipynb #c005
 def bootstrap_auc(y: np.ndarray, # 0/1 labels
@@ -139,12 +140,21 @@ def plot_pr(y, p, title: str = 'Precision-recall curve'):
     ax.set_xlim(0, 1); ax.set_ylim(0, 1.01); ax.legend(loc='upper right', fontsize=8)
     return fig
 
+def calibration_error(y, # 0/1 labels
+                      p, # probabilities
+                      n_bins: int = 10, # equal-width probability bins
+                     ) -> float:
+    "Expected calibration error: |fraction of melanomas - mean probability| of each bin, weighted by the bin's size."
+    y, p = np.asarray(y, dtype=float), np.clip(np.asarray(p, dtype=float), 0, 1)
+    b = np.minimum((p * n_bins).astype(int), n_bins - 1)
+    return float(np.abs(np.bincount(b, y, n_bins) - np.bincount(b, p, n_bins)).sum() / max(len(y), 1))
+
 def plot_calibration(y, p, n_bins: int = 10, title: str = 'Calibration'):
-    "Reliability curve (quantile bins) against the diagonal, with the Brier score."
+    "Reliability curve (quantile bins) against the diagonal, with the Brier score and the expected calibration error."
     py, px = calibration_curve(y, np.clip(p, 0, 1), n_bins=n_bins, strategy='quantile')
     fig, ax = _figure(title, 'Mean predicted probability', 'Fraction of melanomas')
     ax.plot([0, 1], [0, 1], 'k--', lw=1, label='perfectly calibrated')
-    ax.plot(px, py, 'o-', lw=2, label=f'model (Brier {brier_score_loss(y, np.clip(p, 0, 1)):.3f})')
+    ax.plot(px, py, 'o-', lw=2, label=f'model (Brier {brier_score_loss(y, np.clip(p, 0, 1)):.3f}, ECE {calibration_error(y, p):.3f})')
     ax.set_xlim(0, 1); ax.set_ylim(0, 1.01); ax.legend(loc='upper left', fontsize=8)
     return fig
 
@@ -218,6 +228,50 @@ def check_preds(preds: pd.DataFrame, source: str | os.PathLike = 'predictions') 
     return df.reset_index(drop=True)
 
 # %% ../nbs/09_evaluate.ipynb #c018
+def _population(df: pd.DataFrame, folder: Path, label: str, threshold: float, n_boot: int, seed: int,
+                by: tuple = ('site', 'sex', 'age_band', 'source')) -> tuple[dict, list]:
+    "Metrics, plots (saved in `folder`, prefixed by `label`) and report blocks of the rows of one population."
+    y, p = df.target.to_numpy(), df.pred.to_numpy()
+    pc, pre, of = np.clip(p, 0, 1), f'{label}_' if label else '', f' ({label})' if label else ''
+    m = dict(n=len(df), positives=int(y.sum()), prevalence=float(y.mean()), brier=float(brier_score_loss(y, pc)),
+             ece=calibration_error(y, pc))
+    cal = (f'Brier score {m["brier"]:.4f}; expected calibration error {m["ece"]:.4f} (10 equal-width probability bins; '
+           'the reliability plot uses 10 equal-count bins).')
+    h = lambda t: ('h', f'{label}: {t}' if label else t)
+    blocks = [('p', f"{len(df)} images, {int(y.sum())} melanomas (prevalence {y.mean():.3f}).")]
+    if len(np.unique(y)) < 2:  # a population of one class (e.g. a source without melanomas): calibration only
+        save_figure(plot_calibration(y, pc, title=f'Calibration{of}'), folder / f'{pre}calibration.png')
+        return m, blocks + [('p', f'Only one class here: no AUC. {cal}'), ('img', f'{pre}calibration.png', f'Calibration{of}')]
+    auc = float(roc_auc_score(y, p))
+    lo, hi, _ = bootstrap_auc(y, p, n_boot=n_boot, seed=seed)
+    ops, conf, subs = operating_points(y, p), at_threshold(y, p, threshold), subgroup_table(df, by)
+    m.update(auc=auc, auc_ci95=[lo, hi], n_boot=n_boot, average_precision=float(average_precision_score(y, p)),
+             at_threshold=conf, operating_points=ops.to_dict('records'), subgroups=subs.to_dict('records'))
+    plots = {f'{pre}roc.png': (f'ROC curve{of}', plot_roc(y, p, (lo, hi), ops, title=f'ROC curve{of}')),
+             f'{pre}pr.png': (f'Precision-recall{of}', plot_pr(y, p, title=f'Precision-recall curve{of}')),
+             f'{pre}calibration.png': (f'Calibration{of}', plot_calibration(y, pc, title=f'Calibration{of}')),
+             f'{pre}histogram.png': (f'Scores by class{of}', plot_histogram(y, p, threshold, title=f'Scores by class{of}'))}
+    for f, (_, fig) in plots.items(): save_figure(fig, folder / f)
+    cm = pd.DataFrame({'': ['actual melanoma', 'actual other'], 'called melanoma': [conf['tp'], conf['fp']],
+                       'called other': [conf['fn'], conf['tn']]})
+    rates = pd.DataFrame([{k: conf[k] for k in ('sensitivity', 'specificity', 'ppv', 'npv', 'accuracy')}])
+    return m, blocks + [
+        h('AUC'), ('p', f'ROC AUC {auc:.4f} (95% CI {lo:.4f}-{hi:.4f}, stratified bootstrap, {n_boot} resamples); '
+                        f'average precision {m["average_precision"]:.4f}.'),
+        h('Calibration'), ('p', cal),
+        *[('img', f, alt) for f, (alt, _) in plots.items()],
+        h(f'Confusion matrix at threshold {threshold:g}'), ('table', cm), ('table', rates),
+        h('Operating points'), ('p', 'The highest threshold reaching each sensitivity, and the specificity there.'),
+        ('table', ops),
+        h('AUC by subgroup'), ('p', 'AUC is – where a subgroup has only one class.'), ('table', subs)]
+
+def _sources(df: pd.DataFrame) -> list[str]:
+    "The populations (`source` values) of `df`, the competition's first, then the largest."
+    from melanoma.model import MAIN_SOURCE
+    if 'source' not in df.columns: return []
+    n = df.source.fillna('').astype(str).value_counts()
+    return sorted(n.index, key=lambda s: (s != MAIN_SOURCE, -n[s], s))
+
 def evaluate(preds: pd.DataFrame, # columns `image_id` (or `image_name`), `target` (0/1), `pred`, and metadata
              name: str, # report name: the report goes to `out_dir/name/`
              out_dir: str | os.PathLike = 'reports', # parent folder of reports
@@ -225,36 +279,30 @@ def evaluate(preds: pd.DataFrame, # columns `image_id` (or `image_name`), `targe
              n_boot: int = 1000, # bootstrap resamples for the AUC interval
              seed: int = 0, # bootstrap seed
              note: str = '', # a line on where the predictions come from, put at the top of the report
+             by_source: bool = False, # score each `source` (population) on its own instead of pooling them
             ) -> dict:
-    "Compute the metrics of `preds`, write `report.md`, `report.html`, `metrics.json` and the plots; return the metrics."
+    """Compute the metrics of `preds`, write `report.md`, `report.html`, `metrics.json` and the plots; return the metrics.
+    With `by_source` and several sources, the top-level metrics are those of the first population (SIIM-ISIC 2020 when
+    present) and `sources` holds each one's."""
     df = check_preds(preds)
-    y, p = df.target.to_numpy(), df.pred.to_numpy()
     folder = Path(out_dir) / name
     folder.mkdir(parents=True, exist_ok=True)
-    auc = float(roc_auc_score(y, p))
-    lo, hi, _ = bootstrap_auc(y, p, n_boot=n_boot, seed=seed)
-    ops, conf, subs = operating_points(y, p), at_threshold(y, p, threshold), subgroup_table(df)
-    pc = np.clip(p, 0, 1)
-    m = dict(name=name, n=len(df), positives=int(y.sum()), prevalence=float(y.mean()), auc=auc, auc_ci95=[lo, hi],
-             n_boot=n_boot, average_precision=float(average_precision_score(y, p)),
-             brier=float(brier_score_loss(y, pc)), at_threshold=conf, operating_points=ops.to_dict('records'),
-             subgroups=subs.to_dict('records'))
-    plots = {'roc.png': ('ROC curve', plot_roc(y, p, (lo, hi), ops)), 'pr.png': ('Precision-recall', plot_pr(y, p)),
-             'calibration.png': ('Calibration', plot_calibration(y, pc)),
-             'histogram.png': ('Scores by class', plot_histogram(y, p, threshold))}
-    for f, (_, fig) in plots.items(): save_figure(fig, folder / f)
-    cm = pd.DataFrame({'': ['actual melanoma', 'actual other'], 'called melanoma': [conf['tp'], conf['fp']],
-                       'called other': [conf['fn'], conf['tn']]})
-    rates = pd.DataFrame([{k: conf[k] for k in ('sensitivity', 'specificity', 'ppv', 'npv', 'accuracy')}])
-    blocks = ([('p', note)] if note else []) + [
-        ('p', f"{len(df)} images, {int(y.sum())} melanomas (prevalence {y.mean():.3f})."),
-        ('h', 'AUC'), ('p', f'ROC AUC {auc:.4f} (95% CI {lo:.4f}-{hi:.4f}, stratified bootstrap, {n_boot} resamples); '
-                             f'average precision {m["average_precision"]:.4f}; Brier score {m["brier"]:.4f}.'),
-        *[('img', f, alt) for f, (alt, _) in plots.items()],
-        ('h', f'Confusion matrix at threshold {threshold:g}'), ('table', cm), ('table', rates),
-        ('h', 'Operating points'), ('p', 'The highest threshold reaching each sensitivity, and the specificity there.'),
-        ('table', ops),
-        ('h', 'AUC by subgroup'), ('p', 'AUC is – where a subgroup has only one class.'), ('table', subs)]
+    srcs = _sources(df) if by_source else []
+    if len(srcs) <= 1:
+        m, blocks = _population(df, folder, '', threshold, n_boot, seed)
+        m = dict(name=name, **({'population': srcs[0]} if srcs else {}), **m)
+    else:
+        src = df.source.fillna('').astype(str)
+        per = {s: _population(df[src == s].reset_index(drop=True), folder, s or 'unknown', threshold, n_boot, seed,
+                              ('site', 'sex', 'age_band')) for s in srcs}
+        table = pd.DataFrame([{'population': s or 'unknown', 'n': r['n'], 'melanomas': r['positives'], 'prevalence': r['prevalence'],
+                               'auc': r.get('auc', np.nan), 'auc 95% CI': '{:.3f}-{:.3f}'.format(*r['auc_ci95']) if 'auc' in r else '–',
+                               'brier': r['brier'], 'ece': r['ece']} for s, (r, _) in per.items()])
+        m = dict(name=name, population=srcs[0], **per[srcs[0]][0], sources={s: r for s, (r, _) in per.items()})
+        blocks = [('p', 'Each population (data source) is scored on its own: they differ in prevalence, cameras and '
+                        'patients, and one AUC over all of them would say little about any.'), ('table', table)]
+        for s, (_, b) in per.items(): blocks += [('h', f'Population {s or "unknown"}')] + b
+    blocks = ([('p', note)] if note else []) + blocks
     md, ht = render_report(blocks, f'Evaluation: {name}', folder)
     with atomic_write(folder / 'report.md') as f: f.write(md)
     with atomic_write(folder / 'report.html') as f: f.write(ht)
@@ -264,14 +312,14 @@ def evaluate(preds: pd.DataFrame, # columns `image_id` (or `image_name`), `targe
 
 # %% ../nbs/09_evaluate.ipynb #c021
 def read_oof(model_dir: str | os.PathLike) -> pd.DataFrame:
-    "The out-of-fold predictions of a training run (`oof.csv`) as `image_id, pred` (+ `target`, `fold` when saved)."
+    "The out-of-fold predictions of a training run (`oof.csv`) as `image_id, pred` (+ `target`, `fold`, `source` when saved)."
     p = Path(model_dir) / 'oof.csv'
     if not p.is_file(): raise MelanomaError(f'{p}: no out-of-fold predictions (train with k folds to get them)')
     df = pd.read_csv(p, dtype={'image_id': str, 'image_name': str})
     df = df.rename(columns={k: v for k, v in {**_ALIASES, 'oof': 'pred', 'prob': 'pred'}.items()
                             if k in df.columns and v not in df.columns})
     require_columns(df, ['image_id', 'pred'], p)
-    return df[[c for c in ['image_id', 'target', 'fold', 'pred'] if c in df.columns]]
+    return df[[c for c in ['image_id', 'target', 'fold', 'source', 'pred'] if c in df.columns]]
 
 def read_labelled(data: str | os.PathLike, # a data folder in any supported layout
                  fold: int | None = None, # keep only validation fold `fold` of `data`/folds.csv
@@ -317,13 +365,51 @@ def preds_from_csv(path: str | os.PathLike, # predictions or a submission CSV
     return df
 
 # %% ../nbs/09_evaluate.ipynb #c022
-def _mean_preds(frames: list[pd.DataFrame]) -> pd.DataFrame:
-    "Average the `pred` of several models' predictions over the image ids they share."
-    if len(frames) == 1: return frames[0][['image_id', 'pred']]
-    out = frames[0][['image_id', 'pred']]
-    for i, f in enumerate(frames[1:], 1): out = out.merge(f[['image_id', 'pred']], on='image_id', suffixes=('', f'_{i}'))
-    cols = [c for c in out.columns if c.startswith('pred')]
-    return pd.DataFrame({'image_id': out.image_id, 'pred': out[cols].mean(1)})
+def _mean_preds(frames: list[pd.DataFrame], keys: Sequence[str] = ('image_id',)) -> pd.DataFrame:
+    "Average the `pred` of several models' predictions over the rows they share (matched on the `keys` they all have)."
+    keys = [k for k in keys if all(k in f.columns for f in frames)]
+    out = frames[0][keys + ['pred']]
+    for i, f in enumerate(frames[1:], 1): out = out.merge(f[keys + ['pred']], on=keys, suffixes=('', f'_{i}'))
+    return out[keys].assign(pred=out[[c for c in out.columns if c.startswith('pred')]].mean(axis=1))
+
+def train_metadata(model_dir: str | os.PathLike # a run folder whose config.json has `train_args.data` (and `extra`)
+                  ) -> tuple[pd.DataFrame | None, str]:
+    """`image_id, sex, age, site` of the images a run was trained on, read from its `train_args.data` and `extra` folders,
+    and a note naming the folders that could not be read (None and the note when none could)."""
+    from melanoma.data import read_dataset
+    cfg_file = Path(model_dir) / 'config.json'
+    try: args = json.loads(cfg_file.read_text()).get('train_args') or {}
+    except (OSError, ValueError) as e: return None, f'No metadata for the subgroup tables: {cfg_file} cannot be read ({e}).'
+    extra = args.get('extra') or []
+    folders = ([args['data']] if args.get('data') else []) + ([extra] if isinstance(extra, str) else list(extra))
+    if not folders: return None, f'No metadata for the subgroup tables: {cfg_file} names no training data (train_args.data).'
+    frames, bad = [], []
+    for d in folders:
+        try: frames.append(read_dataset(d, 'train', missing='ignore')[['image_id', 'sex', 'age', 'site']])
+        except (MelanomaError, OSError) as e: bad.append(f'{d} ({e})')
+    note = (f"Sex, age and site are unknown for the images of {'; '.join(bad)}: the training data folder could not be read "
+            'here, so their subgroup tables only have the unknown group.' if bad else '')
+    return (pd.concat(frames, ignore_index=True).drop_duplicates('image_id') if frames else None), note
+
+def oof_frame(models: Sequence[str | os.PathLike], # run folders (their out-of-fold predictions are averaged)
+              fold: int | None = None, # keep only the rows scored by fold K's network
+              labels: pd.DataFrame | None = None, # labelled data to take targets and metadata from; None: oof.csv + training data
+             ) -> tuple[pd.DataFrame, str]:
+    """Out-of-fold predictions of runs, one row per (source, image): the held-out extra images every fold model scored get
+    their mean; with targets and, from `labels` or the runs' training data (`train_metadata`), sex, age and site."""
+    from melanoma.model import oof_by_image
+    frames = []
+    for m in models:
+        o = read_oof(m)
+        if fold is not None and 'fold' in o.columns: o = o[o.fold == fold]
+        elif fold is not None and labels is None: raise MelanomaError(f'{Path(m) / "oof.csv"}: has no fold column; --fold needs --data')
+        frames.append(oof_by_image(o))
+    df, src = _mean_preds(frames, ('source', 'image_id')), Path(models[0]) / 'oof.csv'
+    if labels is not None: return _join(df, labels, src), ''
+    if 'target' not in frames[0].columns: raise MelanomaError(f'{src}: has no target column; give --data')
+    df = df.merge(frames[0][['source', 'image_id', 'target']], on=['source', 'image_id'])
+    meta, note = train_metadata(models[0])
+    return (df if meta is None else df.merge(meta, on='image_id', how='left')), note
 
 def predict_frame(models: list, # model folders or loaded `MelanomaModel`s (their probabilities are averaged)
                   df: pd.DataFrame, # images to score: `path` and, for metadata models, `sex, age, site`
@@ -371,16 +457,9 @@ def evaluate_cli(model: Annotated[list[str], {'type': str, 'nargs': '+', 'action
         df, note = preds_from_csv(preds, labels), f'Predictions: {preds}.'
         if fold is not None and labels is None: raise MelanomaError('--fold needs --data (the folds are in DATA/folds.csv)')
     elif oof:
-        frames = [read_oof(m) for m in model]
-        df = _mean_preds(frames)
-        if labels is not None: df = _join(df, labels, Path(model[0]) / 'oof.csv')
-        else:
-            if 'target' not in frames[0].columns: raise MelanomaError(f'{Path(model[0]) / "oof.csv"}: has no target column; give --data')
-            df = df.merge(frames[0].drop(columns='pred'), on='image_id')
-            if fold is not None:
-                if 'fold' not in df.columns: raise MelanomaError('--fold needs --data (oof.csv has no fold column)')
-                df = df[df.fold == fold]
-        note = f"Out-of-fold predictions of {', '.join(model)}" + (f', fold {fold}' if fold is not None else '') + '.'
+        df, meta_note = oof_frame(model, fold, labels)
+        note = (f"Out-of-fold predictions of {', '.join(model)}" + (f', fold {fold}' if fold is not None else '')
+                + '; held-out images scored by several fold models count once, with their mean. ' + meta_note).strip()
     else:
         if labels is None: raise MelanomaError('--model needs --data (labelled images to predict) or --oof')
         if tta is None:
@@ -392,7 +471,8 @@ def evaluate_cli(model: Annotated[list[str], {'type': str, 'nargs': '+', 'action
         name = Path(preds).stem if preds else '+'.join(Path(m).name for m in model) + ('-oof' if oof else '')
         if fold is not None: name += f'-fold{fold}'
     df = check_preds(df, preds or (Path(model[0]) / 'oof.csv' if oof else f'predictions of {model[0]} on {data}'))
-    m = evaluate(df, name, out_dir, threshold=threshold, n_boot=n_boot, note=note)
-    lo, hi = m['auc_ci95']
-    print(f"AUC {m['auc']:.4f} (95% CI {lo:.4f}-{hi:.4f}) on {m['n']} images, {m['positives']} melanomas")
+    m = evaluate(df, name, out_dir, threshold=threshold, n_boot=n_boot, note=note, by_source=oof)
+    for s, r in (m.get('sources') or {m.get('population', ''): m}).items():
+        auc = f"AUC {r['auc']:.4f} (95% CI {r['auc_ci95'][0]:.4f}-{r['auc_ci95'][1]:.4f})" if 'auc' in r else 'AUC – (one class)'
+        print(f"{s + ': ' if s else ''}{auc} on {r['n']} images, {r['positives']} melanomas; Brier {r['brier']:.4f}, ECE {r['ece']:.4f}")
     print(f"report: {m['report']}")

@@ -99,8 +99,9 @@ def _fold_index(model, fold) -> int | None:
 def _predictions(model, model_dir: Path, df: pd.DataFrame, data, fold: int | None, tta: int) -> tuple[pd.DataFrame, str]:
     "`df` with `pred` (and the `oof_fold` whose network scored it), from oof.csv when it covers `df`, else predicted."
     from melanoma.evaluate import read_oof, predict_frame
+    from melanoma.model import oof_by_image
     if (model_dir / 'oof.csv').is_file():
-        oof = read_oof(model_dir)
+        oof = oof_by_image(read_oof(model_dir))  # held-out extra images scored by every fold: once, with their mean
         if df.image_id.isin(oof.image_id).mean() > 0.5:
             cols = ['image_id', 'pred'] + (['fold'] if 'fold' in oof.columns else [])
             out = df.drop(columns=['fold'], errors='ignore').merge(oof[cols].rename(columns={'fold': 'oof_fold'}), on='image_id')

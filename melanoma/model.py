@@ -17,10 +17,11 @@ from .core import MelanomaError, atomic_path, atomic_write, default_device
 from .data import DIAGNOSES, SITES, SEXES
 
 # %% auto #0
-__all__ = ['TV_RESNETS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'LITE_ARCHS', 'efficientnet_lite_to_timm', 'lite_weights_file',
-           'lite_imagenet_state_dict', 'read_state_dict', 'load_backbone_weights', 'default_meta_vocab', 'meta_dim',
-           'meta_frame_to_tensor', 'meta_prior', 'MelanomaNet', 'splitter', 'create_model', 'model_config',
-           'save_state', 'save_model', 'dihedral', 'MelanomaModel', 'load_model']
+__all__ = ['TV_RESNETS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'LITE_ARCHS', 'MAIN_SOURCE', 'efficientnet_lite_to_timm',
+           'lite_weights_file', 'lite_imagenet_state_dict', 'read_state_dict', 'load_backbone_weights',
+           'default_meta_vocab', 'meta_dim', 'meta_frame_to_tensor', 'meta_prior', 'MelanomaNet', 'splitter',
+           'create_model', 'model_config', 'save_state', 'save_model', 'check_prevalence', 'prior_shift',
+           'oof_by_image', 'oof_prevalence', 'operating_point', 'dihedral', 'MelanomaModel', 'load_model']
 
 # %% ../nbs/06_model.ipynb #c005
 TV_RESNETS = ('resnet18', 'resnet34', 'resnet50', 'resnet101', 'resnet152', 'resnext50_32x4d', 'resnext101_32x8d',
@@ -291,6 +292,74 @@ def save_model(nets: nn.Module | Sequence[nn.Module] | dict, # one network, a li
     return path
 
 # %% ../nbs/06_model.ipynb #c027
+def _logit(p: np.ndarray) -> np.ndarray:
+    with np.errstate(divide='ignore'): return np.log(p) - np.log1p(-p)
+
+def check_prevalence(v, name: str = 'prevalence') -> float:
+    "`v` as a float strictly between 0 and 1, or a `MelanomaError` naming `name`."
+    try: f = float(v)
+    except (TypeError, ValueError): f = float('nan')
+    if not 0 < f < 1: raise MelanomaError(f'{name} must be a melanoma fraction between 0 and 1 (exclusive), got {v!r}')
+    return f
+
+def prior_shift(p, # probabilities (a number or an array) made under `from_prevalence`
+                from_prevalence: float, # the melanoma prevalence `p` assumes (the training prevalence)
+                to_prevalence: float, # the prevalence to express them at
+               ):
+    "Prior-shift correction: logit(p') = logit(p) + logit(to) - logit(from); 0, 1 and NaN stay as they are."
+    a, b = check_prevalence(from_prevalence, 'from_prevalence'), check_prevalence(to_prevalence, 'to_prevalence')
+    x = np.asarray(p, dtype=np.float64)
+    if ((x < 0) | (x > 1)).any(): raise MelanomaError(f'probabilities must be between 0 and 1, got {x[(x < 0) | (x > 1)].flat[0]!r}')
+    with np.errstate(over='ignore'): out = 1 / (1 + np.exp(-(_logit(x) + (_logit(b) - _logit(a)))))
+    return float(out) if np.ndim(p) == 0 else out
+
+# %% ../nbs/06_model.ipynb #c029
+def oof_by_image(oof: pd.DataFrame # out-of-fold rows: `image_id, pred` (+ `source`, `target`, `fold`)
+                ) -> pd.DataFrame:
+    """One row per (source, image): held-out extra images that several fold models scored get the mean of their `pred`
+    (and `fold` -1). A missing `source` column counts as one unnamed source ''."""
+    df = oof.assign(source=oof.source.fillna('').astype(str) if 'source' in oof.columns else '')
+    agg = dict(pred=('pred', 'mean'), **({'target': ('target', 'first')} if 'target' in df else {}))
+    if 'fold' in df: agg.update(fold=('fold', 'first'), _folds=('fold', 'nunique'))
+    out = df.groupby(['source', 'image_id'], as_index=False, sort=False).agg(**agg)
+    if 'fold' in df: out['fold'] = out.fold.where(out.pop('_folds') <= 1, -1)
+    return out
+
+MAIN_SOURCE = 'siim2020'
+
+def oof_prevalence(oof: pd.DataFrame) -> float | None:
+    """Melanoma fraction of a run's main out-of-fold images, the stand-in for `train_prevalence` of runs that did not record
+    it: the SIIM-ISIC 2020 rows; without them every row when no image was scored by several folds; else None."""
+    if 'target' not in oof.columns: return None
+    img = oof_by_image(oof.dropna(subset=['target']))
+    main = img[img.source == MAIN_SOURCE] if (img.source == MAIN_SOURCE).any() else img if not (img.get('fold', 0) == -1).any() else img.iloc[:0]
+    v = float(main.target.mean()) if len(main) else float('nan')
+    return v if 0 < v < 1 else None
+
+def operating_point(oof: pd.DataFrame, # out-of-fold predictions: `image_id, target, pred` (+ `source`, `fold`)
+                    sensitivity: float = 0.95, # the sensitivity wanted on the pooled out-of-fold images
+                    prevalence: float | None = None, # the prevalence the probabilities assume; None: `oof_prevalence(oof)`
+                   ) -> dict:
+    """The highest threshold reaching `sensitivity` on the per-image out-of-fold predictions (all sources pooled), the
+    sensitivity and specificity there overall and per source, and the prevalence those probabilities assume."""
+    from melanoma.core import require_columns
+    from melanoma.evaluate import operating_points, at_threshold
+    if not 0 < sensitivity <= 1: raise MelanomaError(f'sensitivity must be in (0, 1], got {sensitivity}')
+    require_columns(oof, ['image_id', 'target', 'pred'], 'out-of-fold predictions')
+    img = oof_by_image(oof.dropna(subset=['target', 'pred']))
+    if img.target.nunique() < 2: raise MelanomaError(f'out-of-fold predictions: need melanomas and other lesions to set a threshold; '
+                                                     f'{len(img)} labelled image(s) with target(s) {sorted(img.target.unique().tolist())}')
+    y, p = img.target.astype(int).to_numpy(), img.pred.to_numpy()
+    thr = float(operating_points(y, p, (sensitivity,)).threshold[0])
+    def rates(d: pd.DataFrame) -> dict:
+        r = at_threshold(d.target.astype(int), d.pred, thr)
+        return dict(n=len(d), positives=int(d.target.sum()),
+                    **{k: None if np.isnan(r[k]) else float(r[k]) for k in ('sensitivity', 'specificity')})
+    return dict(target_sensitivity=float(sensitivity), threshold=thr,
+                prevalence=oof_prevalence(oof) if prevalence is None else check_prevalence(prevalence), **rates(img),
+                sources={s: rates(g) for s, g in img.groupby('source') if s} if img.source.nunique() > 1 else {})
+
+# %% ../nbs/06_model.ipynb #c033
 def dihedral(x: torch.Tensor, k: int) -> torch.Tensor:
     "The `k`-th (0..7) element of the dihedral group applied to a batch of images (..., H, W)."
     if k >= 4: x = x.transpose(-1, -2)
@@ -311,7 +380,7 @@ class _Items(torch.utils.data.Dataset):
 
 def _collate(batch): return batch
 
-# %% ../nbs/06_model.ipynb #c028
+# %% ../nbs/06_model.ipynb #c034
 def _mel_logit(out: torch.Tensor) -> torch.Tensor:
     "Network outputs -> one melanoma logit per row (binary logit, or log-odds of MEL under a softmax over diagnoses)."
     out = out.float()
@@ -333,6 +402,27 @@ class MelanomaModel:
         prior = config.get('meta_prior') or []
         self.prior = (meta_frame_to_tensor(pd.DataFrame(prior), config.get('meta_vocab')),
                       torch.tensor([float(r['count']) for r in prior])) if self.uses_meta and prior else None
+        tp = config.get('train_prevalence')
+        self.train_prevalence = float(tp) if tp is not None and 0 < float(tp) < 1 else None  # what the probabilities assume
+        self.operating_point = config.get('operating_point') or None  # `operating_point` of the out-of-fold predictions
+
+    def _at_prevalence(self, p, prevalence: float | None, what: str = 'probabilities'):
+        "`p` (made at the training prevalence) corrected to `prevalence` by `prior_shift`; `p` itself when `prevalence` is None."
+        if prevalence is None: return p
+        prevalence = check_prevalence(prevalence)
+        if self.train_prevalence is None:
+            raise MelanomaError(f'cannot express {what} at prevalence {prevalence:g}: the training prevalence of this model is unknown '
+                                '(its config.json has no train_prevalence and its folder no oof.csv with labels)')
+        return prior_shift(p, self.train_prevalence, prevalence)
+
+    def threshold(self, prevalence: float | None = None # None: the training prevalence (probabilities as trained)
+                 ) -> float | None:
+        "The operating-point threshold (95% sensitivity out of fold) for probabilities at `prevalence`; None when the run has none."
+        op = self.operating_point
+        if not op or op.get('threshold') is None: return None
+        t, at = float(op['threshold']), op.get('prevalence')
+        if at is not None and self.train_prevalence is not None and at != self.train_prevalence: t = prior_shift(t, at, self.train_prevalence)
+        return self._at_prevalence(t, prevalence, 'the threshold')
 
     def __repr__(self):
         return f"MelanomaModel({self.config['arch']}, {len(self.nets)} fold(s), size {self.size}, n_out {self.config['n_out']}, meta {self.uses_meta}, oof_auc {self.oof_auc})"
@@ -408,11 +498,13 @@ class MelanomaModel:
                 tta: int = 1, # number of dihedral transforms to average (1..8)
                 bs: int = 32, # batch size
                 num_workers: int = 0, # DataLoader workers for opening images
-                progress: bool = True # show a progress bar when there is more than one batch
+                progress: bool = True, # show a progress bar when there is more than one batch
+                prevalence: float | None = None, # None: probabilities as trained (`train_prevalence`); a number: corrected to it
                ) -> np.ndarray:
         "Melanoma probability per item (mean over TTA and folds); NaN, with a warning, for images that cannot be read."
         from tqdm.auto import tqdm
         if not 1 <= tta <= 8: raise MelanomaError(f'tta must be between 1 and 8, got {tta}')
+        self._at_prevalence(0.5, prevalence)  # fail before the work
         items = list(items)
         mt = self.meta_tensor(meta, len(items))
         dl = torch.utils.data.DataLoader(_Items(items, self.preprocess), batch_size=bs, num_workers=num_workers, collate_fn=_collate)
@@ -430,9 +522,9 @@ class MelanomaModel:
                 for net in self.nets:
                     for k in range(tta): p += torch.sigmoid(self.melanoma_logit(net, dihedral(x, k), m).float())
             out[idx] = (p / (tta * len(self.nets))).cpu().numpy()
-        return out
+        return self._at_prevalence(out, prevalence).astype('float32')
 
-# %% ../nbs/06_model.ipynb #c029
+# %% ../nbs/06_model.ipynb #c035
 def _cam_layer_name(net: nn.Module, size: int = 224) -> str:
     "Name of the last module of `net.body` with a spatial (H, W > 1) 4-D output: the layer Grad-CAM hooks."
     if getattr(net, '_cam_layer', None): return net._cam_layer
@@ -453,7 +545,7 @@ def _cam_layer_name(net: nn.Module, size: int = 224) -> str:
     net._cam_layer = f'body.{found[-1]}'
     return net._cam_layer
 
-# %% ../nbs/06_model.ipynb #c030
+# %% ../nbs/06_model.ipynb #c036
 def _fold_num(p: Path) -> int: return int(re.fullmatch(r'fold(\d+)', p.stem)[1])
 
 def load_model(path: str | os.PathLike, # a model folder written by `melanoma train` / `save_model`
@@ -492,4 +584,16 @@ def load_model(path: str | os.PathLike, # a model folder written by `melanoma tr
             v = j.get('auc') if isinstance(j, dict) else j
             oof = None if v is None else float(v)
         except (ValueError, KeyError, TypeError) as e: warnings.warn(f'{path / "oof_auc.json"}: ignored ({e})')
+    _calibration_from_oof(cfg, path)
     return MelanomaModel(cfg, nets, device, oof)
+
+def _calibration_from_oof(cfg: dict, path: Path) -> None:
+    "Fill `train_prevalence` and `operating_point` of a run that did not record them from its `oof.csv` (when it has one)."
+    if 'train_prevalence' in cfg and 'operating_point' in cfg or not (path / 'oof.csv').is_file(): return
+    from melanoma.evaluate import read_oof
+    try:
+        oof = read_oof(path)
+        if 'train_prevalence' not in cfg: cfg['train_prevalence'] = oof_prevalence(oof)
+        if 'operating_point' not in cfg:
+            cfg['operating_point'] = {**operating_point(oof, prevalence=cfg['train_prevalence']), 'computed_from': 'oof.csv'}
+    except MelanomaError as e: warnings.warn(f'{path / "oof.csv"}: no operating point ({e})')

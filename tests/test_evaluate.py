@@ -117,3 +117,45 @@ def test_real_fold_report(siim_mini, tmp_path):
         assert (rep / f).stat().st_size > 0
     js = json.loads((rep / 'metrics.json').read_text())
     assert 0 < js['positives'] < js['n'] < 48
+
+
+def test_oof_by_population_with_training_metadata(sample_data, tmp_path, capsys):
+    "--oof: 2020 rows and held-out extra rows (once per fold model) scored apart; subgroups from the training folders."
+    from melanoma.data import read_dataset
+    from melanoma.evaluate import evaluate_cli, calibration_error
+    df = read_dataset(sample_data, 'train')
+    rng = np.random.default_rng(0)
+    a = pd.DataFrame({'image_id': df.image_id, 'target': df.target.astype(int), 'fold': np.arange(len(df)) % 2, 'source': 'siim2020',
+                      'pred': np.clip(df.target.astype(float) * .4 + rng.random(len(df)) * .6, 0, 1)})
+    b = fake_preds(50, prev=0.4, seed=5)[['image_id', 'target', 'pred']].assign(source='isic2019')
+    b['image_id'] = 'ISIC_8' + b.image_id.str[6:]
+    oof = pd.concat([a, b.assign(fold=0), b.assign(fold=1, pred=1 - b.pred)], ignore_index=True)
+    run = tmp_path / 'run'; run.mkdir()
+    oof.to_csv(run / 'oof.csv', index=False)
+    (run / 'config.json').write_text(json.dumps({'train_args': {'data': str(sample_data), 'extra': [str(tmp_path / 'isic-2019-gone')]}}))
+    evaluate_cli(model=[str(run)], oof=True, out_dir=str(tmp_path / 'r'), n_boot=50)
+    out = capsys.readouterr().out
+    assert 'siim2020: AUC' in out and 'isic2019: AUC – (one class)' not in out and 'ECE' in out
+    js = json.loads((tmp_path / 'r/run-oof/metrics.json').read_text())
+    s20, s19 = js['sources']['siim2020'], js['sources']['isic2019']
+    assert js['population'] == 'siim2020' and js['auc'] == s20['auc'] and s20['n'] == len(df) and s19['n'] == 50
+    assert np.isclose(s20['auc'], roc_auc_score(a.target, a.pred)) and np.isclose(s19['brier'], ((0.5 - b.target) ** 2).mean())
+    assert np.isclose(s20['ece'], calibration_error(a.target, a.pred))
+    groups = {(g['variable'], g['group']) for g in s20['subgroups']}
+    assert {('sex', 'male'), ('sex', 'female')} <= groups and any(v == 'site' and g != 'unknown' for v, g in groups)
+    assert {g['group'] for g in s19['subgroups'] if g['variable'] == 'sex'} == {'unknown'}  # its folder is missing here
+    md = (tmp_path / 'r/run-oof/report.md').read_text()
+    assert 'isic-2019-gone' in md and '## Population siim2020' in md and '## Population isic2019' in md
+    # --fold keeps the rows each fold's network scored: half the 2020 images, and the extra images as fold 1 saw them
+    evaluate_cli(model=[str(run)], oof=True, fold=1, out_dir=str(tmp_path / 'r'), n_boot=50)
+    js = json.loads((tmp_path / 'r/run-oof-fold1/metrics.json').read_text())
+    assert js['sources']['siim2020']['n'] == (a.fold == 1).sum() and js['sources']['isic2019']['n'] == 50
+    assert np.isclose(js['sources']['isic2019']['auc'], roc_auc_score(b.target, 1 - b.pred))
+
+
+def test_calibration_error():
+    from melanoma.evaluate import calibration_error
+    y = np.r_[np.zeros(80), np.ones(20)]
+    assert calibration_error(y, np.full(100, 0.2)) == pytest.approx(0)
+    assert calibration_error(y, np.full(100, 0.5)) == pytest.approx(0.3)
+    assert calibration_error(y, y) == 0 and calibration_error(y, 1 - y) == 1

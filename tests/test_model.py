@@ -291,3 +291,86 @@ def test_missing_metadata_averaged_over_the_training_prior(tmp_path):
     assert abs(p(age=45.) - np.average(with_age, weights=[5, 2, 1])) < 1e-5
     ages = [p(sex='male', site='palms/soles', age=a) for a in (60., 30.)]  # no combination agrees with the site: all of them fill the age
     assert abs(p(sex='male', site='palms/soles') - np.average(ages, weights=[5, 3])) < 1e-5
+
+
+# --- calibration: prior shift, operating point, prevalence-corrected predictions ---------------------------------
+
+def _oof(seed=0):
+    "Out-of-fold rows of a 2-fold run with extra data: 2020 images once, held-out 2019 images once per fold model."
+    rng = np.random.default_rng(seed)
+    y20, y19 = (rng.random(200) < 0.2).astype(int), (rng.random(80) < 0.5).astype(int)
+    a = pd.DataFrame({'image_id': [f'ISIC_{i:07d}' for i in range(200)], 'target': y20, 'pred': 1 / (1 + np.exp(-(rng.normal(size=200) + 2 * y20 - 1.5))),
+                      'fold': np.arange(200) % 2, 'source': 'siim2020'})
+    b = pd.DataFrame({'image_id': [f'ISIC_9{i:06d}' for i in range(80)], 'target': y19, 'source': 'isic2019'})
+    bs = [b.assign(fold=k, pred=1 / (1 + np.exp(-(rng.normal(size=80) + 1.5 * y19)))) for k in (0, 1)]
+    return pd.concat([a] + bs, ignore_index=True)[['image_id', 'target', 'pred', 'fold', 'source']]
+
+
+def test_prior_shift():
+    p = np.linspace(0, 1, 101)
+    for a, b in [(0.5, 0.05), (0.018, 0.3), (0.2, 0.2)]:
+        q = M.prior_shift(p, a, b)
+        np.testing.assert_allclose(M.prior_shift(q, b, a), p, rtol=1e-9, atol=1e-12)
+        assert (np.diff(q) >= 0).all()
+    odds = lambda v: v / (1 - v)
+    assert np.isclose(odds(M.prior_shift(0.3, 0.5, 0.05)) / odds(0.3), odds(0.05) / odds(0.5))  # Bayes on the odds
+    assert isinstance(M.prior_shift(0.3, 0.5, 0.05), float)
+    for bad in (0, 1, 2, float('nan'), 'a'):
+        with pytest.raises(MelanomaError, match='to_prevalence'): M.prior_shift(0.3, 0.5, bad)
+    with pytest.raises(MelanomaError, match='between 0 and 1'): M.prior_shift([0.2, -0.1], 0.5, 0.1)
+
+
+def test_oof_by_image_and_operating_point():
+    o = _oof()
+    img = M.oof_by_image(o)
+    assert len(img) == 280 and (img[img.source == 'isic2019'].fold == -1).all() and (img[img.source == 'siim2020'].fold >= 0).all()
+    mean = o[o.source == 'isic2019'].groupby('image_id').pred.mean()
+    assert np.allclose(img[img.source == 'isic2019'].set_index('image_id').pred[mean.index], mean)
+    assert M.oof_prevalence(o) == pytest.approx(o[o.source == 'siim2020'].target.mean())
+    assert M.oof_prevalence(o.drop(columns='source')) is None  # one unnamed source, but images scored by several folds
+    assert M.oof_prevalence(o[o.source == 'siim2020'].drop(columns='source')) == pytest.approx(o[o.source == 'siim2020'].target.mean())
+    op = M.operating_point(o, 0.95, prevalence=0.3)
+    y, p = img.target.to_numpy(), img.pred.to_numpy()
+    assert op['prevalence'] == 0.3 and op['n'] == 280 and op['positives'] == int(y.sum())
+    called = p >= op['threshold']
+    assert called[y == 1].mean() >= 0.95 and np.isclose(op['sensitivity'], called[y == 1].mean())
+    assert (p[y == 1] > op['threshold']).mean() < 0.95  # the highest such threshold
+    for s, r in op['sources'].items():
+        g = img.source == s
+        assert r['n'] == g.sum() and np.isclose(r['specificity'], 1 - called[g & (y == 0)].mean())
+    json.dumps(op)  # storable in config.json
+    with pytest.raises(MelanomaError, match='sensitivity'): M.operating_point(o, 1.5)
+    with pytest.raises(MelanomaError, match='pred'): M.operating_point(o.drop(columns='pred'))
+
+
+def test_model_prevalence_and_threshold(tmp_path):
+    torch.manual_seed(0)
+    imgs = [Image.fromarray(np.random.default_rng(i).integers(0, 255, (40, 50, 3), dtype=np.uint8)) for i in range(4)]
+    o = _oof()
+    # a run that recorded neither: both come from oof.csv
+    d = M.save_model(M.create_model('resnet18', pretrained=False), tmp_path / 'old', {'size': 32})
+    o.to_csv(d / 'oof.csv', index=False)
+    m = M.load_model(d, 'cpu')
+    assert m.train_prevalence == pytest.approx(M.oof_prevalence(o))
+    assert m.threshold() == pytest.approx(M.operating_point(o)['threshold'])
+    # a run that recorded them in config.json (as `melanoma train` does): those win over oof.csv
+    op = M.operating_point(o, prevalence=0.4)
+    d2 = M.save_model(M.create_model('resnet18', pretrained=False), tmp_path / 'new', {'size': 32, 'train_prevalence': 0.4, 'operating_point': op})
+    o.to_csv(d2 / 'oof.csv', index=False)
+    m2 = M.load_model(d2, 'cpu')
+    assert m2.train_prevalence == 0.4 and m2.threshold() == op['threshold']
+    p, p05 = m2.predict(imgs, progress=False), m2.predict(imgs, prevalence=0.05, progress=False)
+    np.testing.assert_allclose(p05, M.prior_shift(p, 0.4, 0.05), rtol=1e-5)
+    assert (p05 < p).all() and np.isclose(m2.threshold(0.05), M.prior_shift(op['threshold'], 0.4, 0.05))
+    for t in (m2.threshold(), float(np.median(p))):  # a decision is the same at any prevalence
+        m2.operating_point = {**op, 'threshold': t}
+        assert ((p >= m2.threshold()) == (p05 >= m2.threshold(0.05))).all()
+    with pytest.raises(MelanomaError, match='prevalence'): m2.predict(imgs, prevalence=0)
+    # no oof.csv and nothing recorded: probabilities as trained only
+    d3 = M.save_model(M.create_model('resnet18', pretrained=False), tmp_path / 'bare', {'size': 32})
+    m3 = M.load_model(d3, 'cpu')
+    assert m3.train_prevalence is None and m3.threshold() is None
+    with pytest.raises(MelanomaError, match='training prevalence of this model is unknown'): m3.predict(imgs, prevalence=0.05)
+    # a broken oof.csv: a warning, the model still loads
+    (d3 / 'oof.csv').write_text('image_id,target\nISIC_1,1\n')
+    with pytest.warns(UserWarning, match='oof.csv'): assert M.load_model(d3, 'cpu').threshold() is None
