@@ -19,7 +19,7 @@ from .submission import write_submission, read_sample_ids
 
 # %% auto #0
 __all__ = ['ONNX_OPSET', 'TestImages', 'default_workers', 'image_chunks', 'blend', 'onnx_files', 'model_tta', 'predict_dataset',
-           'export_onnx', 'OrtNet', 'use_onnx', 'run_name', 'predict_cli', 'export_onnx_cli']
+           'prevalence_note', 'export_onnx', 'OrtNet', 'use_onnx', 'run_name', 'predict_cli', 'export_onnx_cli']
 
 # %% ../nbs/08_inference.ipynb #c005
 class TestImages(torch.utils.data.Dataset):
@@ -91,9 +91,9 @@ def model_tta(m) -> int:
         cfg = json.loads(f.read_text()) if f.is_file() else {}
     return int((cfg.get('train_args') or {}).get('tta') or 1)
 
-def _cache_key(models: Sequence, tta: int, data: Path) -> str:
+def _cache_key(models: Sequence, tta: int, data: Path, prevalence: float | None = None) -> str:
     "A short hash of what the cached predictions depend on."
-    parts = [str(data.resolve()), str(tta)]
+    parts = [str(data.resolve()), str(tta)] + ([f'prevalence={prevalence!r}'] if prevalence is not None else [])
     for m in models:
         p = Path(m) if isinstance(m, (str, os.PathLike)) else None
         if p is None: parts.append(repr(m))
@@ -112,8 +112,10 @@ def predict_dataset(model_dirs: Sequence[str | os.PathLike] | str | os.PathLike,
                     onnx: bool | None = None, # onnxruntime instead of torch; None: when on the CPU and `export_onnx` files are there
                     images: str = 'auto', # `jpeg`, `dicom` or `auto` (JPEG when present)
                     progress: bool = True, # show a progress bar
+                    prevalence: float | None = None, # None: each model's probabilities as trained; a number: corrected to that melanoma prevalence
                    ) -> pd.DataFrame:
-    "Predict every test image of `data` with each model (folds averaged, `tta` passes) and blend them: `image_name,target`."
+    """Predict every test image of `data` with each model (folds averaged, `tta` passes) and blend them: `image_name,target`.
+    `attrs['prevalence']`: the prevalence(s) the probabilities assume (None where a model's training prevalence is unknown)."""
     if on_error not in ('fill', 'fail'): raise MelanomaError(f"on_error must be 'fill' or 'fail', not {on_error!r}")
     if isinstance(model_dirs, (str, os.PathLike)) or hasattr(model_dirs, 'predict'): model_dirs = [model_dirs]
     model_dirs = list(model_dirs)
@@ -126,12 +128,15 @@ def predict_dataset(model_dirs: Sequence[str | os.PathLike] | str | os.PathLike,
     df = read_dataset(data, split='test', images=images, missing='ignore').reset_index(drop=True)
     if not len(df): raise MelanomaError(f"{data}: test.csv has no images")
     models = [_load(m, onnx=onnx) for m in model_dirs]
+    for m, d in zip(models, model_dirs):
+        try: m._at_prevalence(0.5, prevalence)  # every model can be corrected: fail before the work
+        except MelanomaError as e: raise MelanomaError(f'{d}: {e}') from None
     names = [str(d) if isinstance(d, (str, os.PathLike)) else f'model{i}' for i, d in enumerate(model_dirs)]
     n, k = len(df), len(models)
     P = np.full((k, n), np.nan)
     err = pd.Series('', index=df.index, dtype=object)
     cache = Path(cache) if cache else None
-    key = _cache_key(model_dirs, tta, data)
+    key = _cache_key(model_dirs, tta, data, prevalence)
     if cache and cache.is_file():
         c = pd.read_csv(cache, dtype={'image_name': str, 'error': str, 'key': str}, keep_default_na=False)
         if len(c) and (c['key'] == key).all() and all(f'p{j}' in c for j in range(k)):
@@ -153,8 +158,8 @@ def predict_dataset(model_dirs: Sequence[str | os.PathLike] | str | os.PathLike,
             good, imgs = idx[ok], [img for _, img, _ in ch if img is not None]
             if len(imgs):
                 for mi, m in enumerate(models):
-                    p = np.asarray(m.predict(imgs, meta=meta.iloc[good].reset_index(drop=True), tta=tta, bs=bs, progress=False),
-                                   dtype=np.float64).reshape(-1)
+                    p = np.asarray(m.predict(imgs, meta=meta.iloc[good].reset_index(drop=True), tta=tta, bs=bs, progress=False,
+                                             prevalence=prevalence), dtype=np.float64).reshape(-1)
                     if len(p) != len(imgs): raise MelanomaError(f"{names[mi]}: predict returned {len(p)} values for {len(imgs)} images")
                     P[mi, good] = p
                     for j in good[~np.isfinite(p)]: err[j] = f'{df.path[j]}: {names[mi]} could not process it'
@@ -178,11 +183,23 @@ def predict_dataset(model_dirs: Sequence[str | os.PathLike] | str | os.PathLike,
         j, i = np.argwhere(~np.isfinite(P))[0]
         raise MelanomaError(f"{names[j]}: non-finite prediction for {df.image_id[i]} ({df.path[i]})")
     out = pd.DataFrame({'image_name': df.image_id.astype(str), 'target': blend(list(P), ensemble, weights)})
-    out.attrs.update(skipped=skipped, models=names, oof_aucs=[getattr(m, 'oof_auc', None) for m in models])
+    out.attrs.update(skipped=skipped, models=names, oof_aucs=[getattr(m, 'oof_auc', None) for m in models],
+                     prevalence=[prevalence if prevalence is not None else getattr(m, 'train_prevalence', None) for m in models])
     if cache and cache.is_file(): cache.unlink()
     return out
 
-# %% ../nbs/08_inference.ipynb #c019
+def prevalence_note(assumed: Sequence[float | None], # each model's prevalence (`predict_dataset`'s `attrs['prevalence']`)
+                    asked: float | None = None, # the prevalence asked for (None: as trained)
+                   ) -> str:
+    "A line saying which melanoma prevalence the probabilities assume."
+    if asked is not None: return f'probabilities assume a melanoma prevalence of {asked:g} (corrected from training by prior shift)'
+    known = sorted({round(float(a), 4) for a in assumed if a is not None})
+    if not known: return 'probabilities as trained; the training prevalence is not recorded'
+    return (f"probabilities as trained: they assume the training prevalence {', '.join(f'{a:g}' for a in known)}"
+            + (f" ({sum(a is None for a in assumed)} model(s) unknown)" if None in assumed else '')
+            + '; --prevalence P expresses them at another one')
+
+# %% ../nbs/08_inference.ipynb #c021
 ONNX_OPSET = 17
 
 def _onnx_inputs(model, n: int = 2) -> tuple:
@@ -222,7 +239,7 @@ def export_onnx(model_dir: str | os.PathLike, # a model folder from `melanoma tr
         files.append(dest)
     return files
 
-# %% ../nbs/08_inference.ipynb #c020
+# %% ../nbs/08_inference.ipynb #c022
 class OrtNet(torch.nn.Module):
     """An onnxruntime session behind the `MelanomaNet` interface: `forward(x, meta=None) -> logits`. `torch_net`: the same
     network in torch, which `MelanomaModel` uses for the images whose missing metadata it averages over (`meta_prior`)."""
@@ -257,7 +274,7 @@ def use_onnx(model, # a `MelanomaModel` (loaded on the CPU)
     model.nets, model.device = [OrtNet(f, torch_net=n if keep else None) for f, n in zip(files, model.nets)], torch.device('cpu')
     return model
 
-# %% ../nbs/08_inference.ipynb #c022
+# %% ../nbs/08_inference.ipynb #c024
 def run_name(model_dirs: Sequence[str | os.PathLike], tta: int = 1, ensemble: str = 'mean') -> str:
     "The default submission name: the model folders' names joined by `+`, with the TTA and blend when they matter."
     name = '+'.join(Path(d).resolve().name for d in model_dirs)
@@ -279,6 +296,7 @@ def predict_cli(model: Annotated[list[str], 'a model folder from `melanoma train
                 no_onnx: bool = False, # run the torch networks even when ONNX exports are there
                 strict: bool = False, # stop on unreadable images instead of giving them the median prediction
                 images: Annotated[str, 'which test images: JPEGs (jpeg/test/), DICOMs (test/), or auto (JPEG when present)', {'choices': ['auto', 'jpeg', 'dicom']}] = 'auto',
+                prevalence: float = None, # express the probabilities at this melanoma prevalence (e.g. 0.02); default: as trained. Leave it for Kaggle: AUC does not change
                ):
     "Predict a test set (TTA, folds, ensembles) into a validated submission CSV; an interrupted run resumes."
     if onnx and no_onnx: raise MelanomaError("--onnx and --no-onnx contradict each other: pass one")
@@ -288,12 +306,13 @@ def predict_cli(model: Annotated[list[str], 'a model folder from `melanoma train
     cache = out.parent / f'.{out.stem}.partial.csv'
     df = predict_dataset(model, data, tta=tta, ensemble=ensemble, weights=weights, bs=bs, workers=workers,
                          on_error='fail' if strict else 'fill', cache=cache, images=images,
-                         onnx=True if onnx else False if no_onnx else None)
+                         onnx=True if onnx else False if no_onnx else None, prevalence=prevalence)
     write_submission(df, out, df.image_name.tolist(), read_sample_ids(data), models=df.attrs['models'], tta=tta,
                      ensemble=ensemble if len(model) > 1 else '', oof_aucs=df.attrs['oof_aucs'])
     sk = df.attrs['skipped']
     print(f"wrote {out}: {len(df)} predictions from {len(model)} model(s), TTA {tta}"
           + (f"; {len(sk)} unreadable image(s) got the median prediction" if sk else ''))
+    print(prevalence_note(df.attrs['prevalence'], prevalence))
 
 def export_onnx_cli(model: str, # a model folder from `melanoma train`
                     out: str = None, # folder for the fold<k>.onnx files (default: the model folder)

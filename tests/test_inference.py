@@ -197,3 +197,21 @@ def test_onnx_metadata_model_averages_missing_fields_like_torch(sample_data, tmp
     a, b = ort.predict(list(te.path), meta=meta, progress=False), pt.predict(list(te.path), meta=meta, progress=False)
     assert np.allclose(a, b, atol=1e-4)
     assert not np.allclose(b[:4], pt.predict(list(te.path[:4]), meta=te[['sex', 'age', 'site']].head(4), progress=False))
+
+
+def test_prevalence(sample_data, tmp_path, monkeypatch, capsys):
+    "--prevalence P: probabilities corrected from the training prevalence by prior shift; the output says which one."
+    from melanoma.model import prior_shift
+    torch.manual_seed(0)
+    m = save_model(create_model('resnet18', pretrained=False), tmp_path / 'm' / 'cal', {'size': 64, 'train_prevalence': 0.3})
+    monkeypatch.chdir(tmp_path)
+    assert main(['predict', '--model', str(m), '--data', str(sample_data), '--workers', '0', '--out', 'a.csv']) == 0
+    assert 'assume the training prevalence 0.3' in capsys.readouterr().out
+    assert main(['predict', '--model', str(m), '--data', str(sample_data), '--workers', '0', '--out', 'b.csv', '--prevalence', '0.02']) == 0
+    assert 'prevalence of 0.02' in capsys.readouterr().out
+    a, b = pd.read_csv('a.csv'), pd.read_csv('b.csv')
+    assert np.allclose(b.target, prior_shift(a.target, 0.3, 0.02), atol=1e-6)
+    assert (a.target.rank() == b.target.rank()).all()  # a monotone map: the AUC is the same
+    with pytest.raises(SystemExit, match='prevalence'):
+        main(['predict', '--model', str(m), '--data', str(sample_data), '--workers', '0', '--prevalence', '2'])
+    assert _cache_key([m], 1, sample_data) != _cache_key([m], 1, sample_data, 0.02)
