@@ -20,7 +20,8 @@ def _model_dir() -> Path:
         if (HERE / 'models').is_dir(): return find_model(HERE / 'models')
         raise
 
-try: demo = build_app(_model_dir(), threshold=float(os.environ.get('MELANOMA_THRESHOLD', 0.5)), examples=HERE / 'examples')
+_thr = os.environ.get('MELANOMA_THRESHOLD')  # default: the model's operating point (95% sensitivity out of fold), else 0.5
+try: demo = build_app(_model_dir(), threshold=float(_thr) if _thr else None, examples=HERE / 'examples')
 except MelanomaError as e: sys.exit(f'melanoma demo: {e}')
 
 if __name__ == '__main__':

@@ -87,7 +87,7 @@ def main():
         else: sys.exit('melanoma demo did not answer within 2 minutes')
         for name, path in paths.items():
             results[name] |= timings({
-                f'app via gradio_client heatmap={hm}': (lambda hm=hm: client.predict(handle_file(str(path)), None, '', '', hm, 0.5, api_name='/predict'))
+                f'app via gradio_client heatmap={hm}': (lambda hm=hm: client.predict(handle_file(str(path)), '', '', '', hm, 0.5, None, api_name='/predict'))
                 for hm in (False, True)}, a.n)
     finally: server.terminate(); server.wait(30)
     for name, res in results.items():

@@ -18,8 +18,9 @@ if TYPE_CHECKING:
     from melanoma.model import MelanomaModel
 
 # %% auto #0
-__all__ = ['DISPLAY', 'MAX_PIXELS', 'DISCLAIMER', 'FILE_TYPES', 'EXAMPLES_DIR', 'find_model', 'uses_metadata', 'model_summary',
-           'predict_image', 'write_examples', 'build_app', 'launch', 'free_port', 'start_app', 'demo_cli']
+__all__ = ['DISPLAY', 'MAX_PIXELS', 'DEMO_PREVALENCE', 'PREVALENCE_NOTE', 'DISCLAIMER', 'FILE_TYPES', 'EXAMPLES_DIR',
+           'find_model', 'uses_metadata', 'model_summary', 'decision_threshold', 'predict_image', 'write_examples',
+           'build_app', 'launch', 'free_port', 'start_app', 'demo_cli']
 
 # %% ../nbs/14_app.ipynb #c005
 _HOWTO = ("Train one first: `make demo` trains a small model on synthetic data into models/demo, or run "
@@ -85,30 +86,53 @@ def _meta_frame(age, sex, site, dicom: dict) -> pd.DataFrame:
     return pd.DataFrame({'sex': [None if empty(sex) else str(sex)], 'age': [np.nan if empty(age) else age],
                          'site': [None if empty(site) else str(site)]})
 
-def _verdict(p: float, threshold: float) -> str:
-    if p >= threshold: return f'**Melanoma suspected**: probability {p:.3f} ≥ threshold {threshold:.2f}'
-    return f'**Melanoma not suspected**: probability {p:.3f} < threshold {threshold:.2f}'
+DEMO_PREVALENCE = 0.05  # the melanoma prevalence the demo shows probabilities at, by default (see `PREVALENCE_NOTE`)
+PREVALENCE_NOTE = ("The probability is for a population in which the given fraction of lesions are melanomas. The default, "
+                   "5%, is about what a dermatologist's dermoscopy clinic sees: more than among the lesions of screened "
+                   "patients (1.8% of the SIIM-ISIC 2020 images), far fewer than among lesions sent for excision. The model "
+                   "learned at its own training prevalence; its probabilities are moved to this one by prior shift.")
+
+def decision_threshold(model: MelanomaModel, # the loaded model
+                       prevalence: float | None = None, # the prevalence the probabilities are shown at; None: as trained
+                      ) -> tuple[float, str]:
+    "The demo's default threshold for probabilities at `prevalence` and what it is: the model's operating point moved there, else 0.5."
+    t = model.threshold(prevalence)
+    if t is None: return 0.5, 'The threshold is 0.5: this model has no out-of-fold operating point (no oof.csv).'
+    op = model.operating_point
+    spec = f", specificity {op['specificity']:.2f}" if op.get('specificity') is not None else ''
+    return t, (f"The threshold is the model's operating point: the one that found {op.get('target_sensitivity', 0.95):.0%} of the "
+               f"melanomas in its out-of-fold predictions (sensitivity {op['sensitivity']:.2f}{spec} on {op['n']} images), "
+               "moved to the prevalence above, so the verdict does not depend on it.")
+
+def _verdict(p: float, threshold: float, prevalence: float | None = None) -> str:
+    at = f' (both at melanoma prevalence {prevalence:g})' if prevalence is not None else ''
+    if p >= threshold: return f'**Melanoma suspected**: probability {p:.3f} ≥ threshold {threshold:.3f}{at}'
+    return f'**Melanoma not suspected**: probability {p:.3f} < threshold {threshold:.3f}{at}'
 
 def predict_image(model: MelanomaModel, # a `MelanomaModel` from `melanoma.model.load_model`
                   file_or_img: str | os.PathLike | Image.Image, # an image file (JPEG, PNG, DICOM...) or a PIL image
-                  age: float | None = None, # age in years (only used by metadata models)
+                  age: float | str | None = None, # age in years (only used by metadata models); None or '': unknown
                   sex: str | None = None, # 'male' or 'female' (only used by metadata models)
                   site: str | None = None, # anatomical site, e.g. 'torso' (only used by metadata models)
                   heatmap: bool = True, # also compute the Grad-CAM overlay
-                  threshold: float = 0.5, # probability at or above which the label is 'melanoma'
+                  threshold: float | None = None, # probability at or above which the label is 'melanoma'; None: `decision_threshold`
+                  prevalence: float | None = None, # melanoma prevalence to express the probability at; None: the training prevalence
                  ) -> dict:
-    "Score one image: `probability`, `label` ('melanoma' or 'not melanoma'), `verdict` text, `image` (shown copy) and `heatmap` (overlay or None)."
+    """Score one image: `probability` (at `prevalence`, the one it assumes), `threshold`, `label` ('melanoma' or
+    'not melanoma'), `verdict` text, `image` (shown copy) and `heatmap` (overlay or None)."""
     img, dmeta = _open(file_or_img, size=max(model.size, DISPLAY))
     meta = _meta_frame(age, sex, site, dmeta) if uses_metadata(model) else None
-    p = float(model.predict([img], meta=meta, progress=False)[0])
+    p = float(model.predict([img], meta=meta, progress=False, prevalence=prevalence)[0])
+    if threshold is None: threshold = decision_threshold(model, prevalence)[0]
+    assumed = prevalence if prevalence is not None else model.train_prevalence
     shown = img.copy()
     shown.thumbnail((DISPLAY, DISPLAY))
     heat = None
     if heatmap:
         from melanoma.explain import gradcam, overlay
         heat = overlay(shown, gradcam(model, shown, meta=meta))
-    return dict(probability=p, label='melanoma' if p >= threshold else 'not melanoma',
-                verdict=_verdict(p, threshold), image=shown, heatmap=heat)
+    return dict(probability=p, prevalence=assumed, threshold=threshold, label='melanoma' if p >= threshold else 'not melanoma',
+                verdict=_verdict(p, threshold, assumed), image=shown, heatmap=heat)
 
 # %% ../nbs/14_app.ipynb #c011
 DISCLAIMER = ("⚠️ **Research demo, not a medical device.** The score comes from a model trained on public "
@@ -158,7 +182,7 @@ def _ui_error(e: Exception, file=None):
 
 # %% ../nbs/14_app.ipynb #c012
 def build_app(model_dir: str | os.PathLike | None = None, # a trained model folder; default: the newest under `models/`
-              threshold: float = 0.5, # default of the decision-threshold slider
+              threshold: float | None = None, # default of the decision-threshold slider; None: the model's operating point
               model: MelanomaModel | None = None, # an already loaded model (instead of `model_dir`)
               examples: str | os.PathLike | list | None = None, # folder or list of example images; default app/examples
               concurrency: int = 1, # requests run on the model at once (the rest wait in the queue)
@@ -174,23 +198,41 @@ def build_app(model_dir: str | os.PathLike | None = None, # a trained model fold
         if not (model_dir / 'config.json').exists():
             raise MelanomaError(f'{model_dir} is not a trained model folder (no config.json). {_HOWTO}')
         model = load_model(model_dir, device=device)
+    from melanoma.model import check_prevalence, prior_shift
     lock = threading.Lock()
     meta = uses_metadata(model)
     sexes, sites = _meta_choices(model) if meta else ([], [])
+    calibrated = model.train_prevalence is not None
+    prev0 = DEMO_PREVALENCE if calibrated else None
+    thr0, thr_note = decision_threshold(model, prev0)
+    if threshold is not None: thr0, thr_note = threshold, f'The threshold is {threshold:g}, as the demo was started with.'
 
-    def predict(file, age, sex, site, heatmap, thr):
+    def prevalence_of(prev) -> float | None:
+        if not calibrated: return None
+        try: return check_prevalence(prev, 'the melanoma prevalence')
+        except MelanomaError as e: raise gr.Error(str(e), print_exception=False)
+
+    def predict(file, age, sex, site, heatmap, thr, prev):
         if file is None: raise gr.Error('Upload an image first (JPEG, PNG or DICOM).', print_exception=False)
+        prev = prevalence_of(prev)
         try:
-            with lock: r = predict_image(model, file, age, sex or None, site or None, heatmap=heatmap, threshold=thr)
+            with lock: r = predict_image(model, file, age, sex or None, site or None, heatmap=heatmap, threshold=thr, prevalence=prev)
         except Exception as e: raise _ui_error(e, file)
         p = r['probability']
-        return {'melanoma': p, 'not melanoma': 1 - p}, r['verdict'], r['image'], r['heatmap'], p
+        return {'melanoma': p, 'not melanoma': 1 - p}, r['verdict'], r['image'], r['heatmap'], (p, r['prevalence'])
 
     def changed(file, *args):  # a new upload or a clicked example: predict; a cleared upload: clear the results
         if file is None: return None, '', None, None, None
         return predict(file, *args)
 
-    def relabel(p, thr): return _verdict(p, thr) if p is not None else ''
+    def relabel(last, thr): return _verdict(last[0], thr, last[1]) if last is not None else ''
+
+    def reprevalence(prev, last, thr, thr_at):  # the probability and the threshold move together: the verdict stays
+        prev = prevalence_of(prev)
+        thr = prior_shift(thr, thr_at, prev)
+        if last is None: return gr.update(), '', thr, None, prev
+        p = prior_shift(last[0], last[1], prev)
+        return {'melanoma': p, 'not melanoma': 1 - p}, _verdict(p, thr, prev), thr, (p, prev), prev
 
     # uploads and results are cached on disk by Gradio: delete them after an hour (checked every hour)
     with gr.Blocks(title='melanoma demo', analytics_enabled=False, delete_cache=(3600, 3600)) as app:
@@ -198,18 +240,25 @@ def build_app(model_dir: str | os.PathLike | None = None, # a trained model fold
                     "model's melanoma probability and where it looked (Grad-CAM).")
         gr.Markdown(DISCLAIMER, elem_id='disclaimer')
         gr.Markdown(model_summary(model, model_dir), elem_id='model-info')
-        last = gr.State(None)
+        last = gr.State(None)  # (probability, the prevalence it assumes) of the last prediction
+        thr_at = gr.State(prev0)  # the prevalence the threshold slider is at
         with gr.Row():
             with gr.Column():
                 file = gr.File(label='Dermoscopy image (JPEG, PNG or DICOM)', file_types=FILE_TYPES, type='filepath',
                                elem_id='upload')
                 gr.Markdown('Age, sex and site are optional: for fields left empty (and not in the DICOM tags) the '
                             'prediction is averaged over the training patients.', visible=meta, elem_id='meta-note')
-                with gr.Row(visible=meta):
-                    age = gr.Number(label='Age (years)', value=None, minimum=0, maximum=120, visible=meta)
+                with gr.Row(visible=meta):  # a Textbox: Gradio's Number shows and sends 0 when left empty
+                    age = gr.Textbox(label='Age (years)', value='', placeholder='unknown', visible=meta, elem_id='age')
                     sex = gr.Dropdown(label='Sex', choices=[''] + sexes, value='', visible=meta)
                     site = gr.Dropdown(label='Anatomical site', choices=[''] + sites, value='', visible=meta)
-                thr = gr.Slider(0, 1, value=threshold, step=0.01, label='Decision threshold', elem_id='threshold')
+                prev = gr.Number(value=prev0, step=0.01, visible=calibrated, elem_id='prevalence',  # no min/max: our message names the field
+                                 label='Melanoma prevalence of the population (fraction of lesions that are melanomas)')
+                gr.Markdown(PREVALENCE_NOTE + f' (This model was trained at {model.train_prevalence:.3f}.)' if calibrated else
+                            "The probability is as the model was trained: its training prevalence is not recorded, so it "
+                            "cannot be moved to a population's.", elem_id='prevalence-note')
+                thr = gr.Slider(0, 1, value=thr0, step=0.001, label='Decision threshold', elem_id='threshold')
+                gr.Markdown(thr_note, elem_id='threshold-note')
                 heat = gr.Checkbox(value=True, label='Show Grad-CAM heatmap')
                 btn = gr.Button('Predict', variant='primary', elem_id='predict')
                 ex = _examples(examples)
@@ -220,10 +269,12 @@ def build_app(model_dir: str | os.PathLike | None = None, # a trained model fold
                 with gr.Row():
                     shown = gr.Image(label='Image', type='pil', format='jpeg', interactive=False, elem_id='shown')
                     cam = gr.Image(label='Grad-CAM overlay', type='pil', format='jpeg', interactive=False, elem_id='gradcam')
-        ins, outs = [file, age, sex, site, heat, thr], [probs, verdict, shown, cam, last]
+        ins, outs = [file, age, sex, site, heat, thr, prev], [probs, verdict, shown, cam, last]
         btn.click(predict, ins, outs, api_name='predict', concurrency_limit=concurrency, concurrency_id='model')
         file.change(changed, ins, outs, api_name=False, concurrency_limit=concurrency, concurrency_id='model')
         thr.change(relabel, [last, thr], verdict, api_name=False, queue=False)
+        prev.submit(reprevalence, [prev, last, thr, thr_at], [probs, verdict, thr, last, thr_at], api_name=False, queue=False)
+        prev.blur(reprevalence, [prev, last, thr, thr_at], [probs, verdict, thr, last, thr_at], api_name=False, queue=False)
     app.queue(default_concurrency_limit=concurrency, max_size=max_queue)
     return app
 
@@ -262,13 +313,13 @@ def start_app(app: gr.Blocks, # the `Blocks` from `build_app`
 def demo_cli(model: str = None, # trained model folder (default: the newest under models/)
              port: int = 7860, # TCP port to serve on
              host: str = '127.0.0.1', # interface to listen on ('0.0.0.0' to serve the network)
-             threshold: float = 0.5, # default decision threshold
+             threshold: float = None, # default decision threshold (default: the model's operating point, 95% sensitivity out of fold; else 0.5)
              share: bool = False, # also open a public gradio.live link (needs the network)
              max_file_size: str = '30mb', # largest upload accepted
             ) -> None:
     "Serve the Gradio demo for a trained model."
     os.environ.setdefault('GRADIO_ANALYTICS_ENABLED', 'False')
-    if not 0 <= threshold <= 1: raise MelanomaError(f'--threshold must be between 0 and 1, got {threshold}')
+    if threshold is not None and not 0 <= threshold <= 1: raise MelanomaError(f'--threshold must be between 0 and 1, got {threshold}')
     app = build_app(model, threshold=threshold)
     print(f'melanoma demo: http://{host}:{port}  (Ctrl-C to stop)')
     launch(app, host=host, port=port, share=share, max_file_size=max_file_size)

@@ -13,13 +13,15 @@ REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / 'app' / 'examples'
 
 
-def make_model_dir(dest: Path, size: int = 64, meta: bool = False) -> Path:
-    "A small untrained model artifact (resnet18, 2 folds) saved the way `melanoma train` saves one."
+OP = dict(target_sensitivity=0.95, threshold=0.4, sensitivity=0.96, specificity=0.55, n=120, positives=25, prevalence=0.3)
+
+def make_model_dir(dest: Path, size: int = 64, meta: bool = False, calibrated: bool = False) -> Path:
+    "A small untrained model artifact (resnet18, 2 folds) saved the way `melanoma train` saves one (with `calibrated`, its training prevalence and operating point)."
     import torch
     from melanoma.model import create_model, save_model, meta_dim
     torch.manual_seed(0)
     nets = [create_model('resnet18', pretrained=False, n_meta=meta_dim() if meta else 0) for _ in range(2)]
-    save_model(nets, dest, dict(size=size))
+    save_model(nets, dest, dict(size=size, **(dict(train_prevalence=0.3, operating_point=OP) if calibrated else {})))
     (dest / 'oof_auc.json').write_text('{"auc": 0.75}')
     return dest
 
@@ -107,7 +109,7 @@ def test_metadata_model(tmp_path, files):
     url = A.start_app(app)
     try:
         c = Client(url, verbose=False, analytics_enabled=False, download_files=False)
-        verdict = c.predict(handle_file(str(files['jpeg'])), 50, 'male', 'torso', False, 0.5, api_name='/predict')[1]
+        verdict = c.predict(handle_file(str(files['jpeg'])), '50', 'male', 'torso', False, 0.5, None, api_name='/predict')[1]
         assert f'{A.predict_image(m, files["jpeg"], age=50, sex="male", site="torso", heatmap=False)["probability"]:.3f}' in verdict
     finally: app.close()
 
@@ -130,7 +132,7 @@ def client(model):
 
 def ask(client, path, heatmap=True, threshold=0.5):
     from gradio_client import handle_file
-    return client.predict(handle_file(str(path)), None, '', '', heatmap, threshold, api_name='/predict')
+    return client.predict(handle_file(str(path)), '', '', '', heatmap, threshold, None, api_name='/predict')
 
 
 def test_app_predicts(client, files):
@@ -157,7 +159,7 @@ def test_app_bad_files(client, files, tmp_path):
 
 def test_app_concurrent(client, files):
     from gradio_client import handle_file
-    jobs = [client.submit(handle_file(str(files['jpeg'])), None, '', '', False, 0.5, api_name='/predict') for _ in range(20)]
+    jobs = [client.submit(handle_file(str(files['jpeg'])), '', '', '', False, 0.5, None, api_name='/predict') for _ in range(20)]
     res = [j.result(timeout=120) for j in jobs]
     assert len(res) == 20 and len({r[1] for r in res}) == 1  # all answered, same verdict
 
@@ -169,3 +171,30 @@ def test_real_dicom(model, siim_mini):
     assert 0 <= r['probability'] <= 1 and max(r['image'].size) <= A.DISPLAY and r['heatmap'].size == r['image'].size
     a = np.asarray(r['image'], np.float32)
     assert a[..., 0].mean() > a[..., 2].mean()  # skin: red above blue
+
+
+def test_calibrated_model(tmp_path, files):
+    "Probability at the prevalence asked for; the default threshold is the operating point moved with it, so the verdict stays."
+    from melanoma.model import load_model, prior_shift
+    from gradio_client import Client, handle_file
+    m = load_model(make_model_dir(tmp_path / 'cal', calibrated=True), device='cpu')
+    r0 = A.predict_image(m, files['jpeg'], heatmap=False)
+    assert r0['prevalence'] == 0.3 and r0['threshold'] == OP['threshold'] and 'prevalence 0.3' in r0['verdict']
+    for prev in (0.01, A.DEMO_PREVALENCE, 0.5):
+        r = A.predict_image(m, files['jpeg'], heatmap=False, prevalence=prev)
+        assert np.isclose(r['probability'], prior_shift(r0['probability'], 0.3, prev), atol=1e-6)
+        assert np.isclose(r['threshold'], prior_shift(OP['threshold'], 0.3, prev)) and r['label'] == r0['label']
+        assert f'prevalence {prev:g}' in r['verdict']
+    t, note = A.decision_threshold(m, 0.05)
+    assert np.isclose(t, prior_shift(0.4, 0.3, 0.05)) and '95%' in note and 'out-of-fold' in note
+    assert A.decision_threshold(load_model(make_model_dir(tmp_path / 'plain'), device='cpu'))[0] == 0.5
+    app = A.build_app(model=m, examples=[])
+    url = A.start_app(app)
+    try:
+        c = Client(url, verbose=False, analytics_enabled=False, download_files=False)
+        label, verdict, *_ = c.predict(handle_file(str(files['jpeg'])), '', '', '', False, t, 0.05, api_name='/predict')
+        p = {x['label']: x['confidence'] for x in label['confidences']}['melanoma']
+        assert np.isclose(p, prior_shift(r0['probability'], 0.3, 0.05), atol=1e-3) and 'prevalence 0.05' in verdict
+        from gradio_client.exceptions import AppError
+        with pytest.raises(AppError, match='prevalence'): c.predict(handle_file(str(files['jpeg'])), '', '', '', False, t, 0, api_name='/predict')
+    finally: app.close()

@@ -1,9 +1,10 @@
 "The demo in a real browser: Debian's headless Chromium, driven by selenium, on 127.0.0.1 only."
 import os, re, shutil
 from pathlib import Path
+import numpy as np
 import pytest
 
-from test_app import EXAMPLES, make_model_dir
+from test_app import EXAMPLES, OP, make_model_dir
 
 CHROMIUM = shutil.which('chromium') or shutil.which('chromium-browser')
 DRIVER = shutil.which('chromedriver')
@@ -69,3 +70,59 @@ def test_upload_and_see_result(url, browser, tmp_path):
     shot = Path(os.environ.get('MELANOMA_SCREENSHOT', tmp_path / 'demo.png'))
     browser.save_screenshot(str(shot))
     assert shot.stat().st_size > 10_000
+
+
+@pytest.fixture(scope='module')
+def served(tmp_path_factory):
+    "A metadata model with a training prevalence and an operating point, served with `predict_image` recording its arguments."
+    from melanoma import app as A
+    calls, orig = [], A.predict_image
+    def recording(model, file, age=None, sex=None, site=None, heatmap=True, threshold=None, prevalence=None):
+        calls.append(dict(age=age, sex=sex, site=site, threshold=threshold, prevalence=prevalence))
+        return orig(model, file, age, sex, site, heatmap=heatmap, threshold=threshold, prevalence=prevalence)
+    A.predict_image = recording  # build_app's handler looks it up at call time
+    app = A.build_app(make_model_dir(tmp_path_factory.mktemp('models') / 'cal', meta=True, calibrated=True), examples=EXAMPLES)
+    u = A.start_app(app)
+    try: yield u, calls
+    finally: app.close(); A.predict_image = orig
+
+
+def test_age_left_empty_is_missing_and_typed_age_is_sent(served, browser):
+    "As a person uses it: upload, leave the age empty, predict; then type an age and predict again. What did the model get?"
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+    from melanoma import app as A
+    from melanoma.model import prior_shift
+    url, calls = served
+    browser.get(url)
+    wait = WebDriverWait(browser, 90)
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, '#upload input[type=file]'))
+    age = browser.find_element(By.CSS_SELECTOR, '#age textarea, #age input')
+    assert age.get_attribute('value') == ''  # shown empty, not 0
+    assert browser.find_element(By.CSS_SELECTOR, '#prevalence input').get_attribute('value') == str(A.DEMO_PREVALENCE)
+    assert '5%' in browser.find_element(By.ID, 'prevalence-note').text
+    assert 'operating point' in browser.find_element(By.ID, 'threshold-note').text
+    thr = float(browser.find_element(By.CSS_SELECTOR, '#threshold input[type=number]').get_attribute('value'))
+    assert abs(thr - prior_shift(OP['threshold'], 0.3, A.DEMO_PREVALENCE)) < 1e-3
+    n = len(calls)
+    browser.find_element(By.CSS_SELECTOR, '#upload input[type=file]').send_keys(str(EXAMPLES / 'synthetic_melanoma.jpg'))
+    wait.until(lambda d: len(calls) > n and verdict(d))
+    got = calls[-1]
+    assert got['age'] in ('', None), got  # the empty box sends "missing", not 0
+    assert np.isnan(A._meta_frame(got['age'], None, None, {}).age[0])
+    assert got['prevalence'] == A.DEMO_PREVALENCE and 'prevalence 0.05' in verdict(browser)
+    first = verdict(browser)
+    age.send_keys('47')
+    n = len(calls)
+    browser.find_element(By.ID, 'predict').click()
+    wait.until(lambda d: len(calls) > n and verdict(d))
+    assert calls[-1]['age'] == '47' and A._meta_frame(calls[-1]['age'], None, None, {}).age[0] == 47.0
+    # another prevalence: the probability and the threshold move together, the verdict stays
+    from selenium.webdriver.common.keys import Keys
+    before = verdict(browser).split(':')[0]
+    box = browser.find_element(By.CSS_SELECTOR, '#prevalence input')
+    box.clear(); box.send_keys('0.5', Keys.ENTER)
+    wait.until(lambda d: 'prevalence 0.5)' in (verdict(d) or ''))
+    assert verdict(browser).split(':')[0] == before
+    thr = float(browser.find_element(By.CSS_SELECTOR, '#threshold input[type=number]').get_attribute('value'))
+    assert abs(thr - prior_shift(OP['threshold'], 0.3, 0.5)) < 2e-3
