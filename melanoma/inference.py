@@ -113,9 +113,12 @@ def predict_dataset(model_dirs: Sequence[str | os.PathLike] | str | os.PathLike,
                     images: str = 'auto', # `jpeg`, `dicom` or `auto` (JPEG when present)
                     progress: bool = True, # show a progress bar
                     prevalence: float | None = None, # None: each model's probabilities as trained; a number: corrected to that melanoma prevalence
+                    diagnoses: bool = False, # also the per-diagnosis probabilities of multi-class models, in `attrs['diagnoses']`
                    ) -> pd.DataFrame:
     """Predict every test image of `data` with each model (folds averaged, `tta` passes) and blend them: `image_name,target`.
-    `attrs['prevalence']`: the prevalence(s) the probabilities assume (None where a model's training prevalence is unknown)."""
+    `attrs['prevalence']`: the prevalence(s) the probabilities assume (None where a model's training prevalence is unknown);
+    with `diagnoses`, `attrs['diagnoses']`: `image_name` and the `DIAG_CLASSES` probabilities (weighted mean of the models)."""
+    from melanoma.model import DIAG_CLASSES
     if on_error not in ('fill', 'fail'): raise MelanomaError(f"on_error must be 'fill' or 'fail', not {on_error!r}")
     if isinstance(model_dirs, (str, os.PathLike)) or hasattr(model_dirs, 'predict'): model_dirs = [model_dirs]
     model_dirs = list(model_dirs)
@@ -131,21 +134,23 @@ def predict_dataset(model_dirs: Sequence[str | os.PathLike] | str | os.PathLike,
     for m, d in zip(models, model_dirs):
         try: m._at_prevalence(0.5, prevalence)  # every model can be corrected: fail before the work
         except MelanomaError as e: raise MelanomaError(f'{d}: {e}') from None
+        if diagnoses and not m.multiclass: raise MelanomaError(f'{d}: has a binary melanoma head, no diagnoses (train with --head multiclass)')
     names = [str(d) if isinstance(d, (str, os.PathLike)) else f'model{i}' for i, d in enumerate(model_dirs)]
-    n, k = len(df), len(models)
-    P = np.full((k, n), np.nan)
+    n, k, classes = len(df), len(models), DIAG_CLASSES if diagnoses else []
+    P = np.full((k, n, 1 + len(classes)), np.nan)  # per model and image: melanoma probability (+ each diagnosis's)
+    pcols = lambda j: [f'p{j}'] + [f'p{j}_{c}' for c in classes]  # their columns in the cache
     err = pd.Series('', index=df.index, dtype=object)
     cache = Path(cache) if cache else None
-    key = _cache_key(model_dirs, tta, data, prevalence)
+    key = _cache_key(model_dirs, tta, data, prevalence) + ('-dx' if diagnoses else '')
     if cache and cache.is_file():
         c = pd.read_csv(cache, dtype={'image_name': str, 'error': str, 'key': str}, keep_default_na=False)
-        if len(c) and (c['key'] == key).all() and all(f'p{j}' in c for j in range(k)):
+        if len(c) and (c['key'] == key).all() and all(col in c for j in range(k) for col in pcols(j)):
             pos = pd.Series(df.index, index=df.image_id)
             c = c[c.image_name.isin(pos.index)]
             idx = pos[c.image_name].to_numpy()
-            for j in range(k): P[j, idx] = pd.to_numeric(c[f'p{j}'], errors='coerce')
+            for j in range(k): P[j, idx] = c[pcols(j)].apply(pd.to_numeric, errors='coerce').to_numpy()
             err[idx] = c['error'].to_numpy()
-    todo = np.flatnonzero(np.isnan(P).any(0) & err.eq('').to_numpy())
+    todo = np.flatnonzero(np.isnan(P).any((0, 2)) & err.eq('').to_numpy())
     meta = df[['sex', 'age', 'site']]
     bar = tqdm(total=n, initial=n - len(todo), desc='predict', unit='img', disable=not progress, dynamic_ncols=True)
     with torch.inference_mode():
@@ -158,15 +163,16 @@ def predict_dataset(model_dirs: Sequence[str | os.PathLike] | str | os.PathLike,
             good, imgs = idx[ok], [img for _, img, _ in ch if img is not None]
             if len(imgs):
                 for mi, m in enumerate(models):
-                    p = np.asarray(m.predict(imgs, meta=meta.iloc[good].reset_index(drop=True), tta=tta, bs=bs, progress=False,
-                                             prevalence=prevalence), dtype=np.float64).reshape(-1)
+                    mg = meta.iloc[good].reset_index(drop=True)
+                    p = np.asarray(m.predict(imgs, meta=mg, tta=tta, bs=bs, progress=False, prevalence=prevalence), dtype=np.float64).reshape(-1)
                     if len(p) != len(imgs): raise MelanomaError(f"{names[mi]}: predict returned {len(p)} values for {len(imgs)} images")
-                    P[mi, good] = p
+                    P[mi, good, 0] = p
+                    if diagnoses: P[mi, good, 1:] = m.predict_diagnoses(imgs, meta=mg, tta=tta, bs=bs, progress=False).to_numpy()
                     for j in good[~np.isfinite(p)]: err[j] = f'{df.path[j]}: {names[mi]} could not process it'
             if cache:
-                done = ~np.isnan(P).any(0) | err.ne('').to_numpy()
+                done = ~np.isnan(P).any((0, 2)) | err.ne('').to_numpy()
                 part = pd.DataFrame({'image_name': df.image_id[done], 'error': err[done], 'key': key,
-                                     **{f'p{j}': P[j, done] for j in range(k)}})
+                                     **{col: P[j, done, i] for j in range(k) for i, col in enumerate(pcols(j))}})
                 write_csv(part, cache)
             bar.update(len(ch))
     bar.close()
@@ -177,12 +183,15 @@ def predict_dataset(model_dirs: Sequence[str | os.PathLike] | str | os.PathLike,
         if on_error == 'fail' or bad.all():
             why = 'no image could be read' if bad.all() else 'on_error=fail'
             raise MelanomaError(f"{data}: {len(skipped)} of {n} test image(s) could not be read ({why}): {listing}")
-        for j in range(k): P[j, bad] = np.median(P[j, ~bad])
+        for j in range(k): P[j, bad] = np.median(P[j, ~bad], 0)
         warnings.warn(f"{data}: {len(skipped)} of {n} test image(s) could not be read and got the median prediction: {listing}", stacklevel=2)
     if not np.isfinite(P).all():
-        j, i = np.argwhere(~np.isfinite(P))[0]
+        j, i, _ = np.argwhere(~np.isfinite(P))[0]
         raise MelanomaError(f"{names[j]}: non-finite prediction for {df.image_id[i]} ({df.path[i]})")
-    out = pd.DataFrame({'image_name': df.image_id.astype(str), 'target': blend(list(P), ensemble, weights)})
+    out = pd.DataFrame({'image_name': df.image_id.astype(str), 'target': blend(list(P[..., 0]), ensemble, weights)})
+    if diagnoses:
+        D = np.stack([blend(list(P[..., 1 + i]), 'mean', weights) for i in range(len(classes))], 1)
+        out.attrs['diagnoses'] = pd.DataFrame(D / D.sum(1, keepdims=True), columns=classes).assign(image_name=out.image_name)[['image_name'] + classes]
     out.attrs.update(skipped=skipped, models=names, oof_aucs=[getattr(m, 'oof_auc', None) for m in models],
                      prevalence=[prevalence if prevalence is not None else getattr(m, 'train_prevalence', None) for m in models])
     if cache and cache.is_file(): cache.unlink()
@@ -199,7 +208,7 @@ def prevalence_note(assumed: Sequence[float | None], # each model's prevalence (
             + (f" ({sum(a is None for a in assumed)} model(s) unknown)" if None in assumed else '')
             + '; --prevalence P expresses them at another one')
 
-# %% ../nbs/08_inference.ipynb #c021
+# %% ../nbs/08_inference.ipynb #c023
 ONNX_OPSET = 17
 
 def _onnx_inputs(model, n: int = 2) -> tuple:
@@ -239,7 +248,7 @@ def export_onnx(model_dir: str | os.PathLike, # a model folder from `melanoma tr
         files.append(dest)
     return files
 
-# %% ../nbs/08_inference.ipynb #c022
+# %% ../nbs/08_inference.ipynb #c024
 class OrtNet(torch.nn.Module):
     """An onnxruntime session behind the `MelanomaNet` interface: `forward(x, meta=None) -> logits`. `torch_net`: the same
     network in torch, which `MelanomaModel` uses for the images whose missing metadata it averages over (`meta_prior`)."""
@@ -274,7 +283,7 @@ def use_onnx(model, # a `MelanomaModel` (loaded on the CPU)
     model.nets, model.device = [OrtNet(f, torch_net=n if keep else None) for f, n in zip(files, model.nets)], torch.device('cpu')
     return model
 
-# %% ../nbs/08_inference.ipynb #c024
+# %% ../nbs/08_inference.ipynb #c026
 def run_name(model_dirs: Sequence[str | os.PathLike], tta: int = 1, ensemble: str = 'mean') -> str:
     "The default submission name: the model folders' names joined by `+`, with the TTA and blend when they matter."
     name = '+'.join(Path(d).resolve().name for d in model_dirs)
@@ -297,6 +306,7 @@ def predict_cli(model: Annotated[list[str], 'a model folder from `melanoma train
                 strict: bool = False, # stop on unreadable images instead of giving them the median prediction
                 images: Annotated[str, 'which test images: JPEGs (jpeg/test/), DICOMs (test/), or auto (JPEG when present)', {'choices': ['auto', 'jpeg', 'dicom']}] = 'auto',
                 prevalence: float = None, # express the probabilities at this melanoma prevalence (e.g. 0.02); default: as trained. Leave it for Kaggle: AUC does not change
+                diagnoses: bool = False, # multi-class models: also write each image's diagnosis probabilities to OUT_STEM_diagnoses.csv
                ):
     "Predict a test set (TTA, folds, ensembles) into a validated submission CSV; an interrupted run resumes."
     if onnx and no_onnx: raise MelanomaError("--onnx and --no-onnx contradict each other: pass one")
@@ -306,13 +316,16 @@ def predict_cli(model: Annotated[list[str], 'a model folder from `melanoma train
     cache = out.parent / f'.{out.stem}.partial.csv'
     df = predict_dataset(model, data, tta=tta, ensemble=ensemble, weights=weights, bs=bs, workers=workers,
                          on_error='fail' if strict else 'fill', cache=cache, images=images,
-                         onnx=True if onnx else False if no_onnx else None, prevalence=prevalence)
+                         onnx=True if onnx else False if no_onnx else None, prevalence=prevalence, diagnoses=diagnoses)
     write_submission(df, out, df.image_name.tolist(), read_sample_ids(data), models=df.attrs['models'], tta=tta,
                      ensemble=ensemble if len(model) > 1 else '', oof_aucs=df.attrs['oof_aucs'])
     sk = df.attrs['skipped']
     print(f"wrote {out}: {len(df)} predictions from {len(model)} model(s), TTA {tta}"
           + (f"; {len(sk)} unreadable image(s) got the median prediction" if sk else ''))
     print(prevalence_note(df.attrs['prevalence'], prevalence))
+    if diagnoses:
+        dx = write_csv(df.attrs['diagnoses'], out.with_name(f'{out.stem}_diagnoses.csv'))
+        print(f"wrote {dx}: {', '.join(df.attrs['diagnoses'].columns[1:])} probabilities of each image")
 
 def export_onnx_cli(model: str, # a model folder from `melanoma train`
                     out: str = None, # folder for the fold<k>.onnx files (default: the model folder)

@@ -17,11 +17,12 @@ from .core import MelanomaError, atomic_path, atomic_write, default_device
 from .data import DIAGNOSES, SITES, SEXES
 
 # %% auto #0
-__all__ = ['TV_RESNETS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'LITE_ARCHS', 'MAIN_SOURCE', 'efficientnet_lite_to_timm',
-           'lite_weights_file', 'lite_imagenet_state_dict', 'read_state_dict', 'load_backbone_weights',
-           'default_meta_vocab', 'meta_dim', 'meta_frame_to_tensor', 'meta_prior', 'MelanomaNet', 'splitter',
-           'create_model', 'model_config', 'save_state', 'save_model', 'check_prevalence', 'prior_shift',
-           'oof_by_image', 'oof_prevalence', 'operating_point', 'dihedral', 'MelanomaModel', 'load_model']
+__all__ = ['TV_RESNETS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'LITE_ARCHS', 'MAIN_SOURCE', 'DIAG_CLASSES',
+           'efficientnet_lite_to_timm', 'lite_weights_file', 'lite_imagenet_state_dict', 'read_state_dict',
+           'load_backbone_weights', 'default_meta_vocab', 'meta_dim', 'meta_frame_to_tensor', 'meta_prior',
+           'MelanomaNet', 'splitter', 'create_model', 'model_config', 'save_state', 'save_model', 'check_prevalence',
+           'prior_shift', 'oof_by_image', 'oof_prevalence', 'operating_point', 'dihedral', 'MelanomaModel',
+           'load_model']
 
 # %% ../nbs/06_model.ipynb #c005
 TV_RESNETS = ('resnet18', 'resnet34', 'resnet50', 'resnet101', 'resnet152', 'resnext50_32x4d', 'resnext101_32x8d',
@@ -388,6 +389,13 @@ def _mel_logit(out: torch.Tensor) -> torch.Tensor:
     i = DIAGNOSES.index('MEL')
     return out[:, i] - torch.logsumexp(torch.cat([out[:, :i], out[:, i + 1:]], 1), 1)
 
+DIAG_CLASSES = [d for d in DIAGNOSES if d != 'UNK']  # what `predict_diagnoses` gives: the diagnoses without UNK
+_KEEP = [DIAGNOSES.index(d) for d in DIAG_CLASSES]
+
+def _diag_probs(out: torch.Tensor) -> torch.Tensor:
+    "Multi-class network outputs -> probabilities of `DIAG_CLASSES` (softmax over them, UNK left out)."
+    return torch.softmax(out.float()[:, _KEEP], 1)
+
 class MelanomaModel:
     "A trained model: its config, one network per fold, and preprocessing/prediction that match training."
     def __init__(self, config: dict, nets: list[nn.Module], device=None, oof_auc: float | None = None):
@@ -449,24 +457,25 @@ class MelanomaModel:
         if len(t) != n: raise MelanomaError(f'metadata has {len(t)} rows for {n} image(s)')
         return t
 
-    def melanoma_logit(self, net: nn.Module, x: torch.Tensor, meta=None) -> torch.Tensor:
-        """One melanoma score per image: the binary logit, or for a multi-class head the log-odds of MEL. Rows with missing
-        metadata get the log-odds of the probability averaged over the training data's combinations (`meta_prior`)."""
+    def _head(self, net: nn.Module, x: torch.Tensor, meta, exact: Callable, prob: Callable) -> tuple:
+        """`(out, rows, avg)`: `exact(outputs of net)` for every image of `x`, and for the `rows` whose metadata is incomplete
+        `prob(outputs)` (probabilities, rows x k) averaged over the training data's combinations (`meta_prior`); None, None
+        when no row needs it."""
         dev = next(net.parameters()).device
         m = self.meta_tensor(meta, len(x))
         tnet = net if isinstance(net, MelanomaNet) else getattr(net, 'torch_net', None)  # an ONNX session keeps its torch network for this
-        if m is None or self.prior is None or tnet is None: return _mel_logit(net(x.to(dev), None if m is None else m.to(dev)))
+        if m is None or self.prior is None or tnet is None: return exact(net(x.to(dev), None if m is None else m.to(dev))), None, None
         x, m = x.to(dev), m.to(dev)
         miss = self._missing(m)
         rows = miss.any(1).nonzero()[:, 0]
         if tnet is net:
             f = net.features(x)
-            out = _mel_logit(net.head_logits(f, m))
+            out = exact(net.head_logits(f, m))
             f = f[rows]
         else:
-            out = _mel_logit(net(x, m))
+            out = exact(net(x, m))
             f = tnet.features(x[rows]) if len(rows) else None
-        if not len(rows): return out
+        if not len(rows): return out, None, None
         P, w = (t.to(dev) for t in self.prior)
         mr, K = m[rows], len(P)
         cand = mr[:, None, :].repeat(1, K, 1)
@@ -476,9 +485,23 @@ class MelanomaModel:
             cand[fill, :, g] = P[None, :, g]
             if j: wt = wt * torch.where(fill[:, None], 1., (P[None, :, g] == mr[:, None, g]).all(-1).float())  # agree with known sex/site
         wt = torch.where(wt.sum(1, keepdim=True) > 0, wt, w[None, :])  # a known value no common combination has: all of them
-        lg = _mel_logit(tnet.head_logits(f.repeat_interleave(K, 0), cand.reshape(-1, cand.shape[-1]))).view(len(rows), K)
-        p = (torch.sigmoid(lg) * wt).sum(1) / wt.sum(1)
-        return out.index_put((rows,), torch.logit(p.clamp(1e-7, 1 - 1e-7)))
+        v = prob(tnet.head_logits(f.repeat_interleave(K, 0), cand.reshape(-1, cand.shape[-1]))).view(len(rows), K, -1)
+        return out, rows, (v * wt[..., None]).sum(1) / wt.sum(1, keepdim=True)
+
+    def melanoma_logit(self, net: nn.Module, x: torch.Tensor, meta=None) -> torch.Tensor:
+        """One melanoma score per image: the binary logit, or for a multi-class head the log-odds of MEL. Rows with missing
+        metadata get the log-odds of the probability averaged over the training data's combinations (`meta_prior`)."""
+        out, rows, p = self._head(net, x, meta, _mel_logit, lambda o: torch.sigmoid(_mel_logit(o))[:, None])
+        return out if rows is None else out.index_put((rows,), torch.logit(p[:, 0].clamp(1e-7, 1 - 1e-7)))
+
+    def diagnosis_probs(self, net: nn.Module, x: torch.Tensor, meta=None) -> torch.Tensor:
+        """Probabilities of `DIAG_CLASSES` (rows x 8: the softmax renormalised without UNK) of a multi-class network; rows
+        with missing metadata get them averaged over the training data's combinations (`meta_prior`)."""
+        out, rows, p = self._head(net, x, meta, _diag_probs, _diag_probs)
+        return out if rows is None else out.index_put((rows,), p)
+
+    @property
+    def multiclass(self) -> bool: return int(self.config['n_out']) == len(DIAGNOSES)
 
     @property
     def groups(self) -> list[slice]: return _meta_groups(self.config.get('meta_vocab') or default_meta_vocab())
@@ -492,6 +515,29 @@ class MelanomaModel:
         "The last convolutional feature layer of `net` (timm `bn2`/`conv_head`, ResNet `layer4`, ...) for Grad-CAM."
         return net.get_submodule(_cam_layer_name(net, self.size))
 
+    def _predict(self, items: Sequence, meta, tta: int, bs: int, num_workers: int, progress: bool, score: Callable, k: int) -> np.ndarray:
+        "`score(net, x, meta)` (rows x `k`) of every item, averaged over TTA and folds; NaN rows, with a warning, for unreadable items."
+        from tqdm.auto import tqdm
+        if not 1 <= tta <= 8: raise MelanomaError(f'tta must be between 1 and 8, got {tta}')
+        items = list(items)
+        mt = self.meta_tensor(meta, len(items))
+        dl = torch.utils.data.DataLoader(_Items(items, self.preprocess), batch_size=bs, num_workers=num_workers, collate_fn=_collate)
+        out, self.failed, cuda = np.full((len(items), k), np.nan, dtype='float32'), [], self.device.type == 'cuda'
+        for b, batch in enumerate(tqdm(dl, desc='predict', leave=False, disable=not progress or len(dl) <= 1)):
+            idx = [b * bs + i for i, (_, err) in enumerate(batch) if err is None]
+            for i, (_, err) in enumerate(batch):
+                if err is not None: self.failed.append(b * bs + i); warnings.warn(err)
+            if not idx: continue
+            x = torch.stack([t for t, err in batch if err is None]).to(self.device)
+            if not cuda: x = x.contiguous(memory_format=torch.channels_last)
+            m = None if mt is None else mt[idx].to(self.device)
+            p = torch.zeros(len(idx), k, device=self.device)
+            with torch.autocast('cuda', enabled=cuda):
+                for net in self.nets:
+                    for t in range(tta): p += score(net, dihedral(x, t), m).float().view(len(idx), k)
+            out[idx] = (p / (tta * len(self.nets))).cpu().numpy()
+        return out
+
     @torch.inference_mode()
     def predict(self, items: Sequence, # PIL images or paths (JPEG, PNG or DICOM)
                 meta: pd.DataFrame | None = None, # `sex, age, site` rows, one per item, when the model uses metadata
@@ -502,27 +548,24 @@ class MelanomaModel:
                 prevalence: float | None = None, # None: probabilities as trained (`train_prevalence`); a number: corrected to it
                ) -> np.ndarray:
         "Melanoma probability per item (mean over TTA and folds); NaN, with a warning, for images that cannot be read."
-        from tqdm.auto import tqdm
-        if not 1 <= tta <= 8: raise MelanomaError(f'tta must be between 1 and 8, got {tta}')
         self._at_prevalence(0.5, prevalence)  # fail before the work
-        items = list(items)
-        mt = self.meta_tensor(meta, len(items))
-        dl = torch.utils.data.DataLoader(_Items(items, self.preprocess), batch_size=bs, num_workers=num_workers, collate_fn=_collate)
-        out, self.failed, cuda = np.full(len(items), np.nan, dtype='float32'), [], self.device.type == 'cuda'
-        for b, batch in enumerate(tqdm(dl, desc='predict', leave=False, disable=not progress or len(dl) <= 1)):
-            idx = [b * bs + i for i, (_, err) in enumerate(batch) if err is None]
-            for i, (_, err) in enumerate(batch):
-                if err is not None: self.failed.append(b * bs + i); warnings.warn(err)
-            if not idx: continue
-            x = torch.stack([t for t, err in batch if err is None]).to(self.device)
-            if not cuda: x = x.contiguous(memory_format=torch.channels_last)
-            m = None if mt is None else mt[idx].to(self.device)
-            p = torch.zeros(len(idx), device=self.device)
-            with torch.autocast('cuda', enabled=cuda):
-                for net in self.nets:
-                    for k in range(tta): p += torch.sigmoid(self.melanoma_logit(net, dihedral(x, k), m).float())
-            out[idx] = (p / (tta * len(self.nets))).cpu().numpy()
-        return self._at_prevalence(out, prevalence).astype('float32')
+        out = self._predict(items, meta, tta, bs, num_workers, progress, lambda net, x, m: torch.sigmoid(self.melanoma_logit(net, x, m).float()), 1)
+        return self._at_prevalence(out[:, 0], prevalence).astype('float32')
+
+    @torch.inference_mode()
+    def predict_diagnoses(self, items: Sequence, # PIL images or paths (JPEG, PNG or DICOM)
+                          meta: pd.DataFrame | None = None, # `sex, age, site` rows, one per item, when the model uses metadata
+                          tta: int = 1, # number of dihedral transforms to average (1..8)
+                          bs: int = 32, # batch size
+                          num_workers: int = 0, # DataLoader workers for opening images
+                          progress: bool = True, # show a progress bar when there is more than one batch
+                         ) -> pd.DataFrame:
+        """Per-diagnosis probabilities of a multi-class model (`melanoma train --head multiclass`), one row per item, columns
+        `DIAG_CLASSES` (`MEL NV BCC AK BKL DF VASC SCC`: the softmax renormalised without UNK, mean over TTA and folds)."""
+        if not self.multiclass:
+            raise MelanomaError(f"this model has a binary melanoma head (n_out {self.config['n_out']}): it gives no diagnoses; "
+                                'train one with `melanoma train --head multiclass`')
+        return pd.DataFrame(self._predict(items, meta, tta, bs, num_workers, progress, self.diagnosis_probs, len(DIAG_CLASSES)), columns=DIAG_CLASSES)
 
 # %% ../nbs/06_model.ipynb #c035
 def _cam_layer_name(net: nn.Module, size: int = 224) -> str:

@@ -215,3 +215,34 @@ def test_prevalence(sample_data, tmp_path, monkeypatch, capsys):
     with pytest.raises(SystemExit, match='prevalence'):
         main(['predict', '--model', str(m), '--data', str(sample_data), '--workers', '0', '--prevalence', '2'])
     assert _cache_key([m], 1, sample_data) != _cache_key([m], 1, sample_data, 0.02)
+
+
+@pytest.fixture(scope='session')
+def mc_model(sample_data, tmp_path_factory):
+    "A tiny multi-class model trained in the test on the synthetic data (`train --debug --head multiclass`), and its data."
+    from melanoma.train import train
+    d = tmp_path_factory.mktemp('mc')
+    shutil.copytree(sample_data, d / 'siim')
+    return train(d / 'siim', name='mc', head='multiclass', debug=True, models_dir=d / 'models', progress=False), d / 'siim'
+
+
+def test_predict_diagnoses_cli(mc_model, tiny, tmp_path, monkeypatch, capsys):
+    "--diagnoses: image_name,MEL,...,SCC beside the Kaggle file; the Kaggle file itself is unchanged."
+    from melanoma.model import load_model, DIAG_CLASSES
+    mdir, data = mc_model
+    monkeypatch.chdir(tmp_path)
+    assert main(['predict', '--model', str(mdir), '--data', str(data), '--out', 'subs/mc.csv', '--workers', '0', '--diagnoses']) == 0
+    assert 'subs/mc_diagnoses.csv' in capsys.readouterr().out
+    sub, dx = pd.read_csv('subs/mc.csv', dtype={'image_name': str}), pd.read_csv('subs/mc_diagnoses.csv', dtype={'image_name': str})
+    validate_submission(sub, ids(data), read_sample_ids(data))
+    assert list(dx.columns) == ['image_name'] + DIAG_CLASSES and list(dx.image_name) == list(sub.image_name)
+    assert np.allclose(dx[DIAG_CLASSES].sum(axis=1), 1, atol=1e-5) and dx[DIAG_CLASSES].min().min() >= 0
+    m = load_model(mdir, device='cpu')
+    test = pd.read_csv(data / 'test.csv')
+    paths = [data / 'jpeg' / 'test' / f'{i}.jpg' for i in test.image_name[:3]]
+    meta = test[['sex', 'age_approx', 'anatom_site_general_challenge']].head(3).set_axis(['sex', 'age', 'site'], axis=1)
+    ref = m.predict_diagnoses(paths, meta, tta=int(m.config['train_args']['tta'] or 1), progress=False)
+    assert np.allclose(dx[DIAG_CLASSES].head(3).to_numpy(), ref.to_numpy(), atol=1e-4)
+    with pytest.raises(SystemExit, match='binary'):
+        main(['predict', '--model', str(tiny[0]), '--data', str(data), '--out', 'b.csv', '--workers', '0', '--diagnoses'])
+    with pytest.raises(MelanomaError, match='binary melanoma head'): load_model(tiny[0], device='cpu').predict_diagnoses(paths)
