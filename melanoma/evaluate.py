@@ -20,8 +20,8 @@ from .core import MelanomaError, atomic_write, atomic_path, require_columns, saf
 # %% auto #0
 __all__ = ['AGE_BANDS', 'AGE_LABELS', 'bootstrap_auc', 'operating_points', 'at_threshold', 'age_band', 'subgroup_table',
            'save_figure', 'plot_roc', 'plot_pr', 'calibration_error', 'plot_calibration', 'plot_histogram',
-           'render_report', 'check_preds', 'evaluate', 'read_oof', 'read_labelled', 'preds_from_csv', 'train_metadata',
-           'oof_frame', 'predict_frame', 'evaluate_cli']
+           'render_report', 'check_preds', 'diagnosis_metrics', 'plot_confusion', 'evaluate', 'read_oof',
+           'read_labelled', 'preds_from_csv', 'train_metadata', 'oof_frame', 'predict_frame', 'evaluate_cli']
 
 # %% ../nbs/09_evaluate.ipynb #c005
 def bootstrap_auc(y: np.ndarray, # 0/1 labels
@@ -228,6 +228,51 @@ def check_preds(preds: pd.DataFrame, source: str | os.PathLike = 'predictions') 
     return df.reset_index(drop=True)
 
 # %% ../nbs/09_evaluate.ipynb #c018
+def diagnosis_metrics(truth: Sequence[str], # true diagnoses (`DIAGNOSES` codes); UNK and empty ones are left out
+                      probs: pd.DataFrame, # per-class probabilities, columns `DIAG_CLASSES` (`predict_diagnoses`), one row per image
+                     ) -> tuple[dict, pd.DataFrame, np.ndarray]:
+    """Multi-class metrics of a diagnosis head: balanced accuracy (mean sensitivity over the classes present), and per class
+    the images, one-vs-rest AUC and sensitivity; returns `(metrics, table, confusion matrix of counts: true x predicted)`."""
+    from sklearn.metrics import balanced_accuracy_score
+    from melanoma.model import DIAG_CLASSES
+    require_columns(probs, DIAG_CLASSES, 'diagnosis probabilities')
+    t = pd.Series(list(truth), dtype=object).fillna('').astype(str).str.upper().to_numpy()
+    keep = np.isin(t, DIAG_CLASSES)
+    if not keep.any(): raise MelanomaError('no image has a known diagnosis (MEL NV BCC AK BKL DF VASC SCC): no multi-class metrics')
+    t, P = t[keep], probs[DIAG_CLASSES].to_numpy()[keep]
+    pred = np.asarray(DIAG_CLASSES)[P.argmax(1)]
+    cm = confusion_matrix(t, pred, labels=DIAG_CLASSES)
+    table = pd.DataFrame([{'diagnosis': c, 'n': int((t == c).sum()), 'predicted': int((pred == c).sum()),
+                           'auc': safe_auc(t == c, P[:, i]), 'sensitivity': cm[i, i] / cm[i].sum() if cm[i].sum() else np.nan}
+                          for i, c in enumerate(DIAG_CLASSES)])
+    m = dict(n=int(keep.sum()), left_out=int((~keep).sum()), balanced_accuracy=float(balanced_accuracy_score(t, pred)),
+             accuracy=float((t == pred).mean()), classes=table.to_dict('records'), confusion=cm.tolist(), labels=DIAG_CLASSES)
+    return m, table, cm
+
+def plot_confusion(cm: np.ndarray, labels: Sequence[str], title: str = 'Confusion matrix'):
+    "Confusion matrix (rows: true class, normalised to 1; columns: predicted), with the counts in the cells."
+    fig, ax = _figure(title, 'Predicted diagnosis', 'True diagnosis', size=(6, 5.5))
+    ax.grid(False)
+    rows = cm.sum(1, keepdims=True)
+    frac = np.divide(cm, rows, out=np.zeros(cm.shape, float), where=rows > 0)
+    im = ax.imshow(frac, cmap='Blues', vmin=0, vmax=1)
+    ax.set_xticks(range(len(labels)), labels); ax.set_yticks(range(len(labels)), labels)
+    for (i, j), v in np.ndenumerate(cm):
+        if v: ax.text(j, i, str(v), ha='center', va='center', fontsize=8, color='white' if frac[i, j] > 0.5 else 'black')
+    fig.colorbar(im, ax=ax, label='fraction of the true class')
+    return fig
+
+def _diagnosis_blocks(dx: pd.DataFrame, folder: Path) -> tuple[dict, list]:
+    "Metrics and report blocks of the diagnosis head from `dx`: `diagnosis` and the `DIAG_CLASSES` probabilities."
+    m, table, cm = diagnosis_metrics(dx.diagnosis, dx)
+    save_figure(plot_confusion(cm, m['labels']), folder / 'confusion.png')
+    left = f" ({m['left_out']} image(s) without a known diagnosis left out)" if m['left_out'] else ''
+    return m, [('h', 'Diagnoses (multi-class head)'),
+               ('p', f"{m['n']} images{left}: balanced accuracy {m['balanced_accuracy']:.4f} (mean sensitivity over the "
+                     f"diagnoses present), accuracy {m['accuracy']:.4f}; the predicted diagnosis is the most probable one."),
+               ('table', table), ('img', 'confusion.png', 'Confusion matrix of the diagnoses')]
+
+# %% ../nbs/09_evaluate.ipynb #c021
 def _population(df: pd.DataFrame, folder: Path, label: str, threshold: float, n_boot: int, seed: int,
                 by: tuple = ('site', 'sex', 'age_band', 'source')) -> tuple[dict, list]:
     "Metrics, plots (saved in `folder`, prefixed by `label`) and report blocks of the rows of one population."
@@ -280,6 +325,7 @@ def evaluate(preds: pd.DataFrame, # columns `image_id` (or `image_name`), `targe
              seed: int = 0, # bootstrap seed
              note: str = '', # a line on where the predictions come from, put at the top of the report
              by_source: bool = False, # score each `source` (population) on its own instead of pooling them
+             dx: pd.DataFrame | None = None, # a multi-class model's `image_id, diagnosis` and `DIAG_CLASSES` probabilities
             ) -> dict:
     """Compute the metrics of `preds`, write `report.md`, `report.html`, `metrics.json` and the plots; return the metrics.
     With `by_source` and several sources, the top-level metrics are those of the first population (SIIM-ISIC 2020 when
@@ -302,6 +348,9 @@ def evaluate(preds: pd.DataFrame, # columns `image_id` (or `image_name`), `targe
         blocks = [('p', 'Each population (data source) is scored on its own: they differ in prevalence, cameras and '
                         'patients, and one AUC over all of them would say little about any.'), ('table', table)]
         for s, (_, b) in per.items(): blocks += [('h', f'Population {s or "unknown"}')] + b
+    if dx is not None:
+        m['diagnoses'], more = _diagnosis_blocks(dx, folder)
+        blocks += more
     blocks = ([('p', note)] if note else []) + blocks
     md, ht = render_report(blocks, f'Evaluation: {name}', folder)
     with atomic_write(folder / 'report.md') as f: f.write(md)
@@ -310,7 +359,7 @@ def evaluate(preds: pd.DataFrame, # columns `image_id` (or `image_name`), `targe
     with atomic_write(folder / 'metrics.json') as f: json.dump(_json_safe(m), f, indent=1)
     return m
 
-# %% ../nbs/09_evaluate.ipynb #c021
+# %% ../nbs/09_evaluate.ipynb #c024
 def read_oof(model_dir: str | os.PathLike) -> pd.DataFrame:
     "The out-of-fold predictions of a training run (`oof.csv`) as `image_id, pred` (+ `target`, `fold`, `source` when saved)."
     p = Path(model_dir) / 'oof.csv'
@@ -364,7 +413,7 @@ def preds_from_csv(path: str | os.PathLike, # predictions or a submission CSV
     elif 'target' not in df.columns: raise MelanomaError(f'{path}: has no target column; give --data for the labels')
     return df
 
-# %% ../nbs/09_evaluate.ipynb #c022
+# %% ../nbs/09_evaluate.ipynb #c025
 def _mean_preds(frames: list[pd.DataFrame], keys: Sequence[str] = ('image_id',)) -> pd.DataFrame:
     "Average the `pred` of several models' predictions over the rows they share (matched on the `keys` they all have)."
     keys = [k for k in keys if all(k in f.columns for f in frames)]
@@ -430,14 +479,22 @@ def predict_frame(models: list, # model folders or loaded `MelanomaModel`s (thei
     if (~bad).any(): out[~bad] = blend(list(P[:, ~bad]))
     return out
 
-def _predict_models(models: list[str], labels: pd.DataFrame, tta: int = 1) -> pd.DataFrame:
-    "Predict `labels`' images with each model folder (averaged): `image_id, pred`; unreadable images are left out."
+def _predict_models(models: list, labels: pd.DataFrame, tta: int = 1) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """Predict `labels`' images with each model (averaged): `image_id, pred`, and when every model is multi-class their mean
+    diagnosis probabilities (`image_id, diagnosis` + `DIAG_CLASSES`, else None); unreadable images are left out."""
+    from melanoma.model import load_model
+    models = [m if hasattr(m, 'predict') else load_model(m) for m in models]
     p = predict_frame(models, labels, tta)
     bad = np.isnan(p)
     if bad.any(): print(f'{int(bad.sum())} of {len(p)} image(s) could not be read and are left out, e.g. {labels.path[bad].iloc[0]}')
-    return pd.DataFrame({'image_id': labels.image_id.values, 'pred': p})[~bad]
+    dx = None
+    if all(m.multiclass for m in models):
+        meta = labels[['sex', 'age', 'site']].reset_index(drop=True)
+        D = sum(m.predict_diagnoses(labels.path.tolist(), meta if m.uses_meta else None, tta) for m in models) / len(models)
+        dx = D.assign(image_id=labels.image_id.values, diagnosis=labels.diagnosis.values)[~bad]
+    return pd.DataFrame({'image_id': labels.image_id.values, 'pred': p})[~bad], dx
 
-# %% ../nbs/09_evaluate.ipynb #c023
+# %% ../nbs/09_evaluate.ipynb #c026
 def evaluate_cli(model: Annotated[list[str], {'type': str, 'nargs': '+', 'action': 'extend', 'metavar': 'DIR'}] = None, # trained model folder(s) (repeatable; their predictions are averaged)
                  data: str = None, # labelled data folder (any supported layout): labels, metadata, images to predict
                  preds: str = None, # CSV of predictions (image_name/image_id, pred[, target]), or a submission with --data
@@ -451,6 +508,7 @@ def evaluate_cli(model: Annotated[list[str], {'type': str, 'nargs': '+', 'action
                 ):
     "Evaluate predictions: AUC with a bootstrap 95% interval, ROC/PR/calibration plots, operating points, subgroup AUCs."
     if not (preds or model): raise MelanomaError('give --preds CSV, or --model DIR with --data DIR (or --oof)')
+    dx = None  # the diagnoses of multi-class models, when they predict --data
     if preds and model: raise MelanomaError('give either --preds or --model, not both')
     labels = read_labelled(data, fold) if data else None
     if preds:
@@ -465,14 +523,16 @@ def evaluate_cli(model: Annotated[list[str], {'type': str, 'nargs': '+', 'action
         if tta is None:
             from melanoma.inference import model_tta
             tta = max(model_tta(m) for m in model)
-        df = _join(_predict_models(model, labels, tta), labels, data)
+        df, dx = _predict_models(model, labels, tta)
+        df = _join(df, labels, data)
         note = f"Predictions of {', '.join(model)} on {data}" + (f' (validation fold {fold})' if fold is not None else '') + f', TTA {tta}.'
     if name is None:
         name = Path(preds).stem if preds else '+'.join(Path(m).name for m in model) + ('-oof' if oof else '')
         if fold is not None: name += f'-fold{fold}'
     df = check_preds(df, preds or (Path(model[0]) / 'oof.csv' if oof else f'predictions of {model[0]} on {data}'))
-    m = evaluate(df, name, out_dir, threshold=threshold, n_boot=n_boot, note=note, by_source=oof)
+    m = evaluate(df, name, out_dir, threshold=threshold, n_boot=n_boot, note=note, by_source=oof, dx=dx)
     for s, r in (m.get('sources') or {m.get('population', ''): m}).items():
         auc = f"AUC {r['auc']:.4f} (95% CI {r['auc_ci95'][0]:.4f}-{r['auc_ci95'][1]:.4f})" if 'auc' in r else 'AUC – (one class)'
         print(f"{s + ': ' if s else ''}{auc} on {r['n']} images, {r['positives']} melanomas; Brier {r['brier']:.4f}, ECE {r['ece']:.4f}")
+    if 'diagnoses' in m: print(f"diagnoses: balanced accuracy {m['diagnoses']['balanced_accuracy']:.4f} on {m['diagnoses']['n']} images")
     print(f"report: {m['report']}")

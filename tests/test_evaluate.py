@@ -159,3 +159,36 @@ def test_calibration_error():
     assert calibration_error(y, np.full(100, 0.2)) == pytest.approx(0)
     assert calibration_error(y, np.full(100, 0.5)) == pytest.approx(0.3)
     assert calibration_error(y, y) == 0 and calibration_error(y, 1 - y) == 1
+
+
+from test_inference import mc_model  # noqa: E402,F401 (the tiny multi-class model trained in the test)
+
+
+def test_multiclass_model_report(mc_model, tmp_path, capsys):
+    "A multi-class model on labelled data: balanced accuracy, per-class AUC and sensitivity, a confusion matrix."
+    from melanoma.evaluate import evaluate_cli, diagnosis_metrics
+    from melanoma.model import load_model, DIAG_CLASSES
+    from melanoma.data import read_dataset
+    mdir, data = mc_model
+    evaluate_cli(model=[str(mdir)], data=str(data), out_dir=str(tmp_path / 'r'), n_boot=50, tta=1)
+    assert 'diagnoses: balanced accuracy' in capsys.readouterr().out
+    js = json.loads((tmp_path / 'r/mc/metrics.json').read_text())
+    dx = js['diagnoses']
+    df = read_dataset(data)
+    known = df.diagnosis.isin(DIAG_CLASSES)
+    assert dx['n'] == known.sum() and dx['left_out'] == (~known).sum() and 0 <= dx['balanced_accuracy'] <= 1
+    assert [c['diagnosis'] for c in dx['classes']] == DIAG_CLASSES and np.array(dx['confusion']).sum() == dx['n']
+    m = load_model(mdir, device='cpu')
+    P = m.predict_diagnoses(df.path.tolist(), df[['sex', 'age', 'site']], progress=False)
+    ref = diagnosis_metrics(df.diagnosis, P)[0]
+    assert np.isclose(ref['balanced_accuracy'], dx['balanced_accuracy'])
+    assert (tmp_path / 'r/mc/confusion.png').stat().st_size > 5000
+    assert 'Diagnoses (multi-class head)' in (tmp_path / 'r/mc/report.md').read_text()
+
+
+def test_diagnosis_metrics_errors():
+    from melanoma.evaluate import diagnosis_metrics
+    from melanoma.model import DIAG_CLASSES
+    P = pd.DataFrame(np.full((2, 8), 1 / 8), columns=DIAG_CLASSES)
+    with pytest.raises(MelanomaError, match='no image has a known diagnosis'): diagnosis_metrics(['UNK', ''], P)
+    with pytest.raises(MelanomaError, match='SCC'): diagnosis_metrics(['MEL', 'NV'], P.drop(columns='SCC'))
