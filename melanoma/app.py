@@ -119,12 +119,18 @@ def predict_image(model: MelanomaModel, # a `MelanomaModel` from `melanoma.model
                   prevalence: float | None = None, # melanoma prevalence to express the probability at; None: the training prevalence
                  ) -> dict:
     """Score one image: `probability` (at `prevalence`, the one it assumes), `threshold`, `label` ('melanoma' or
-    'not melanoma'), `verdict` text, `image` (shown copy) and `heatmap` (overlay or None)."""
+    'not melanoma'), `verdict` text, `image` (shown copy), `heatmap` (overlay or None) and, for a multi-class model,
+    `diagnoses` ({'name (CODE)': probability}, most probable first; else None)."""
     img, dmeta = _open(file_or_img, size=max(model.size, DISPLAY))
     meta = _meta_frame(age, sex, site, dmeta) if uses_metadata(model) else None
     p = float(model.predict([img], meta=meta, progress=False, prevalence=prevalence)[0])
     if threshold is None: threshold = decision_threshold(model, prevalence)[0]
     assumed = prevalence if prevalence is not None else model.train_prevalence
+    dx = None
+    if model.multiclass:
+        from melanoma.model import DIAGNOSIS_NAMES
+        d = model.predict_diagnoses([img], meta=meta, progress=False).iloc[0].sort_values(ascending=False)
+        dx = {f'{DIAGNOSIS_NAMES[c]} ({c})': float(v) for c, v in d.items()}
     shown = img.copy()
     shown.thumbnail((DISPLAY, DISPLAY))
     heat = None
@@ -132,7 +138,7 @@ def predict_image(model: MelanomaModel, # a `MelanomaModel` from `melanoma.model
         from melanoma.explain import gradcam, overlay
         heat = overlay(shown, gradcam(model, shown, meta=meta))
     return dict(probability=p, prevalence=assumed, threshold=threshold, label='melanoma' if p >= threshold else 'not melanoma',
-                verdict=_verdict(p, threshold, assumed), image=shown, heatmap=heat)
+                verdict=_verdict(p, threshold, assumed), image=shown, heatmap=heat, diagnoses=dx)
 
 # %% ../nbs/14_app.ipynb #c011
 DISCLAIMER = ("⚠️ **Research demo, not a medical device.** The score comes from a model trained on public "
@@ -202,7 +208,7 @@ def build_app(model_dir: str | os.PathLike | None = None, # a trained model fold
     lock = threading.Lock()
     meta = uses_metadata(model)
     sexes, sites = _meta_choices(model) if meta else ([], [])
-    calibrated = model.train_prevalence is not None
+    calibrated, mc = model.train_prevalence is not None, model.multiclass
     prev0 = DEMO_PREVALENCE if calibrated else None
     thr0, thr_note = decision_threshold(model, prev0)
     if threshold is not None: thr0, thr_note = threshold, f'The threshold is {threshold:g}, as the demo was started with.'
@@ -219,10 +225,11 @@ def build_app(model_dir: str | os.PathLike | None = None, # a trained model fold
             with lock: r = predict_image(model, file, age, sex or None, site or None, heatmap=heatmap, threshold=thr, prevalence=prev)
         except Exception as e: raise _ui_error(e, file)
         p = r['probability']
-        return {'melanoma': p, 'not melanoma': 1 - p}, r['verdict'], r['image'], r['heatmap'], (p, r['prevalence'])
+        return ({'melanoma': p, 'not melanoma': 1 - p}, r['verdict'], r['image'], r['heatmap'], *([r['diagnoses']] if mc else []),
+                (p, r['prevalence']))
 
     def changed(file, *args):  # a new upload or a clicked example: predict; a cleared upload: clear the results
-        if file is None: return None, '', None, None, None
+        if file is None: return None, '', None, None, *([None] if mc else []), None
         return predict(file, *args)
 
     def relabel(last, thr): return _verdict(last[0], thr, last[1]) if last is not None else ''
@@ -268,8 +275,11 @@ def build_app(model_dir: str | os.PathLike | None = None, # a trained model fold
                 probs = gr.Label(label='Melanoma probability', num_top_classes=2, show_heading=False, elem_id='probability')
                 with gr.Row():
                     shown = gr.Image(label='Image', type='pil', format='jpeg', interactive=False, elem_id='shown')
-                    cam = gr.Image(label='Grad-CAM overlay', type='pil', format='jpeg', interactive=False, elem_id='gradcam')
-        ins, outs = [file, age, sex, site, heat, thr, prev], [probs, verdict, shown, cam, last]
+                    cam = gr.Image(label='Grad-CAM overlay (where the melanoma score looked, warmer = more)', type='pil',
+                                   format='jpeg', interactive=False, elem_id='gradcam')
+                dxl = gr.Label(label="Most likely diagnoses (the model's diagnosis head, at its training data's mix of diagnoses)",
+                               num_top_classes=3, visible=mc, elem_id='diagnoses')
+        ins, outs = [file, age, sex, site, heat, thr, prev], [probs, verdict, shown, cam, *([dxl] if mc else []), last]
         btn.click(predict, ins, outs, api_name='predict', concurrency_limit=concurrency, concurrency_id='model')
         file.change(changed, ins, outs, api_name=False, concurrency_limit=concurrency, concurrency_id='model')
         thr.change(relabel, [last, thr], verdict, api_name=False, queue=False)

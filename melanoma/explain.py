@@ -60,25 +60,27 @@ def gradcam(model, # a `MelanomaModel` (from `melanoma.model.load_model`)
         nets = [nets[fold]]
     x = model.preprocess(img)[None]
     H, W = img.height, img.width
-    cams = [F.interpolate(_norm01(_cam_one(model, net, x, meta))[:, None].cpu(), size=(H, W), mode='bilinear',
-                          align_corners=False)[0, 0] for net in nets]
+    cams = [F.interpolate(_norm01(_cam_one(model, net, x, meta))[:, None].cpu(), size=(H, W), mode='bicubic',
+                          align_corners=False)[0, 0] for net in nets]  # smooth: the hooked layer is a few cells wide
     cam = _norm01(torch.stack(cams).mean(0)[None])[0]
     return cam.numpy().astype(np.float32)
 
 # %% ../nbs/10_explain.ipynb #c006
 def overlay(img: Image.Image, # the image
             heat: np.ndarray, # a heatmap in [0,1] (any size: it is resized to the image)
-            alpha: float = 0.4, # weight of the heatmap colours
+            alpha: float = 0.5, # weight of the heatmap colour where the heat is 1 (it falls with the heat)
             cmap: str = 'jet', # a matplotlib colormap name
            ) -> Image.Image:
-    "Blend `heat`, coloured with `cmap`, over `img`."
+    """Blend `heat`, coloured with `cmap`, over `img` (at `img`'s full resolution) in proportion to the heat: a pixel's
+    colour weight is `alpha` x its heat, so cold regions stay as they are and the lesion shows through the warm ones."""
     import matplotlib
     img = img.convert('RGB')
     heat = np.clip(np.nan_to_num(np.asarray(heat, dtype=np.float32)), 0, 1)
     if heat.shape != (img.height, img.width):
-        heat = np.asarray(Image.fromarray(heat, mode='F').resize(img.size, Image.BILINEAR)).clip(0, 1)
-    rgb = (matplotlib.colormaps[cmap](heat)[..., :3] * 255).astype(np.uint8)
-    return Image.blend(img, Image.fromarray(rgb), alpha)
+        heat = np.asarray(Image.fromarray(heat, mode='F').resize(img.size, Image.BICUBIC)).clip(0, 1)
+    a = alpha * heat[..., None]
+    out = np.asarray(img, np.float32) * (1 - a) + matplotlib.colormaps[cmap](heat)[..., :3] * 255 * a
+    return Image.fromarray(np.clip(out + 0.5, 0, 255).astype(np.uint8))
 
 # %% ../nbs/10_explain.ipynb #c011
 def _pick(df: pd.DataFrame, n: int, threshold: float, seed: int) -> pd.DataFrame:

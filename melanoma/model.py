@@ -17,7 +17,7 @@ from .core import MelanomaError, atomic_path, atomic_write, default_device
 from .data import DIAGNOSES, SITES, SEXES
 
 # %% auto #0
-__all__ = ['TV_RESNETS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'LITE_ARCHS', 'MAIN_SOURCE', 'DIAG_CLASSES',
+__all__ = ['TV_RESNETS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'LITE_ARCHS', 'MAIN_SOURCE', 'DIAG_CLASSES', 'DIAGNOSIS_NAMES',
            'efficientnet_lite_to_timm', 'lite_weights_file', 'lite_imagenet_state_dict', 'read_state_dict',
            'load_backbone_weights', 'default_meta_vocab', 'meta_dim', 'meta_frame_to_tensor', 'meta_prior',
            'MelanomaNet', 'splitter', 'create_model', 'model_config', 'save_state', 'save_model', 'check_prevalence',
@@ -390,6 +390,8 @@ def _mel_logit(out: torch.Tensor) -> torch.Tensor:
     return out[:, i] - torch.logsumexp(torch.cat([out[:, :i], out[:, i + 1:]], 1), 1)
 
 DIAG_CLASSES = [d for d in DIAGNOSES if d != 'UNK']  # what `predict_diagnoses` gives: the diagnoses without UNK
+DIAGNOSIS_NAMES = {'MEL': 'melanoma', 'NV': 'melanocytic nevus', 'BCC': 'basal cell carcinoma', 'AK': 'actinic keratosis',
+                   'BKL': 'benign keratosis', 'DF': 'dermatofibroma', 'VASC': 'vascular lesion', 'SCC': 'squamous cell carcinoma'}
 _KEEP = [DIAGNOSES.index(d) for d in DIAG_CLASSES]
 
 def _diag_probs(out: torch.Tensor) -> torch.Tensor:

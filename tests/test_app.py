@@ -198,3 +198,39 @@ def test_calibrated_model(tmp_path, files):
         from gradio_client.exceptions import AppError
         with pytest.raises(AppError, match='prevalence'): c.predict(handle_file(str(files['jpeg'])), '', '', '', False, t, 0, api_name='/predict')
     finally: app.close()
+
+
+from test_inference import mc_model  # noqa: E402,F401 (the tiny multi-class model trained in the test)
+
+
+def test_multiclass_model_names_diagnoses(mc_model, files):
+    "A multi-class model: the demo also lists the most likely diagnoses (a binary model's output is unchanged)."
+    from melanoma.model import load_model, DIAG_CLASSES
+    from gradio_client import Client, handle_file
+    m = load_model(mc_model[0], device='cpu')
+    r = A.predict_image(m, files['jpeg'], heatmap=False)
+    dx = r['diagnoses']
+    assert sorted(k.split('(')[-1].rstrip(')') for k in dx) == sorted(DIAG_CLASSES) and 'melanoma (MEL)' in dx
+    assert np.isclose(sum(dx.values()), 1, atol=1e-5) and list(dx.values()) == sorted(dx.values(), reverse=True)
+    app = A.build_app(model=m, examples=[])
+    url = A.start_app(app)
+    try:
+        c = Client(url, verbose=False, analytics_enabled=False, download_files=False)
+        prev = A.DEMO_PREVALENCE if m.train_prevalence is not None else None
+        label, verdict, shown, cam, diag = c.predict(handle_file(str(files['jpeg'])), '', '', '', True, 0.5, prev, api_name='/predict')
+        top = [x['label'] for x in diag['confidences']]
+        assert top[:3] == list(dx)[:3] and cam is not None
+    finally: app.close()
+
+
+def test_heatmap_leaves_the_lesion_visible(model, files):
+    "The Grad-CAM overlay at the shown image's full resolution: at most half colour anywhere, cold pixels untouched."
+    from melanoma.explain import gradcam
+    r = A.predict_image(model, files['jpeg'])
+    img, ov = np.asarray(r['image'], float), np.asarray(r['heatmap'], float)
+    heat = gradcam(model, r['image'])
+    assert ov.shape == img.shape and heat.shape == img.shape[:2]
+    diff = np.abs(ov - img).max(-1)
+    assert (diff <= 0.5 * 255 * heat + 1.5).all()
+    cold = heat < 0.05
+    if cold.any(): assert diff[cold].max() <= 0.05 * 0.5 * 255 + 1.5

@@ -72,3 +72,14 @@ def test_explain_gallery(sample_data, tmp_path):
     (tmp_path / 'run' / 'oof.csv').unlink()
     explain_cli(str(tmp_path / 'run'), str(data), out=str(tmp_path / 'f1.png'), n=1, fold=1)
     assert (tmp_path / 'f1.png').stat().st_size > 0
+
+
+def test_overlay_weights_colour_by_heat():
+    "Cold pixels keep their colour, the hottest get `alpha` of the colormap: the lesion stays visible under the heat."
+    img = blob_image(64, 48)
+    heat = np.zeros((48, 64), np.float32); heat[20:28, 28:36] = 1
+    a, o = np.asarray(overlay(img, heat), int), np.asarray(img, int)
+    assert (a[heat == 0] == o[heat == 0]).all()
+    assert np.abs(a - o).max() <= 0.5 * 255 + 1 and a[24, 32, 0] > o[24, 32, 0] - 1
+    small = overlay(img, heat[::8, ::8], alpha=0.4)  # a coarse CAM is upsampled to the image
+    assert small.size == img.size and np.abs(np.asarray(small, int) - o).max() <= 0.4 * 255 + 1
