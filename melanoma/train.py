@@ -29,14 +29,15 @@ from .core import MelanomaError, atomic_path, atomic_write, write_csv, default_d
 from .data import read_dataset, DIAGNOSES
 from .folds import make_folds, save_folds, with_folds
 from .preprocess import open_image
-from .model import create_model, save_model, save_state, meta_prior, _meta_groups, splitter, meta_frame_to_tensor, meta_dim, default_meta_vocab, dihedral
+from .model import (create_model, save_model, save_state, meta_prior, _meta_groups, splitter, meta_frame_to_tensor, meta_dim,
+                            default_meta_vocab, dihedral, oof_by_image, operating_point)
 
 # %% auto #0
 __all__ = ['RESIZE', 'AUG_LEVELS', 'MEL', 'RUN_KEYS', 'FOLD_SEED', 'RUNS_COLS', 'work_dir', 'load_resized', 'image_cache',
            'CachedItems', 'CacheDL', 'Shear', 'batch_tfms', 'BinaryFocalLoss', 'make_loss', 'melanoma_prob', 'AUC',
            'CPUMixedPrecision', 'PlainInput', 'ChannelsLastInput', 'cpu_bf16_ok', 'precision_cbs', 'train_table',
            'labels', 'adamw', 'Throughput', 'fold_learner', 'MetaDropout', 'ExtraEpochs', 'predict_rows', 'fold_split',
-           'oof_by_image', 'train_prevalence', 'pretrain_extra', 'train', 'train_cli']
+           'train_prevalence', 'pretrain_extra', 'train', 'train_cli']
 
 # %% ../nbs/07_train.ipynb #c005
 def work_dir(data: str | os.PathLike) -> Path:
@@ -431,10 +432,6 @@ def _debug_table(df: pd.DataFrame, n: int = 32, seed: int = 42) -> pd.DataFrame:
     if len(ext): ext = ext.assign(extra_fold=np.where(ext.extra_fold >= 0, np.arange(len(ext)) % 2, -1))
     return pd.concat([sub, ext], ignore_index=True)
 
-def oof_by_image(oof: pd.DataFrame) -> pd.DataFrame:
-    "One row per (source, image): held-out extra images scored by several fold models get the mean of their predictions."
-    return oof.groupby(['source', 'image_id'], as_index=False, sort=False).agg(target=('target', 'first'), pred=('pred', 'mean'))
-
 def _oof_auc(oof: pd.DataFrame, main_sources: set) -> dict:
     img = oof_by_image(oof)
     main = oof[oof.source.isin(main_sources)]
@@ -679,6 +676,9 @@ def train(data: str | os.PathLike, # main data folder (SIIM-ISIC 2020 layout, or
     res.update(folds_trained=sorted(int(f) for f in oof.fold.unique()), train_images_per_s=n_img / t_img if t_img else None,
                skipped_images=int((~ok).sum()))
     with atomic_write(run/'oof_auc.json') as f: json.dump(_jsonify(res), f, indent=2)
+    cfg = json.loads((run/'config.json').read_text())  # the decision threshold at 95% out-of-fold sensitivity (demo, evaluate)
+    cfg['operating_point'] = _jsonify(operating_point(oof, prevalence=config['train_prevalence']))
+    with atomic_write(run/'config.json') as f: json.dump(cfg, f, indent=2)
     minutes = (time.time() - t_start) / 60
     _append_run(Path(models_dir), dict(name=name, arch=arch, size=size, epochs=epochs, folds=len(res['folds_trained']),
                                        auc=round(res['auc'], 4) if res['auc'] == res['auc'] else '', minutes=round(minutes, 2),
