@@ -13,7 +13,8 @@
    (128 px, global-pooled) + logistic regression, as bench/train_quality.py's reference, on full images vs lesion crops
    (mask from the model of step 1) vs features + `lesion_measurements` (ABCD-style), and the measurements alone; scored
    by out-of-fold AUC on the SIIM-ISIC 2020 mini (patient-grouped folds of `melanoma train`) and by AUC on the
-   lesion-grouped held-out fold of the ISIC 2019 mini (fitted on a sample of the other 2019 folds).
+   lesion-grouped held-out fold of the ISIC 2019 mini (a random 1,200 of its images by default; fitted on a random
+   2,500 of the other 2019 folds' images).
 The 1-minute load average is sampled during every step (the machine is shared). Writes bench/_work/segment.json.
 Real data and models stay in bench/_work/ (git-ignored).
 """
@@ -52,17 +53,22 @@ def otsu_mask(img: np.ndarray) -> np.ndarray:
     return clean_mask(b <= otsu_threshold(b))
 
 
-def run(cmd: list[str]) -> tuple[float, str]:
+def run(cmd: list[str]) -> tuple[float, str, float]:
+    "Run `cmd`, echoing its output lines as they come (less warnings); (wall seconds, output, CPU seconds it used)."
+    import resource
     print(' '.join(cmd), flush=True)
-    t = time.time()
-    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    out = '\n'.join(l for l in p.stdout.splitlines() if 'Warning' not in l and 'warnings.warn' not in l and 'set_option' not in l)
-    print(out, flush=True)
-    if p.returncode: raise SystemExit(f'failed ({p.returncode}): {" ".join(cmd)}')
-    return time.time() - t, out
+    t, r0 = time.time(), resource.getrusage(resource.RUSAGE_CHILDREN)
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines = []
+    for l in p.stdout:
+        if 'Warning' in l or 'warnings.warn' in l or 'set_option' in l: continue
+        print(l, end='', flush=True); lines.append(l.rstrip('\n'))
+    if p.wait(): raise SystemExit(f'failed ({p.returncode}): {" ".join(cmd)}')
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.time() - t, '\n'.join(lines), (r1.ru_utime + r1.ru_stime) - (r0.ru_utime + r0.ru_stime)
 
 
-def classifier_effect(shared: Path, model_dir: Path, res: dict, n_2019_train: int, threads: int):
+def classifier_effect(shared: Path, model_dir: Path, res: dict, n_2019_train: int, threads: int, smoke: int = 0, n_2019_heldout: int = 0):
     "Frozen Lite0 features + logistic regression: full images vs lesion crops vs + ABCD measurements, on both populations."
     import torch
     from sklearn.linear_model import LogisticRegression
@@ -80,18 +86,26 @@ def classifier_effect(shared: Path, model_dir: Path, res: dict, n_2019_train: in
     main = (df.fold >= 0).to_numpy(); ho = ((df.fold < 0) & (df.extra_fold == 0)).to_numpy()
     rest = np.flatnonzero((df.fold < 0).to_numpy() & ~ho)
     rest = np.sort(np.random.default_rng(0).choice(rest, min(n_2019_train, len(rest)), replace=False))
-    use = np.concatenate([np.flatnonzero(main), np.flatnonzero(ho), rest])
+    i20, iho = np.flatnonzero(main), np.flatnonzero(ho)
+    if n_2019_heldout and n_2019_heldout < len(iho):
+        iho = np.sort(np.random.default_rng(1).choice(iho, n_2019_heldout, replace=False))
+        ho = np.isin(np.arange(len(df)), iho)
+    if smoke:  # a quick check of this code on a few images of each part
+        r = np.random.default_rng(0)
+        i20, iho, rest = (np.sort(r.choice(v, min(smoke, len(v)), replace=False)) for v in (i20, iho, rest))
+        main, ho = np.isin(np.arange(len(df)), i20), np.isin(np.arange(len(df)), iho)
+    use = np.concatenate([i20, iho, rest])
     sub = df.iloc[use].reset_index(drop=True)
     is20, isho, is19tr = np.r_[np.ones(main.sum(), bool), np.zeros(len(use) - main.sum(), bool)], np.zeros(len(use), bool), np.zeros(len(use), bool)
     isho[main.sum():main.sum() + ho.sum()] = True; is19tr[main.sum() + ho.sum():] = True
-    cache = WORK / 'seg_classifier_cache.npz'
+    cache = WORK / f'seg_classifier_cache{"-smoke" if smoke else ""}.npz'
     t = time.time()
     if cache.is_file() and len(np.load(cache)['full']) == len(sub):
         z = np.load(cache); full, crop, meas, found = z['full'], z['crop'], z['meas'], z['found']
     else:
         seg = load_seg_model(model_dir)
         net = create_model().body.eval()
-        mean = torch.tensor(net_mean := [0.5] * 3)[:, None, None]; std = torch.tensor([0.5] * 3)[:, None, None]
+        mean = torch.tensor([0.5] * 3)[:, None, None]; std = torch.tensor([0.5] * 3)[:, None, None]
         def feats(ims):
             x = torch.stack([torch.from_numpy(np.asarray(i.resize((128, 128), Image.Resampling.BICUBIC), np.uint8).copy()).permute(2, 0, 1) for i in ims])
             with torch.inference_mode(): return net(((x.float() / 255 - mean) / std).contiguous(memory_format=torch.channels_last)).float().numpy()
@@ -102,7 +116,7 @@ def classifier_effect(shared: Path, model_dir: Path, res: dict, n_2019_train: in
             ims = [i if max(i.size) <= 320 else i.resize((round(i.width * 256 / max(i.size)), round(i.height * 256 / max(i.size))), Image.Resampling.BICUBIC) for i in ims]
             ms = predict_masks(seg, ims, bs=32, progress=False)
             full.append(feats(ims)); crop.append(feats([crop_to_lesion(i, m) for i, m in zip(ims, ms)]))
-            meas.append([[lesion_measurements(i, m)[c] for c in MEASURE_COLUMNS] for i, m in zip(ims, ms)])
+            meas += ([[lesion_measurements(i, m)[c] for c in MEASURE_COLUMNS] for i, m in zip(ims, ms)])
             found += [bool(m.any()) for m in ms]
             if s % (bs * 10) == 0: print(f'  features {s + len(ims)}/{len(sub)} ({time.time() - t:.0f} s)', flush=True)
         full, crop, meas, found = np.concatenate(full), np.concatenate(crop), np.asarray(meas, float), np.asarray(found)
@@ -137,19 +151,28 @@ def main():
     ap.add_argument('--skip-train', action='store_true', help='reuse bench/_work/models/NAME')
     ap.add_argument('--classifier', action='store_true', help='also measure lesion crops / measurements with the classifier probe')
     ap.add_argument('--n-2019-train', type=int, default=2500, help='2019 training images sampled for the 2019 probe')
+    ap.add_argument('--n-2019-heldout', type=int, default=1200, help='held-out 2019 images sampled for the 2019 probe (0: all)')
+    ap.add_argument('--model', default=None, help='with --classifier-only: the segmentation model folder to use')
+    ap.add_argument('--classifier-only', type=int, default=-1, metavar='N', help='run only step 4 (N > 0: on N images of each part, a smoke test)')
     a = ap.parse_args()
     data = Path(a.shared) / 'isic-2017-seg-mini'
     if not data.is_dir(): raise SystemExit(f'{data}: not found')
     models = WORK / 'models'; mdir = models / a.name
     py = [sys.executable, '-m', 'melanoma.cli']
     res = dict(date=time.strftime('%Y-%m-%d %H:%M'), cpus=os.cpu_count(), threads=a.threads, args=a.args)
+    if a.classifier_only >= 0:
+        with Load() as ld: classifier_effect(Path(a.shared), Path(a.model) if a.model else mdir, res, a.n_2019_train, a.threads, a.classifier_only, a.n_2019_heldout)
+        res['classifier']['load'] = ld.summary
+        print(json.dumps(res['classifier'], indent=1))
+        if not a.classifier_only: (WORK / 'segment_classifier.json').write_text(json.dumps(res, indent=2, default=str))
+        return
 
     # 1. the default command
     if not a.skip_train:
         with Load() as ld:
-            wall, _ = run(py + ['seg', 'train', '--data', str(data), '--name', a.name, '--models-dir', str(models),
+            wall, _, cpu = run(py + ['seg', 'train', '--data', str(data), '--name', a.name, '--models-dir', str(models),
                                 '--threads', str(a.threads), *a.args.split()])
-        res['train_wall_min'], res['train_load'] = round(wall / 60, 1), ld.summary
+        res['train_wall_min'], res['train_cpu_min'], res['train_load'] = round(wall / 60, 1), round(cpu / 60, 1), ld.summary
     m = json.loads((mdir / 'metrics.json').read_text())
     res['model'] = {k: v for k, v in m.items() if k != 'epochs'}
     res['config'] = json.loads((mdir / 'config.json').read_text()).get('train_args')
@@ -167,14 +190,15 @@ def main():
     out = WORK / 'seg_predict'
     if out.exists(): __import__('shutil').rmtree(out)
     with Load() as ld:
-        wall, txt = run(py + ['seg', 'predict', '--model', str(mdir), '--data', str(data / 'ISIC-2017_Validation_Data'), '--out', str(out)])
+        wall, txt, _ = run(py + ['seg', 'predict', '--model', str(mdir), '--data', str(data / 'ISIC-2017_Validation_Data'), '--out', str(out),
+                                    '--threads', str(a.threads)])
     ips = float(txt.rsplit(', ', 1)[-1].split()[0]) if 'images/s' in txt else None
     res['predict'] = dict(images=len(va), images_per_s=ips, command_wall_s=round(wall, 1), load=ld.summary)
     s2 = [jaccard(read_mask(out / f'{i}_segmentation.png'), read_mask(mp)) for i, mp in zip(va.image_id, va.mask_path)]
     res['predict']['jaccard_of_written_masks'] = round(float(np.mean(s2)), 4)
 
     if a.classifier:
-        with Load() as ld: classifier_effect(Path(a.shared), mdir, res, a.n_2019_train, a.threads)
+        with Load() as ld: classifier_effect(Path(a.shared), mdir, res, a.n_2019_train, a.threads, 0, a.n_2019_heldout)
         res['classifier']['load'] = ld.summary
 
     mm, o = res['model'], res['otsu']
@@ -183,7 +207,7 @@ def main():
     print(f"\nISIC 2017 official validation split, {mm['n']} images at 256x192 ({res['date']}, {res['cpus']} CPUs)")
     print(f"| method | Jaccard (95% CI) | thresholded Jaccard (95% CI) |\n| --- | --- | --- |")
     for n, j, jc, tj, tjc in rows: print(f'| {n} | {j:.3f} ({jc[0]:.3f}-{jc[1]:.3f}) | {tj:.3f} ({tjc[0]:.3f}-{tjc[1]:.3f}) |')
-    if 'train_wall_min' in res: print(f"train: {mm['train_minutes']} min in the command ({res['train_wall_min']} min wall), load average {res['train_load']}")
+    if 'train_wall_min' in res: print(f"train: {mm['train_minutes']} min in the command ({res['train_wall_min']} min wall, {res['train_cpu_min']} CPU min), load average {res['train_load']}")
     p = res['predict']
     print(f"seg predict: {p['images_per_s']} images/s ({p['images']} images, {p['command_wall_s']} s for the whole command), load average {p['load']}")
     print(f"Otsu: {o['images_per_s']} images/s")

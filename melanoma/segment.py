@@ -315,7 +315,7 @@ def _pick_split(df: pd.DataFrame, valid_frac: float, seed: int) -> tuple[np.ndar
 def train_seg(data: str | os.PathLike, # a segmentation data folder (ISIC 2017 Part 1, ISIC 2018 Task 1 or PH2 layout)
               name: str = 'seg', # run name: the model goes to `models_dir/name`
               models_dir: str | os.PathLike = 'models',
-              epochs: int = 8, # one-cycle epochs
+              epochs: int = 7, # one-cycle epochs
               bs: int = 16, # batch size
               lr: float = 3e-3, # peak learning rate of the decoder (the encoder gets lr/5)
               size: tuple[int, int] = (96, 128), # (height, width) for training
@@ -551,7 +551,7 @@ def _image_list(data: str | os.PathLike | Sequence) -> list[Path]:
 def seg_train_cli(data: str = None, # a segmentation data folder: ISIC 2017 Part 1, ISIC 2018 Task 1 or PH2 layout
                   name: str = 'seg', # run name: the model is saved in models/NAME
                   models_dir: str = 'models', # where model folders go
-                  epochs: int = 8, # one-cycle epochs
+                  epochs: int = 7, # one-cycle epochs
                   bs: int = 16, # batch size
                   lr: float = 3e-3, # peak learning rate (the encoder gets lr/5)
                   height: int = 96, # training height in pixels
@@ -630,9 +630,11 @@ def seg_predict_cli(model: str = None, # a model folder written by `melanoma seg
                     bs: int = 16, # batch size
                     tta: bool = False, # average over flips (4x slower)
                     measure: bool = False, # also write OUT/measurements.csv (`seg measure`)
+                    threads: int = 0, # torch CPU threads (0: default); 1 is much faster while another job uses a core
                    ) -> int:
     "Predict a 0/255 PNG lesion mask per image at the image's own size; skips masks already written and unreadable images."
     _need(model=model, data=data, out=out)
+    if threads: torch.set_num_threads(threads)
     res = seg_predict(model, data, out, bs=bs, tta=tta, measure=measure)
     print(f"seg predict -> {out}: {res['written']} written, {res['skipped']} already there (skipped), {len(res['failed'])} unreadable"
           + (f", {res['images_per_s']} images/s" if res['images_per_s'] else ''))
