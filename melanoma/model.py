@@ -555,15 +555,11 @@ class MelanomaModel:
         return self._at_prevalence(out[:, 0], prevalence).astype('float32')
 
     @torch.inference_mode()
-    def predict_diagnoses(self, items: Sequence, # PIL images or paths (JPEG, PNG or DICOM)
-                          meta: pd.DataFrame | None = None, # `sex, age, site` rows, one per item, when the model uses metadata
-                          tta: int = 1, # number of dihedral transforms to average (1..8)
-                          bs: int = 32, # batch size
-                          num_workers: int = 0, # DataLoader workers for opening images
-                          progress: bool = True, # show a progress bar when there is more than one batch
-                         ) -> pd.DataFrame:
+    def predict_diagnoses(self, items: Sequence, meta: pd.DataFrame | None = None, tta: int = 1, bs: int = 32,
+                          num_workers: int = 0, progress: bool = True) -> pd.DataFrame:
         """Per-diagnosis probabilities of a multi-class model (`melanoma train --head multiclass`), one row per item, columns
-        `DIAG_CLASSES` (`MEL NV BCC AK BKL DF VASC SCC`: the softmax renormalised without UNK, mean over TTA and folds)."""
+        `DIAG_CLASSES` (`MEL NV BCC AK BKL DF VASC SCC`: the softmax renormalised without UNK, mean over TTA and folds).
+        The arguments are those of `predict`; an unreadable image gets a row of NaN, with a warning."""
         if not self.multiclass:
             raise MelanomaError(f"this model has a binary melanoma head (n_out {self.config['n_out']}): it gives no diagnoses; "
                                 'train one with `melanoma train --head multiclass`')
