@@ -318,7 +318,7 @@ def predict_cli(model: Annotated[list[str], 'a model folder from `melanoma train
                          on_error='fail' if strict else 'fill', cache=cache, images=images,
                          onnx=True if onnx else False if no_onnx else None, prevalence=prevalence, diagnoses=diagnoses)
     write_submission(df, out, df.image_name.tolist(), read_sample_ids(data), models=df.attrs['models'], tta=tta,
-                     ensemble=ensemble if len(model) > 1 else '', oof_aucs=df.attrs['oof_aucs'])
+                     ensemble=ensemble if len(model) > 1 else '', oof_aucs=df.attrs['oof_aucs'], prevalence=df.attrs['prevalence'])
     sk = df.attrs['skipped']
     print(f"wrote {out}: {len(df)} predictions from {len(model)} model(s), TTA {tta}"
           + (f"; {len(sk)} unreadable image(s) got the median prediction" if sk else ''))

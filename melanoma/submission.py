@@ -78,7 +78,7 @@ def read_sample_ids(data: str | os.PathLike) -> list[str] | None:
     return df['image_name'].tolist()
 
 # %% ../nbs/11_submission.ipynb #c011
-LOG_COLUMNS = ['time', 'file', 'rows', 'models', 'tta', 'ensemble', 'oof_auc', 'sha256']
+LOG_COLUMNS = ['time', 'file', 'rows', 'models', 'tta', 'ensemble', 'oof_auc', 'prevalence', 'sha256']
 
 def _fmt_auc(a) -> str:
     return '' if a is None or (isinstance(a, float) and not np.isfinite(a)) else f'{float(a):.4f}'
@@ -99,6 +99,7 @@ def write_submission(df: pd.DataFrame, # columns `image_name,target`
                      tta: int = 1, # test-time augmentation passes
                      ensemble: str = '', # how the models were blended
                      oof_aucs: Sequence[float | None] = (), # each model's out-of-fold AUC
+                     prevalence: Sequence[float | None] = (), # each model's melanoma prevalence that the probabilities assume (None: unknown)
                     ) -> Path:
     "Validate `df`, write it atomically to `path` and append a row to the submission log."
     path = Path(path)
@@ -109,7 +110,7 @@ def write_submission(df: pd.DataFrame, # columns `image_name,target`
         append_log(log, dict(time=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'),
                              file=str(path), rows=str(len(df)), models=';'.join(map(str, models)), tta=str(tta),
                              ensemble=ensemble, oof_auc=';'.join(_fmt_auc(a) for a in oof_aucs),
-                             sha256=sha256_file(path)))
+                             prevalence=';'.join('' if v is None else f'{float(v):.4g}' for v in prevalence), sha256=sha256_file(path)))
     return path
 
 # %% ../nbs/11_submission.ipynb #c014
