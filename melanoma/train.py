@@ -676,9 +676,11 @@ def train(data: str | os.PathLike, # main data folder (SIIM-ISIC 2020 layout, or
     res.update(folds_trained=sorted(int(f) for f in oof.fold.unique()), train_images_per_s=n_img / t_img if t_img else None,
                skipped_images=int((~ok).sum()))
     with atomic_write(run/'oof_auc.json') as f: json.dump(_jsonify(res), f, indent=2)
-    cfg = json.loads((run/'config.json').read_text())  # the decision threshold at 95% out-of-fold sensitivity (demo, evaluate)
-    cfg['operating_point'] = _jsonify(operating_point(oof, prevalence=config['train_prevalence']))
-    with atomic_write(run/'config.json') as f: json.dump(cfg, f, indent=2)
+    try:  # the decision threshold at 95% out-of-fold sensitivity (demo, evaluate)
+        op = _jsonify(operating_point(oof, prevalence=config['train_prevalence']))
+        cfg = json.loads((run/'config.json').read_text()); cfg['operating_point'] = op
+        with atomic_write(run/'config.json') as f: json.dump(cfg, f, indent=2)
+    except MelanomaError as e: warnings.warn(f'{run}: no operating point recorded ({e})')
     minutes = (time.time() - t_start) / 60
     _append_run(Path(models_dir), dict(name=name, arch=arch, size=size, epochs=epochs, folds=len(res['folds_trained']),
                                        auc=round(res['auc'], 4) if res['auc'] == res['auc'] else '', minutes=round(minutes, 2),
