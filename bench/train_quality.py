@@ -15,7 +15,7 @@ The default is judged by the worse of the two (mean over seeds).
 2. `logreg_2020`: frozen ImageNet features (same backbone, 128 px cache, global-pooled) + scikit-learn
    LogisticRegression fitted on the 2020 training folds; `logreg_both`: the same fitted on the 2020 training folds plus
    the 2019 images outside the held-out fold; `logreg_meta`: logreg_both with age/sex/site appended;
-3. `stage1`: the default run's stage-1 network alone (2019 images only, image only; from the first seed's run);
+3. `stage1`: the default run's stage-1 network alone (2019 images only, image only; from the first seed's run; one view);
 4. `fine_tune`: a plain fastai `fine_tune(4)` at 128 px on the 2020 training folds (fastai's default `aug_transforms`).
 Writes bench/_work/train_quality-<name>.json. Real data never leaves bench/_work/ (git-ignored).
 """
@@ -72,6 +72,8 @@ def main():
     if runs: res['default'] = dict(runs=runs, **summary(runs))
     refs = [r for r in a.references.split(',') if r]
     if not refs: return finish(res, name)
+    pre = models / f'{name}-s{a.seeds.split(",")[0]}' / 'pretrain.safetensors'  # the first seed's stage-1 network
+    if a.skip_default and not runs: name = f'{name}-references'  # references alone: do not overwrite the full results
 
     from melanoma.train import train_table, image_cache, work_dir, fold_split, CachedItems, CacheDL, labels, precision_cbs, AUC, FOLD_SEED
     from melanoma.core import safe_auc
@@ -125,12 +127,11 @@ def main():
             print(f'{key}:', res[key], flush=True)
 
     # 3. the stage-1 network alone
-    pre = models / f'{name}-s{runs[0]["seed"]}' / 'pretrain.safetensors' if runs else None
-    if 'stage1' in refs and pre is not None and pre.is_file():
+    if 'stage1' in refs and pre.is_file():
         from safetensors.torch import load_file
         net = create_model(pretrained=False); net.load_state_dict(load_file(str(pre)))
         i20 = np.flatnonzero(main)
-        p = torch.sigmoid(torch.from_numpy(forward(net, np.concatenate([i20, np.flatnonzero(ho)]), views=8))).numpy().ravel()
+        p = torch.sigmoid(torch.from_numpy(forward(net, np.concatenate([i20, np.flatnonzero(ho)])))).numpy().ravel()
         res['stage1'] = dict(auc_2020=safe_auc(tgt[i20], p[:len(i20)]), auc_2019=safe_auc(tgt[ho], p[len(i20):]))
         print('stage1:', res['stage1'], flush=True)
 
