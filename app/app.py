@@ -1,28 +1,23 @@
-"""The melanoma Gradio demo as a Hugging Face Space style entry point.
+"""The melanoma Gradio demo as a folder app: `app/app.py` in the repository, `app.py` of a Hugging Face Space.
 
-    python app/app.py                      # serves the newest model under models/ on http://127.0.0.1:7860
-    MELANOMA_MODEL=models/demo python app/app.py
+    python app/app.py                                   # the newest model under models/ on http://127.0.0.1:7860
+    MELANOMA_MODEL=models/demo MELANOMA_SEG_MODEL=models/seg python app/app.py
 
-Everything lives in `melanoma.app`; this file only picks the model and launches. A Space runs `python app.py` with
-GRADIO_SERVER_NAME/GRADIO_SERVER_PORT set, and a `models/<run>/` folder beside this file."""
-import os, sys
+`melanoma demo --export DIR` writes this file into a Space folder together with the models, example images and, as
+a wheel, the melanoma package. The wheel is put on the import path rather than installed: a Space installs
+requirements.txt before the rest of its files are there, and the package is pure Python. Everything else lives in
+`melanoma.app.folder_app` (where the models are looked for; environment variables) and `launch_from_env`."""
+import sys
 from pathlib import Path
-from melanoma.core import MelanomaError
-from melanoma.app import build_app, find_model, launch
 
 HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(w) for w in sorted(HERE.glob('melanoma-*.whl'))]  # a bundled melanoma wheel wins over an installed one
 
-def _model_dir() -> Path:
-    "MELANOMA_MODEL if set, else the newest run under ./models, else under models/ beside this file."
-    if os.environ.get('MELANOMA_MODEL'): return Path(os.environ['MELANOMA_MODEL'])
-    try: return find_model('models')
-    except MelanomaError:
-        if (HERE / 'models').is_dir(): return find_model(HERE / 'models')
-        raise
+from melanoma.core import MelanomaError  # noqa: E402
+from melanoma.app import folder_app, launch_from_env  # noqa: E402
 
-_thr = os.environ.get('MELANOMA_THRESHOLD')  # default: the model's operating point (95% sensitivity out of fold), else 0.5
-try: demo = build_app(_model_dir(), threshold=float(_thr) if _thr else None, examples=HERE / 'examples')
+try: demo = folder_app(HERE)
 except MelanomaError as e: sys.exit(f'melanoma demo: {e}')
 
 if __name__ == '__main__':
-    launch(demo, host=os.environ.get('GRADIO_SERVER_NAME', '127.0.0.1'), port=int(os.environ.get('GRADIO_SERVER_PORT', 7860)))
+    launch_from_env(demo)

@@ -6,7 +6,7 @@ Docs: https://melanoma-dev.github.io/melanoma/app.html.md"""
 
 # %% ../nbs/14_app.ipynb #c002
 from __future__ import annotations
-import os, sys, threading, traceback
+import json, os, re, shutil, subprocess, sys, tempfile, threading, traceback
 from pathlib import Path
 from typing import TYPE_CHECKING
 import numpy as np
@@ -16,11 +16,14 @@ from .core import MelanomaError
 if TYPE_CHECKING:
     import gradio as gr
     from melanoma.model import MelanomaModel
+    from melanoma.segment import SegModel
 
 # %% auto #0
-__all__ = ['DISPLAY', 'MAX_PIXELS', 'DEMO_PREVALENCE', 'PREVALENCE_NOTE', 'DISCLAIMER', 'FILE_TYPES', 'EXAMPLES_DIR',
-           'find_model', 'uses_metadata', 'model_summary', 'decision_threshold', 'predict_image', 'write_examples',
-           'build_app', 'launch', 'free_port', 'start_app', 'demo_cli']
+__all__ = ['OUTLINE_COLOUR', 'NO_SEG_NOTE', 'MEASURE_LABELS', 'DISPLAY', 'MAX_PIXELS', 'DEMO_PREVALENCE', 'PREVALENCE_NOTE',
+           'DISCLAIMER', 'FILE_TYPES', 'EXAMPLES_DIR', 'SPACE_APP', 'find_model', 'find_seg_model', 'uses_metadata',
+           'model_summary', 'seg_summary', 'draw_outline', 'measurements_markdown', 'decision_threshold',
+           'predict_image', 'write_examples', 'build_app', 'launch', 'free_port', 'start_app', 'folder_app',
+           'launch_from_env', 'build_wheel', 'export_space', 'demo_cli']
 
 # %% ../nbs/14_app.ipynb #c005
 _HOWTO = ("Train one first: `make demo` trains a small model on synthetic data into models/demo, or run "
@@ -34,6 +37,13 @@ def find_model(models_dir: str | os.PathLike = 'models', # folder holding one su
     return max(runs, key=lambda p: (p / 'config.json').stat().st_mtime)
 
 # %% ../nbs/14_app.ipynb #c007
+def find_seg_model(models_dir: str | os.PathLike = 'models', # folder holding one sub-folder per trained run
+                  ) -> Path | None:
+    "The newest segmentation model under `models_dir` (a `melanoma seg train` folder: `seg.safetensors` + `config.json`), or None."
+    runs = [p.parent for p in Path(models_dir).glob('*/seg.safetensors') if (p.parent / 'config.json').is_file()]
+    return max(runs, key=lambda p: (p / 'seg.safetensors').stat().st_mtime, default=None)
+
+# %% ../nbs/14_app.ipynb #c009
 def uses_metadata(model: MelanomaModel) -> bool:
     "Whether `model` (a `MelanomaModel`) takes age, sex and site next to the image."
     return bool(model.config.get('n_meta'))
@@ -57,7 +67,65 @@ def model_summary(model: MelanomaModel, # the loaded model
              'uses age/sex/site' if uses_metadata(model) else 'image only']
     return 'Model: ' + ' · '.join(p for p in parts if p)
 
-# %% ../nbs/14_app.ipynb #c009
+def seg_summary(seg: SegModel | None, # the loaded segmentation model, or None
+                seg_dir: str | os.PathLike | None = None, # its folder (gives the run name and its held-out Jaccard)
+               ) -> str:
+    "A markdown line saying which segmentation model draws the outline (or that none is loaded, and how to get one)."
+    if seg is None: return NO_SEG_NOTE
+    jac = None
+    if seg_dir is not None and (Path(seg_dir) / 'metrics.json').is_file():
+        try: jac = json.loads((Path(seg_dir) / 'metrics.json').read_text()).get('jaccard')
+        except (ValueError, AttributeError): jac = None
+    h, w = seg.size
+    parts = [f'**{Path(seg_dir).name}**' if seg_dir else None, f"encoder `{seg.config.get('arch', '?')}`", f'input {w}x{h} px',
+             f'held-out Jaccard {jac:.3f}' if isinstance(jac, (int, float)) else 'held-out Jaccard not recorded']
+    return 'Lesion outline: segmentation model ' + ' · '.join(p for p in parts if p)
+
+# %% ../nbs/14_app.ipynb #c011
+OUTLINE_COLOUR = (0, 255, 255)  # cyan: visible on light and dark skin and on brown, black, red or blue-grey lesions
+NO_SEG_NOTE = ('No segmentation model is loaded, so there is no lesion outline and no measurements. Train one with '
+               '`melanoma seg train --data DIR` (ISIC 2017/2018 or PH2 layout), then start the demo with '
+               '`melanoma demo --seg-model models/NAME` (the newest one under models/ is used by default).')
+
+def draw_outline(img: Image.Image, # the image (RGB)
+                 mask: np.ndarray, # boolean lesion mask (any size: it is resized to the image)
+                 colour: tuple[int, int, int] = OUTLINE_COLOUR, # line colour
+                 width: int | None = None, # line width in pixels; default: 1 per 256 px of the longer side, at least 2
+                ) -> Image.Image:
+    "A copy of `img` with the border of the lesion in `mask` drawn as a line just outside it (the lesion's own pixels are untouched)."
+    from PIL import ImageFilter
+    m = Image.fromarray(np.asarray(mask, bool).astype(np.uint8) * 255)
+    if m.size != img.size: m = m.resize(img.size, Image.Resampling.NEAREST)
+    w = width or max(2, round(max(img.size) / 256))
+    inside = np.asarray(m) > 0
+    line = (np.asarray(m.filter(ImageFilter.MaxFilter(2 * w + 1))) > 0) & ~inside  # a w-pixel band around the mask
+    out = np.array(img.convert('RGB'))
+    out[line] = colour
+    return Image.fromarray(out)
+
+# %% ../nbs/14_app.ipynb #c013
+MEASURE_LABELS = {  # the measurements the demo shows: field of `lesion_measurements` -> (label, what the number means)
+    'area_frac': ('Lesion area', 'share of the image inside the outline'),
+    'asymmetry': ('Asymmetry', '0 = the outline folds onto itself along both of its main axes; higher = more lopsided (0–1)'),
+    'border_irregularity': ('Border irregularity', '1 = a smooth circle; higher = a longer, more jagged or notched border'),
+    'colour_std': ('Colour variegation', 'spread of the colours inside the outline: 0 = one even colour, above 0.15 = very mixed'),
+    'n_colours': ('Dermoscopic colours', 'how many of white, red, light brown, dark brown, blue-grey and black each cover at least 5% of the lesion'),
+}
+
+def _fmt_measure(k: str, v) -> str:
+    if v is None or (isinstance(v, float) and np.isnan(v)): return 'n/a'
+    return f'{v:.1%}' if k == 'area_frac' else str(int(v)) if k == 'n_colours' else f'{v:.2f}'
+
+def measurements_markdown(meas: dict | None, # from `lesion_measurements`, or None (no segmentation model)
+                         ) -> str:
+    "The lesion measurements as a markdown table with plain-language labels (or why there are none)."
+    if meas is None: return NO_SEG_NOTE
+    if not meas.get('area_frac'): return 'The segmentation model found no lesion in this image, so there is nothing to measure.'
+    rows = [f'| {lab} | {_fmt_measure(k, meas.get(k))} | {what} |' for k, (lab, what) in MEASURE_LABELS.items()]
+    return '\n'.join(['**Lesion measurements** (of the outlined area; image analysis, not a diagnosis)', '',
+                      '| Measurement | Value | What it means |', '| --- | --- | --- |', *rows])
+
+# %% ../nbs/14_app.ipynb #c015
 DISPLAY = 512  # longest side of the images the demo shows (and computes Grad-CAM on)
 MAX_PIXELS = 40_000_000  # larger uploads are refused (the competition's biggest DICOMs are 6000x4000 = 24 MP)
 
@@ -117,19 +185,24 @@ def predict_image(model: MelanomaModel, # a `MelanomaModel` from `melanoma.model
                   heatmap: bool = True, # also compute the Grad-CAM overlay
                   threshold: float | None = None, # probability at or above which the label is 'melanoma'; None: `decision_threshold`
                   prevalence: float | None = None, # melanoma prevalence to express the probability at; None: the training prevalence
+                  seg: SegModel | None = None, # a segmentation model (`melanoma.segment.load_seg_model`): also outline and measure the lesion
                  ) -> dict:
     """Score one image: `probability` (at `prevalence`, the one it assumes), `threshold`, `label` ('melanoma' or
-    'not melanoma'), `verdict` text, `image` (shown copy), `heatmap` (overlay or None) and, for a multi-class model,
-    `diagnoses` ({'name (CODE)': probability}, most probable first; else None)."""
-    img, dmeta = _open(file_or_img, size=max(model.size, DISPLAY))
+    'not melanoma'), `verdict` text, `image` (shown copy), `heatmap` (overlay or None), for a multi-class model
+    `diagnoses` ({'name (CODE)': probability}, most probable first; else None) and, with `seg`, the lesion `mask`
+    (boolean, the shown copy's size), its `outline` drawn on the shown copy and its `measurements` (else all None)."""
+    from melanoma.model import load_image
+    img, dmeta = _open(file_or_img, size=max(model.size, DISPLAY))  # shown, and the DICOM tags
+    # the network's input as `melanoma predict` makes it from the same file (one path: `melanoma.model.load_image`)
+    x = img if isinstance(file_or_img, Image.Image) else load_image(file_or_img, model.size, model.data['resize'], max_pixels=MAX_PIXELS)
     meta = _meta_frame(age, sex, site, dmeta) if uses_metadata(model) else None
-    p = float(model.predict([img], meta=meta, progress=False, prevalence=prevalence)[0])
+    p = float(model.predict([x], meta=meta, progress=False, prevalence=prevalence)[0])
     if threshold is None: threshold = decision_threshold(model, prevalence)[0]
     assumed = prevalence if prevalence is not None else model.train_prevalence
     dx = None
     if model.multiclass:
         from melanoma.model import DIAGNOSIS_NAMES
-        d = model.predict_diagnoses([img], meta=meta, progress=False).iloc[0].sort_values(ascending=False)
+        d = model.predict_diagnoses([x], meta=meta, progress=False).iloc[0].sort_values(ascending=False)
         dx = {f'{DIAGNOSIS_NAMES[c]} ({c})': float(v) for c, v in d.items()}
     shown = img.copy()
     shown.thumbnail((DISPLAY, DISPLAY))
@@ -137,10 +210,16 @@ def predict_image(model: MelanomaModel, # a `MelanomaModel` from `melanoma.model
     if heatmap:
         from melanoma.explain import gradcam, overlay
         heat = overlay(shown, gradcam(model, shown, meta=meta))
+    mask = outline = meas = None
+    if seg is not None:
+        from melanoma.segment import predict_masks, lesion_measurements
+        mask = predict_masks(seg, [shown], progress=False)[0]
+        outline, meas = draw_outline(shown, mask), lesion_measurements(shown, mask)
     return dict(probability=p, prevalence=assumed, threshold=threshold, label='melanoma' if p >= threshold else 'not melanoma',
-                verdict=_verdict(p, threshold, assumed), image=shown, heatmap=heat, diagnoses=dx)
+                verdict=_verdict(p, threshold, assumed), image=shown, heatmap=heat, diagnoses=dx, mask=mask, outline=outline,
+                measurements=meas)
 
-# %% ../nbs/14_app.ipynb #c011
+# %% ../nbs/14_app.ipynb #c017
 DISCLAIMER = ("⚠️ **Research demo, not a medical device.** The score comes from a model trained on public "
               "dermoscopy data sets (or on synthetic images, for the demo model) and has not been validated for "
               "clinical use. It must not be used to diagnose, treat or rule out melanoma: see a dermatologist about any "
@@ -186,7 +265,7 @@ def _ui_error(e: Exception, file=None):
     return gr.Error(f'Could not process this file ({type(e).__name__}: {msg}). Try a JPEG, PNG or DICOM dermoscopy image.',
                     print_exception=False)
 
-# %% ../nbs/14_app.ipynb #c012
+# %% ../nbs/14_app.ipynb #c018
 def build_app(model_dir: str | os.PathLike | None = None, # a trained model folder; default: the newest under `models/`
               threshold: float | None = None, # default of the decision-threshold slider; None: the model's operating point
               model: MelanomaModel | None = None, # an already loaded model (instead of `model_dir`)
@@ -194,8 +273,10 @@ def build_app(model_dir: str | os.PathLike | None = None, # a trained model fold
               concurrency: int = 1, # requests run on the model at once (the rest wait in the queue)
               max_queue: int = 64, # requests that may wait; more get a 'queue full' message
               device: str = 'cpu', # where the model runs
+              seg_model_dir: str | os.PathLike | bool | None = None, # a segmentation model folder; None: the newest under `models/` if any; False: none
+              seg_model: SegModel | None = None, # an already loaded segmentation model (instead of `seg_model_dir`)
              ) -> gr.Blocks:
-    "The Gradio `Blocks` demo for a trained model (loaded once, here)."
+    "The Gradio `Blocks` demo for a trained model and, when there is one, a lesion-segmentation model (loaded once, here)."
     os.environ.setdefault('GRADIO_ANALYTICS_ENABLED', 'False')  # before gradio is imported: nothing phones home
     import gradio as gr
     if model is None:
@@ -204,6 +285,13 @@ def build_app(model_dir: str | os.PathLike | None = None, # a trained model fold
         if not (model_dir / 'config.json').exists():
             raise MelanomaError(f'{model_dir} is not a trained model folder (no config.json). {_HOWTO}')
         model = load_model(model_dir, device=device)
+    if seg_model is None and seg_model_dir is not False and seg_model_dir != '':
+        seg_model_dir = Path(seg_model_dir) if seg_model_dir else find_seg_model()
+        if seg_model_dir is not None:
+            from melanoma.segment import load_seg_model
+            seg_model = load_seg_model(seg_model_dir, device=device)
+    if seg_model is None or seg_model_dir is False: seg_model_dir = None
+    seg = seg_model
     from melanoma.model import check_prevalence, prior_shift
     lock = threading.Lock()
     meta = uses_metadata(model)
@@ -222,14 +310,15 @@ def build_app(model_dir: str | os.PathLike | None = None, # a trained model fold
         if file is None: raise gr.Error('Upload an image first (JPEG, PNG or DICOM).', print_exception=False)
         prev = prevalence_of(prev)
         try:
-            with lock: r = predict_image(model, file, age, sex or None, site or None, heatmap=heatmap, threshold=thr, prevalence=prev)
+            with lock: r = predict_image(model, file, age, sex or None, site or None, heatmap=heatmap, threshold=thr, prevalence=prev,
+                                         seg=seg)
         except Exception as e: raise _ui_error(e, file)
         p = r['probability']
         return ({'melanoma': p, 'not melanoma': 1 - p}, r['verdict'], r['image'], r['heatmap'], *([r['diagnoses']] if mc else []),
-                (p, r['prevalence']))
+                *([r['outline'], measurements_markdown(r['measurements'])] if seg else []), (p, r['prevalence']))
 
     def changed(file, *args):  # a new upload or a clicked example: predict; a cleared upload: clear the results
-        if file is None: return None, '', None, None, *([None] if mc else []), None
+        if file is None: return None, '', None, None, *([None] if mc else []), *([None, ''] if seg else []), None
         return predict(file, *args)
 
     def relabel(last, thr): return _verdict(last[0], thr, last[1]) if last is not None else ''
@@ -244,9 +333,11 @@ def build_app(model_dir: str | os.PathLike | None = None, # a trained model fold
     # uploads and results are cached on disk by Gradio: delete them after an hour (checked every hour)
     with gr.Blocks(title='melanoma demo', analytics_enabled=False, delete_cache=(3600, 3600)) as app:
         gr.Markdown('# Melanoma classifier demo\nUpload a dermoscopy image (JPEG, PNG or DICOM) to see the '
-                    "model's melanoma probability and where it looked (Grad-CAM).")
+                    "model's melanoma probability and where it looked (Grad-CAM)" +
+                    (', with the lesion outlined and measured.' if seg else '.'))
         gr.Markdown(DISCLAIMER, elem_id='disclaimer')
         gr.Markdown(model_summary(model, model_dir), elem_id='model-info')
+        gr.Markdown(seg_summary(seg, seg_model_dir), elem_id='seg-info')
         last = gr.State(None)  # (probability, the prevalence it assumes) of the last prediction
         thr_at = gr.State(prev0)  # the prevalence the threshold slider is at
         with gr.Row():
@@ -277,9 +368,14 @@ def build_app(model_dir: str | os.PathLike | None = None, # a trained model fold
                     shown = gr.Image(label='Image', type='pil', format='jpeg', interactive=False, elem_id='shown')
                     cam = gr.Image(label='Grad-CAM overlay (where the melanoma score looked, warmer = more)', type='pil',
                                    format='jpeg', interactive=False, elem_id='gradcam')
+                    # without a segmentation model these two are hidden (the seg-info line says why)
+                    outline = gr.Image(label='Lesion outline (segmentation model)', type='pil', format='jpeg',
+                                       interactive=False, visible=seg is not None, elem_id='outline')
+                measures = gr.Markdown(visible=seg is not None, elem_id='measurements')
                 dxl = gr.Label(label="Most likely diagnoses (the model's diagnosis head, at its training data's mix of diagnoses)",
                                num_top_classes=3, visible=mc, elem_id='diagnoses')
-        ins, outs = [file, age, sex, site, heat, thr, prev], [probs, verdict, shown, cam, *([dxl] if mc else []), last]
+        ins = [file, age, sex, site, heat, thr, prev]
+        outs = [probs, verdict, shown, cam, *([dxl] if mc else []), *([outline, measures] if seg else []), last]
         btn.click(predict, ins, outs, api_name='predict', concurrency_limit=concurrency, concurrency_id='model')
         file.change(changed, ins, outs, api_name=False, concurrency_limit=concurrency, concurrency_id='model')
         thr.change(relabel, [last, thr], verdict, api_name=False, queue=False)
@@ -288,7 +384,7 @@ def build_app(model_dir: str | os.PathLike | None = None, # a trained model fold
     app.queue(default_concurrency_limit=concurrency, max_size=max_queue)
     return app
 
-# %% ../nbs/14_app.ipynb #c014
+# %% ../nbs/14_app.ipynb #c020
 def launch(app: gr.Blocks, # the `Blocks` from `build_app`
            host: str = '127.0.0.1', # interface to listen on ('0.0.0.0' to serve the network)
            port: int = 7860, # TCP port
@@ -303,7 +399,7 @@ def launch(app: gr.Blocks, # the `Blocks` from `build_app`
     return app.launch(server_name=host, server_port=port, share=share, max_file_size=max_file_size,
                       prevent_thread_lock=not block, ssr_mode=False, theme=theme, quiet=not block, **kwargs)
 
-# %% ../nbs/14_app.ipynb #c015
+# %% ../nbs/14_app.ipynb #c021
 def free_port(host: str = '127.0.0.1') -> int:
     "A TCP port on `host` that nothing listens on now."
     import socket
@@ -319,17 +415,250 @@ def start_app(app: gr.Blocks, # the `Blocks` from `build_app`
     launch(app, host='127.0.0.1', port=port, block=False, **kwargs)
     return f'http://127.0.0.1:{port}/'
 
-# %% ../nbs/14_app.ipynb #c016
+# %% ../nbs/14_app.ipynb #c023
+def folder_app(folder: str | os.PathLike, # the folder of the app file: `models/` and `examples/` are looked for there
+              ) -> gr.Blocks:
+    """The demo as a folder serves it. The classifier: `MELANOMA_MODEL` if set, else the newest run under ./models, else
+    under `folder`/models. The segmentation model: `MELANOMA_SEG_MODEL` if set (empty or `none`: no outline), else the
+    newest one beside the classifier, if any. The threshold: `MELANOMA_THRESHOLD` if set. Examples: `folder`/examples."""
+    folder, env = Path(folder), os.environ
+    if env.get('MELANOMA_MODEL'): mdir = Path(env['MELANOMA_MODEL'])
+    else:
+        try: mdir = find_model('models')
+        except MelanomaError:
+            if not (folder / 'models').is_dir(): raise
+            mdir = find_model(folder / 'models')
+    if 'MELANOMA_SEG_MODEL' in env:
+        sdir = env['MELANOMA_SEG_MODEL'].strip()
+        sdir = False if sdir.lower() in ('', 'none') else Path(sdir)
+    else: sdir = find_seg_model(mdir.parent) or False
+    thr = env.get('MELANOMA_THRESHOLD')  # default: the model's operating point (95% sensitivity out of fold), else 0.5
+    try: thr = float(thr) if thr else None
+    except ValueError: raise MelanomaError(f'MELANOMA_THRESHOLD must be a number between 0 and 1, got {thr!r}') from None
+    return build_app(mdir, threshold=thr, seg_model_dir=sdir, examples=folder / 'examples')
+
+def launch_from_env(app: gr.Blocks, # the `Blocks` to serve
+                   ) -> tuple:
+    "Serve `app` (blocking) on `GRADIO_SERVER_NAME`:`GRADIO_SERVER_PORT`, by default 127.0.0.1:7860."
+    return launch(app, host=os.environ.get('GRADIO_SERVER_NAME', '127.0.0.1'), port=int(os.environ.get('GRADIO_SERVER_PORT', 7860)))
+
+SPACE_APP = '''"""The melanoma Gradio demo as a folder app: `app/app.py` in the repository, `app.py` of a Hugging Face Space.
+
+    python app/app.py                                   # the newest model under models/ on http://127.0.0.1:7860
+    MELANOMA_MODEL=models/demo MELANOMA_SEG_MODEL=models/seg python app/app.py
+
+`melanoma demo --export DIR` writes this file into a Space folder together with the models, example images and, as
+a wheel, the melanoma package. The wheel is put on the import path rather than installed: a Space installs
+requirements.txt before the rest of its files are there, and the package is pure Python. Everything else lives in
+`melanoma.app.folder_app` (where the models are looked for; environment variables) and `launch_from_env`."""
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(w) for w in sorted(HERE.glob('melanoma-*.whl'))]  # a bundled melanoma wheel wins over an installed one
+
+from melanoma.core import MelanomaError  # noqa: E402
+from melanoma.app import folder_app, launch_from_env  # noqa: E402
+
+try: demo = folder_app(HERE)
+except MelanomaError as e: sys.exit(f'melanoma demo: {e}')
+
+if __name__ == '__main__':
+    launch_from_env(demo)
+'''
+
+# %% ../nbs/14_app.ipynb #c025
+def _source_root() -> Path | None:
+    "The source checkout this melanoma package is imported from (None when it is installed from a wheel)."
+    root = Path(sys.modules['melanoma'].__file__).resolve().parent.parent
+    pp = root / 'pyproject.toml'
+    return root if pp.is_file() and re.search(r'(?m)^name\s*=\s*"melanoma"', pp.read_text()) else None
+
+def build_wheel(dest: str | os.PathLike, # folder to write the wheel into
+                src: str | os.PathLike | None = None, # the source checkout; default: the one this package is imported from
+               ) -> Path:
+    "Build the melanoma wheel (`pip wheel --no-deps`) from a copy of the source checkout `src` into `dest`; return its path."
+    from importlib.metadata import version, PackageNotFoundError
+    src = Path(src) if src else _source_root()
+    if src is None or not (src / 'pyproject.toml').is_file():
+        raise MelanomaError(f'{src or "this melanoma"} is not a source checkout (no pyproject.toml), so no wheel can be built from it: '
+                            'pass --wheel FILE, or --pin to require the released version from PyPI')
+    try: offline = int(version('setuptools').split('.')[0]) >= 77  # the build backend pyproject.toml asks for is here
+    except (PackageNotFoundError, ValueError): offline = False
+    dest = Path(dest); dest.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix='melanoma-wheel-') as tmp:
+        tmp = Path(tmp)
+        (tmp / 'src').mkdir()
+        for f in [src / 'pyproject.toml', *src.glob('README*'), *src.glob('LICEN[CS]E*')]: shutil.copy2(f, tmp / 'src')
+        shutil.copytree(src / 'melanoma', tmp / 'src' / 'melanoma', ignore=shutil.ignore_patterns('__pycache__', '*.pyc'))
+        cmd = [sys.executable, '-m', 'pip', 'wheel', '--no-deps', '-q', *(['--no-build-isolation'] if offline else []),
+               str(tmp / 'src'), '-w', str(tmp / 'out')]
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        wheels = sorted((tmp / 'out').glob('melanoma-*.whl'))
+        if r.returncode or not wheels: raise MelanomaError(f'building the melanoma wheel from {src} failed: {(r.stderr or r.stdout)[-2000:]}')
+        out = dest / wheels[0].name
+        shutil.move(wheels[0], out)
+    return out
+
+def _wheel_requirements(wheel: Path, # a melanoma wheel
+                        extras: tuple[str, ...] = ('demo',), # the extras whose requirements to include
+                       ) -> list[str]:
+    "The `Requires-Dist` entries of `wheel`: those every install needs and those of `extras` (without their markers)."
+    import zipfile
+    from email.parser import Parser
+    try:
+        with zipfile.ZipFile(wheel) as z:
+            meta = [n for n in z.namelist() if re.fullmatch(r'melanoma-[^/]+\.dist-info/METADATA', n)]
+            if not meta: raise MelanomaError(f'{wheel}: not a melanoma wheel (no melanoma-*.dist-info/METADATA inside)')
+            msg = Parser().parsestr(z.read(meta[0]).decode())
+    except zipfile.BadZipFile as e: raise MelanomaError(f'{wheel}: not a wheel ({e})') from e
+    out = []
+    for r in msg.get_all('Requires-Dist') or []:
+        if not re.search(r'\bextra\s*==', r): out.append(r); continue
+        m = re.fullmatch(r'(.+?)\s*;\s*extra\s*==\s*["\']([^"\']+)["\']\s*', r)  # only `; extra == "x"` markers are kept
+        if m and m[2] in extras: out.append(m[1])
+    return out
+
+def _req_name(req: str) -> str: return re.match(r'[A-Za-z0-9._-]*', req).group().lower().replace('_', '-')
+
+_SPACE_README = """---
+title: {title}
+emoji: 🔬
+colorFrom: gray
+colorTo: red
+sdk: gradio
+sdk_version: {gradio}
+python_version: "{python}"
+app_file: app.py
+license: {license}
+pinned: false
+short_description: {short}
+---
+
+# {name}
+
+{disclaimer}
+
+This Space serves the `melanoma` Gradio demo (melanoma {version}; exported by `melanoma demo --export`).
+
+- {model}
+- {seg}
+
+## Files
+
+- `app.py`: starts the demo (`melanoma.app.folder_app`) from the models below.
+- `models/{run}/`: the classifier, `config.json` + `fold<k>.safetensors` (no pickles).
+{seg_files}- `examples/`: synthetic example images (not real lesions).
+- {package}
+- `requirements.txt`: {req_note}
+
+## Run it on your computer
+
+    pip install -r requirements.txt
+    python app.py          # http://127.0.0.1:7860
+
+## Deploy it
+
+Create a Gradio Space on huggingface.co and push this folder to it, with git (`.gitattributes` stores the binary
+files with Git LFS) or with `hf upload USER/SPACE . --repo-type space`. Settings the app reads from the Space's
+variables: `MELANOMA_THRESHOLD` (the default decision threshold), `MELANOMA_SEG_MODEL` (`none`: no lesion outline).
+"""
+
+_GITATTRIBUTES = ''.join(f'*.{x} filter=lfs diff=lfs merge=lfs -text\n' for x in ('safetensors', 'whl', 'jpg', 'png', 'dcm'))
+
+def _copy_model(src: Path, dest: Path, names: list[str]) -> None:
+    dest.mkdir(parents=True)
+    for n in names: shutil.copy2(src / n, dest / n)
+
+def export_space(dest: str | os.PathLike, # the Space folder to write (must not exist, or be empty)
+                 model_dir: str | os.PathLike | None = None, # the classifier; default: the newest under `models/`
+                 seg_model_dir: str | os.PathLike | bool | None = None, # a segmentation model; None: the newest under `models/` if any; False: none
+                 wheel: str | os.PathLike | None = None, # the melanoma wheel to bundle; default: built from this source checkout
+                 pin: bool = False, # require `melanoma==VERSION` from PyPI instead of bundling a wheel
+                 title: str = 'Melanoma classifier demo', # the Space's title
+                 license: str = 'apache-2.0', # the Space's license (the package's is Apache-2.0)
+                ) -> Path:
+    "Write a Hugging Face Space for the demo of `model_dir` (and `seg_model_dir`) to `dest`; return `dest`."
+    import gradio
+    from melanoma import __version__
+    from melanoma.model import load_model
+    dest = Path(dest)
+    if dest.exists() and (not dest.is_dir() or any(dest.iterdir())): raise MelanomaError(f'{dest} already exists and is not empty: export to a new folder')
+    model_dir = Path(model_dir) if model_dir else find_model()
+    model = load_model(model_dir, device='cpu')  # refuse a broken model now, not when the Space starts
+    if seg_model_dir is False or seg_model_dir == '': seg_model_dir = None
+    else: seg_model_dir = Path(seg_model_dir) if seg_model_dir else find_seg_model()
+    seg = None
+    if seg_model_dir is not None:
+        from melanoma.segment import load_seg_model
+        seg = load_seg_model(seg_model_dir, device='cpu')
+    if wheel is not None and pin: raise MelanomaError('--wheel and --pin exclude each other: bundle a wheel, or require the released version')
+    if wheel is not None:
+        wheel = Path(wheel)
+        if not wheel.is_file() or not re.fullmatch(r'melanoma-[^-]+-py3-none-any\.whl', wheel.name):
+            raise MelanomaError(f'{wheel}: not a melanoma wheel file (melanoma-VERSION-py3-none-any.whl)')
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f'.{dest.name}.', dir=dest.parent))
+    try:
+        if not pin: wheel = shutil.copy2(wheel, tmp) if wheel is not None else build_wheel(tmp)
+        deps = [f'melanoma[demo]=={__version__}'] if pin else [r for r in _wheel_requirements(Path(wheel)) if _req_name(r) != 'gradio']
+        run = model_dir.name
+        names = ['config.json', *sorted(p.name for p in model_dir.iterdir() if re.fullmatch(r'fold\d+\.safetensors|oof_auc\.json', p.name))]
+        calibrated = 'train_prevalence' in json.loads((model_dir / 'config.json').read_text())
+        if not calibrated and (model_dir / 'oof.csv').is_file(): names.append('oof.csv')  # where an older run's operating point comes from
+        _copy_model(model_dir, tmp / 'models' / run, names)
+        seg_run = None
+        if seg is not None:
+            seg_run = seg_model_dir.name if seg_model_dir.name != run else f'{run}-seg'
+            _copy_model(seg_model_dir, tmp / 'models' / seg_run, [n for n in ('config.json', 'seg.safetensors', 'metrics.json')
+                                                                  if (seg_model_dir / n).is_file()])
+        write_examples(tmp / 'examples')
+        (tmp / 'app.py').write_text(SPACE_APP)
+        (tmp / 'requirements.txt').write_text(
+            ('# melanoma is the wheel beside app.py; these are its own requirements (from the wheel), and the Gradio it was exported with\n'
+             if not pin else '') + '\n'.join([*deps, f'gradio=={gradio.__version__}']) + '\n')
+        (tmp / '.gitattributes').write_text(_GITATTRIBUTES)
+        (tmp / 'README.md').write_text(_SPACE_README.format(
+            title=json.dumps(title, ensure_ascii=False), gradio=gradio.__version__, python=f'{sys.version_info[0]}.{sys.version_info[1]}',
+            license=license, short=json.dumps('Research demo: melanoma probability of a dermoscopy image'), name=title,
+            disclaimer=DISCLAIMER, version=__version__, model=model_summary(model, run), seg=seg_summary(seg, seg_model_dir) if seg else 'No segmentation model: the demo shows no lesion outline or measurements.',
+            run=run, seg_files=f'- `models/{seg_run}/`: the lesion-segmentation model, `config.json` + `seg.safetensors`.\n' if seg_run else '',
+            package=(f'`melanoma[demo]=={__version__}` comes from PyPI (see requirements.txt).' if pin else
+                     f'`{Path(wheel).name}`: the melanoma package, imported by `app.py` straight from the wheel.'),
+            req_note='melanoma from PyPI and Gradio.' if pin else "the wheel's dependencies and Gradio."))
+        for p in tmp.rglob('*'): p.chmod(0o755 if p.is_dir() else 0o644)
+        tmp.chmod(0o755)
+        os.replace(tmp, dest)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True); raise
+    return dest
+
+# %% ../nbs/14_app.ipynb #c026
 def demo_cli(model: str = None, # trained model folder (default: the newest under models/)
+             seg_model: str = None, # lesion-segmentation model folder from `melanoma seg train` (default: the newest under models/, if any)
+             no_seg: bool = False, # show no lesion outline or measurements, even when a segmentation model exists
              port: int = 7860, # TCP port to serve on
              host: str = '127.0.0.1', # interface to listen on ('0.0.0.0' to serve the network)
              threshold: float = None, # default decision threshold (default: the model's operating point, 95% sensitivity out of fold; else 0.5)
              share: bool = False, # also open a public gradio.live link (needs the network)
              max_file_size: str = '30mb', # largest upload accepted
+             export: str = None, # instead of serving: write a Hugging Face Space folder (app.py, requirements, README metadata, models) here
+             wheel: str = None, # with --export: the melanoma wheel to bundle (default: built from this source checkout)
+             pin: bool = False, # with --export: require melanoma==VERSION from PyPI instead of bundling a wheel
+             title: str = 'Melanoma classifier demo', # with --export: the Space's title
             ) -> None:
-    "Serve the Gradio demo for a trained model."
+    "Serve the Gradio demo for a trained model (with --export: write it as a Hugging Face Space folder)."
     os.environ.setdefault('GRADIO_ANALYTICS_ENABLED', 'False')
     if threshold is not None and not 0 <= threshold <= 1: raise MelanomaError(f'--threshold must be between 0 and 1, got {threshold}')
-    app = build_app(model, threshold=threshold)
+    if no_seg and seg_model: raise MelanomaError('--seg-model and --no-seg exclude each other')
+    seg = False if no_seg else seg_model
+    if export:
+        if threshold is not None: raise MelanomaError('--threshold is not exported: set MELANOMA_THRESHOLD in the Space\'s variables')
+        out = export_space(export, model, seg, wheel=wheel, pin=pin, title=title)
+        print(f'melanoma demo --export: wrote {out}/ ({", ".join(sorted(p.name for p in out.iterdir()))}); try it with '
+              f'`cd {out} && pip install -r requirements.txt && python app.py`, then push the folder to a Gradio Space')
+        return
+    if wheel or pin: raise MelanomaError('--wheel and --pin only go with --export DIR')
+    app = build_app(model, threshold=threshold, seg_model_dir=seg)
     print(f'melanoma demo: http://{host}:{port}  (Ctrl-C to stop)')
     launch(app, host=host, port=port, share=share, max_file_size=max_file_size)

@@ -460,42 +460,48 @@ def oof_frame(models: Sequence[str | os.PathLike], # run folders (their out-of-f
     meta, note = train_metadata(models[0])
     return (df if meta is None else df.merge(meta, on='image_id', how='left')), note
 
+def _frame_scores(models: list, df: pd.DataFrame, tta: int = 1, bs: int = 32, diagnoses: bool = False) -> np.ndarray:
+    "`melanoma.inference.score_models` of the images of `df` (`path`, and `sex, age, site` when it has them): models x rows x k."
+    from melanoma.model import load_model
+    from melanoma.inference import score_models
+    models = [m if hasattr(m, 'predict') else load_model(m) for m in models]
+    meta = df[['sex', 'age', 'site']].reset_index(drop=True) if {'sex', 'age', 'site'} <= set(df.columns) else None
+    return score_models(models, lambda i: df.path.tolist(), meta, tta, bs, diagnoses=diagnoses)
+
+def _blend_rows(P: np.ndarray) -> np.ndarray:
+    "The mean over models (rows of `P`) of each image, NaN where any model has none (an unreadable image)."
+    from melanoma.inference import blend
+    bad = np.isnan(P).any(0)
+    out = np.full(P.shape[1], np.nan)
+    if (~bad).any(): out[~bad] = blend(list(P[:, ~bad]))
+    return out
+
 def predict_frame(models: list, # model folders or loaded `MelanomaModel`s (their probabilities are averaged)
                   df: pd.DataFrame, # images to score: `path` and, for metadata models, `sex, age, site`
                   tta: int = 1, # test-time augmentation passes
                   bs: int = 32, # batch size
                  ) -> np.ndarray:
     "Melanoma probability of every row of `df` (NaN, with a warning, for an image that cannot be read)."
-    from melanoma.model import load_model
-    from melanoma.inference import blend
-    P = []
-    for m in models:
-        m = m if hasattr(m, 'predict') else load_model(m)
-        meta = df[['sex', 'age', 'site']].reset_index(drop=True) if m.uses_meta else None
-        P.append(m.predict(df.path.tolist(), meta=meta, tta=tta, bs=bs))
-    P = np.stack(P).astype(np.float64)
-    bad = np.isnan(P).any(0)
-    out = np.full(len(df), np.nan)
-    if (~bad).any(): out[~bad] = blend(list(P[:, ~bad]))
-    return out
+    return _blend_rows(_frame_scores(models, df, tta, bs)[..., 0])
 
 def _predict_models(models: list, labels: pd.DataFrame, tta: int = 1) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """Predict `labels`' images with each model (averaged): `image_id, pred`, and when every model is multi-class their mean
     diagnosis probabilities (`image_id, diagnosis` + `DIAG_CLASSES`, else None); unreadable images are left out."""
-    from melanoma.model import load_model
+    from melanoma.model import load_model, DIAG_CLASSES
     models = [m if hasattr(m, 'predict') else load_model(m) for m in models]
-    p = predict_frame(models, labels, tta)
+    multi = all(m.multiclass for m in models)
+    P = _frame_scores(models, labels, tta, diagnoses=multi)
+    p = _blend_rows(P[..., 0])
     bad = np.isnan(p)
     if bad.any(): print(f'{int(bad.sum())} of {len(p)} image(s) could not be read and are left out, e.g. {labels.path[bad].iloc[0]}')
     dx = None
-    if all(m.multiclass for m in models):
-        meta = labels[['sex', 'age', 'site']].reset_index(drop=True)
-        D = sum(m.predict_diagnoses(labels.path.tolist(), meta if m.uses_meta else None, tta) for m in models) / len(models)
+    if multi:
+        D = pd.DataFrame(P[..., 1:].mean(0), columns=DIAG_CLASSES)
         dx = D.assign(image_id=labels.image_id.values, diagnosis=labels.diagnosis.values)[~bad]
     return pd.DataFrame({'image_id': labels.image_id.values, 'pred': p})[~bad], dx
 
 # %% ../nbs/09_evaluate.ipynb #c026
-def evaluate_cli(model: Annotated[list[str], {'type': str, 'nargs': '+', 'action': 'extend', 'metavar': 'DIR'}] = None, # trained model folder(s) (repeatable; their predictions are averaged)
+def evaluate_cli(model: Annotated[list[str], {'type': str, 'nargs': '+', 'action': 'extend', 'metavar': 'DIR'}] = None, # trained model folder(s), averaged (--model A B, or --model A --model B)
                  data: str = None, # labelled data folder (any supported layout): labels, metadata, images to predict
                  preds: str = None, # CSV of predictions (image_name/image_id, pred[, target]), or a submission with --data
                  name: str = None, # report name: written to OUT_DIR/NAME/ (default: from the model or predictions file)

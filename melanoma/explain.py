@@ -16,18 +16,15 @@ import torch.nn.functional as F
 from PIL import Image
 from fastai.callback.hook import hook_output
 from .core import MelanomaError, atomic_path
+from .model import net_device
 
 # %% auto #0
 __all__ = ['gradcam', 'overlay', 'explain', 'explain_cli']
 
 # %% ../nbs/10_explain.ipynb #c004
-def _net_device(net: torch.nn.Module) -> torch.device:
-    p = next(iter(net.parameters()), None)
-    return p.device if p is not None else torch.device('cpu')
-
 def _cam_one(model, net: torch.nn.Module, x: torch.Tensor, meta=None) -> torch.Tensor:
     "Grad-CAM of one network for the batch `x` (B,3,H,W): a (B,h,w) tensor at the hooked layer's resolution."
-    x = x.to(_net_device(net)).requires_grad_(True)  # keeps a graph even when the weights are frozen
+    x = x.to(net_device(net)).requires_grad_(True)  # keeps a graph even when the weights are frozen
     with torch.enable_grad(), hook_output(model.cam_layer(net), detach=False) as h:
         score = model.melanoma_logit(net, x, meta)
         acts = h.stored
@@ -47,17 +44,14 @@ def _norm01(cam: torch.Tensor) -> torch.Tensor:
 def gradcam(model, # a `MelanomaModel` (from `melanoma.model.load_model`)
             img: Image.Image | str | os.PathLike, # the image (PIL, or a path the model can open)
             meta: pd.DataFrame | None = None, # one row of `sex, age, site` when the model uses metadata
-            fold: int | None = None, # use only this fold's network; default: average over all folds
+            fold: int | None = None, # use only this fold's network (a fold number, `model.select`); default: average over all folds
            ) -> np.ndarray:
     "Grad-CAM heatmap of the melanoma score for `img`: an HxW float array in [0,1] at the image's resolution."
     if not isinstance(img, Image.Image):
         from melanoma.preprocess import open_image
         img = open_image(img)
     img = img.convert('RGB')
-    nets = model.nets
-    if fold is not None:
-        if not 0 <= fold < len(nets): raise MelanomaError(f'fold {fold} not in this model (it has {len(nets)} fold(s))')
-        nets = [nets[fold]]
+    nets = (model if fold is None else model.select(fold)).nets
     x = model.preprocess(img)[None]
     H, W = img.height, img.width
     cams = [F.interpolate(_norm01(_cam_one(model, net, x, meta))[:, None].cpu(), size=(H, W), mode='bicubic',
@@ -92,11 +86,9 @@ def _pick(df: pd.DataFrame, n: int, threshold: float, seed: int) -> pd.DataFrame
     rnd = rest.sample(min(n, len(rest)), random_state=seed).assign(kind='random')
     return pd.concat([fn, fp, rnd])
 
-def _fold_index(model, fold) -> int | None:
-    "Index in `model.nets` of fold number `fold` (None when the model lacks it, or `fold` is None/NaN)."
-    if fold is None or pd.isna(fold): return None
-    folds = list(model.config.get('folds', range(len(model.nets))))
-    return folds.index(int(fold)) if int(fold) in folds else None
+def _own_fold(model, fold) -> int | None:
+    "Fold number `fold` when `model` has its network (the one that scored the image out of fold); None for None, NaN or a fold it lacks."
+    return None if fold is None or pd.isna(fold) or int(fold) not in model.folds else int(fold)
 
 def _predictions(model, model_dir: Path, df: pd.DataFrame, data, fold: int | None, tta: int) -> tuple[pd.DataFrame, str]:
     "`df` with `pred` (and the `oof_fold` whose network scored it), from oof.csv when it covers `df`, else predicted."
@@ -113,11 +105,8 @@ def _predictions(model, model_dir: Path, df: pd.DataFrame, data, fold: int | Non
         from melanoma.folds import load_folds
         f = load_folds(data)
         df = df[df.image_id.isin(f.image_id[f.fold == fold])].reset_index(drop=True)
-        i = _fold_index(model, fold)
-        if i is None: raise MelanomaError(f'{model_dir}: has no network for fold {fold} (folds {model.config.get("folds")})')
-        nets = model.nets
-        try: model.nets = [nets[i]]; p = predict_frame([model], df, tta)
-        finally: model.nets = nets
+        if _own_fold(model, fold) is None: raise MelanomaError(f'{model_dir}: has no network for fold {fold} (folds {model.folds})')
+        p = predict_frame([model.select(fold)], df, tta)
         return df.assign(pred=p, oof_fold=fold).dropna(subset=['pred']).reset_index(drop=True), f'predictions of fold {fold}'
     return df.assign(pred=predict_frame([model], df, tta)).dropna(subset=['pred']).reset_index(drop=True), 'predictions'
 
@@ -152,7 +141,7 @@ def explain(model_dir: str | os.PathLike, # a model folder from `melanoma train`
             img = open_image(r.path, size=max(model.size, 256))
             img.thumbnail((384, 384))
             meta = pd.DataFrame([r[['sex', 'age', 'site']]]).reset_index(drop=True) if model.uses_meta else None
-            heat = gradcam(model, img, meta, fold=_fold_index(model, r.get('oof_fold')))
+            heat = gradcam(model, img, meta, fold=_own_fold(model, r.get('oof_fold')))
             shown.append((r, img, overlay(img, heat), heat.max() > 0))
         except (MelanomaError, OSError, ValueError) as e: skipped.append(f'{r.path} ({e})')
     if skipped: print(f'grad-cam: skipped {len(skipped)} image(s): ' + '; '.join(skipped[:5]))

@@ -6,9 +6,9 @@ Docs: https://melanoma-dev.github.io/melanoma/inference.html.md"""
 
 # %% ../nbs/08_inference.ipynb #c002
 from __future__ import annotations
-import hashlib, json, os, warnings
+import argparse, hashlib, json, os, warnings
 from pathlib import Path
-from typing import Annotated, Sequence
+from typing import Annotated, Callable, Sequence
 import numpy as np
 import pandas as pd
 import torch
@@ -18,35 +18,25 @@ from .data import read_dataset
 from .submission import write_submission, read_sample_ids
 
 # %% auto #0
-__all__ = ['ONNX_OPSET', 'TestImages', 'default_workers', 'image_chunks', 'blend', 'onnx_files', 'model_tta', 'predict_dataset',
-           'prevalence_note', 'export_onnx', 'OrtNet', 'use_onnx', 'run_name', 'predict_cli', 'export_onnx_cli']
+__all__ = ['ONNX_OPSET', 'MODEL_ARG', 'default_workers', 'image_chunks', 'blend', 'onnx_files', 'has_onnxruntime', 'score_models',
+           'model_tta', 'predict_dataset', 'prevalence_note', 'export_onnx', 'OrtNet', 'use_onnx', 'run_name',
+           'predict_cli', 'export_onnx_cli']
 
 # %% ../nbs/08_inference.ipynb #c005
-class TestImages(torch.utils.data.Dataset):
-    "Decoded test images by index: `(i, PIL image, '')`, or `(i, None, reason)` when the file cannot be read."
-    def __init__(self, paths: Sequence[str], size: int | None = None): self.paths, self.size = list(paths), size
-    def __len__(self) -> int: return len(self.paths)
-    def __getitem__(self, i: int):
-        from melanoma.preprocess import open_image
-        try: return i, open_image(self.paths[i], size=self.size), ''
-        except MelanomaError as e: return i, None, str(e)
-        except Exception as e: return i, None, f'{self.paths[i]}: {type(e).__name__}: {e}'.strip()
-
-def _as_list(batch): return batch
-
 def default_workers() -> int:
     "Decoding worker processes: the cores but one (the main process runs the networks), at most 8."
     return max(1, min(8, (len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count() or 2) - 1))
 
 def image_chunks(paths: Sequence[str], # image files
+                 load: Callable | Sequence[Callable], # a model's `transform.load`, or several (then a tuple of pixels per image)
                  chunk: int = 256, # images per chunk
                  workers: int | None = None, # decoding processes (0: decode in this process); None: `default_workers()`
-                 size: int | None = None, # the largest size the images will be resized to (faster JPEG/DICOM decoding)
                 ):
-    "Iterate over lists of `(index, image or None, error)` for `paths`, decoded by `workers` processes."
+    "Iterate over lists of `(index, pixels or None, error)` for `paths`, loaded by `workers` processes (`ImageItems`)."
+    from melanoma.model import ImageItems, _collate
     workers = default_workers() if workers is None else workers
     if not len(paths): return
-    dl = torch.utils.data.DataLoader(TestImages(paths, size), batch_size=chunk, num_workers=workers, collate_fn=_as_list,
+    dl = torch.utils.data.DataLoader(ImageItems(paths, load), batch_size=chunk, num_workers=workers, collate_fn=_collate,
                                      prefetch_factor=2 if workers else None, persistent_workers=False)
     yield from dl
 
@@ -79,9 +69,38 @@ def _load(m, onnx: bool | None = None):
     from melanoma.model import load_model
     p = Path(m)
     if not (p / 'config.json').is_file(): raise MelanomaError(f"{p}: not a model folder (no config.json); train one with `melanoma train`")
-    if onnx is None: onnx = default_device().type == 'cpu' and bool(onnx_files(p))
+    if onnx is None: onnx = default_device().type == 'cpu' and bool(onnx_files(p)) and has_onnxruntime()  # else torch
     if not onnx: return load_model(p)
     return use_onnx(load_model(p, device='cpu'), p)
+
+def has_onnxruntime() -> bool:
+    "Whether onnxruntime can be imported (`pip install 'melanoma[onnx]'`); without it everything runs in torch."
+    try: import onnxruntime  # noqa: F401
+    except ImportError: return False
+    return True
+
+def _onnxruntime():
+    "The onnxruntime module, or a `MelanomaError` saying how to install it."
+    try: import onnxruntime
+    except ImportError as e: raise MelanomaError(f"ONNX needs onnxruntime: pip install 'melanoma[onnx]' (or run in torch: --no-onnx) ({e})") from e
+    return onnxruntime
+
+def score_models(models: Sequence, # loaded `MelanomaModel`s
+                 items: Callable[[int], Sequence | torch.Tensor], # model number -> its items (paths, or pixels from its `transform.load`)
+                 meta: pd.DataFrame | None = None, # `sex, age, site` per item (used by the models with metadata)
+                 tta: int = 1, bs: int = 32, # TTA views, batch size
+                 prevalence: float | None = None, # None: probabilities as trained; a number: corrected to it
+                 diagnoses: bool = False, # also the `DIAG_CLASSES` probabilities (multi-class models)
+                ) -> np.ndarray:
+    "models x items x (1 + diagnoses): each model's melanoma probability (and diagnosis probabilities); NaN rows for unreadable images."
+    from melanoma.model import DIAG_CLASSES
+    out = []
+    for i, m in enumerate(models):
+        x = items(i)
+        p = np.asarray(m.predict(x, meta=meta, tta=tta, bs=bs, progress=False, prevalence=prevalence), dtype=np.float64).reshape(-1, 1)
+        if diagnoses: p = np.concatenate([p, m.predict_diagnoses(x, meta=meta, tta=tta, bs=bs, progress=False).to_numpy()], 1)
+        out.append(p)
+    return np.stack(out) if out else np.zeros((0, 0, 1 + diagnoses * len(DIAG_CLASSES)))
 
 def model_tta(m) -> int:
     "The TTA passes a model's out-of-fold scores were made with (`melanoma train --tta`, from its config); 1 when unknown."
@@ -153,22 +172,21 @@ def predict_dataset(model_dirs: Sequence[str | os.PathLike] | str | os.PathLike,
     todo = np.flatnonzero(np.isnan(P).any((0, 2)) & err.eq('').to_numpy())
     meta = df[['sex', 'age', 'site']]
     bar = tqdm(total=n, initial=n - len(todo), desc='predict', unit='img', disable=not progress, dynamic_ncols=True)
+    loads = {}  # one loader per distinct model input (size, resize): each image is loaded once for each
+    for m in models: loads.setdefault((m.data['size'], m.data['resize']), m.transform.load)
+    which = [list(loads).index((m.data['size'], m.data['resize'])) for m in models]
     with torch.inference_mode():
-        size = max(int(getattr(m, 'size', 0) or 0) for m in models) or None
-        for ch in image_chunks(df.path.iloc[todo].tolist(), chunk=max(bs * 8, 64), workers=workers, size=size):
+        for ch in image_chunks(df.path.iloc[todo].tolist(), list(loads.values()), chunk=max(bs * 8, 64), workers=workers):
             idx = todo[[i for i, _, _ in ch]]
-            ok = np.array([img is not None for _, img, _ in ch])
-            for (i, img, e), j in zip(ch, idx):
-                if img is None: err[j] = e or 'unreadable'
-            good, imgs = idx[ok], [img for _, img, _ in ch if img is not None]
-            if len(imgs):
-                for mi, m in enumerate(models):
-                    mg = meta.iloc[good].reset_index(drop=True)
-                    p = np.asarray(m.predict(imgs, meta=mg, tta=tta, bs=bs, progress=False, prevalence=prevalence), dtype=np.float64).reshape(-1)
-                    if len(p) != len(imgs): raise MelanomaError(f"{names[mi]}: predict returned {len(p)} values for {len(imgs)} images")
-                    P[mi, good, 0] = p
-                    if diagnoses: P[mi, good, 1:] = m.predict_diagnoses(imgs, meta=mg, tta=tta, bs=bs, progress=False).to_numpy()
-                    for j in good[~np.isfinite(p)]: err[j] = f'{df.path[j]}: {names[mi]} could not process it'
+            ok = np.array([x is not None for _, x, _ in ch])
+            for (i, x, e), j in zip(ch, idx):
+                if x is None: err[j] = e or 'unreadable'
+            good, xs = idx[ok], [x for _, x, _ in ch if x is not None]
+            if len(xs):
+                P[:, good] = score_models(models, lambda mi: torch.stack([x[which[mi]] for x in xs]), meta.iloc[good].reset_index(drop=True),
+                                          tta, bs, prevalence, diagnoses)
+                for mi in range(k):
+                    for j in good[~np.isfinite(P[mi, good, 0])]: err[j] = f'{df.path[j]}: {names[mi]} could not process it'
             if cache:
                 done = ~np.isnan(P).any((0, 2)) | err.ne('').to_numpy()
                 part = pd.DataFrame({'image_name': df.image_id[done], 'error': err[done], 'key': key,
@@ -208,7 +226,7 @@ def prevalence_note(assumed: Sequence[float | None], # each model's prevalence (
             + (f" ({sum(a is None for a in assumed)} model(s) unknown)" if None in assumed else '')
             + '; --prevalence P expresses them at another one')
 
-# %% ../nbs/08_inference.ipynb #c023
+# %% ../nbs/08_inference.ipynb #c025
 ONNX_OPSET = 17
 
 def _onnx_inputs(model, n: int = 2) -> tuple:
@@ -222,7 +240,7 @@ def export_onnx(model_dir: str | os.PathLike, # a model folder from `melanoma tr
                ) -> list[Path]:
     "Export each fold of the model in `model_dir` to ONNX (dynamic batch); return the files written."
     from melanoma.model import load_model
-    import onnxruntime as ort
+    ort = _onnxruntime() if check else None
     model_dir = Path(model_dir)
     if not (model_dir / 'config.json').is_file(): raise MelanomaError(f"{model_dir}: not a model folder (no config.json)")
     out = Path(out) if out else model_dir
@@ -235,8 +253,9 @@ def export_onnx(model_dir: str | os.PathLike, # a model folder from `melanoma tr
         dest = out / f'fold{k}.onnx'
         with atomic_path(dest) as tmp, warnings.catch_warnings():
             warnings.simplefilter('ignore')
-            torch.onnx.export(net, args, str(tmp), dynamo=False, opset_version=opset, input_names=names, output_names=['logits'],
-                              dynamic_axes={**{n: {0: 'batch'} for n in names}, 'logits': {0: 'batch'}})
+            try: torch.onnx.export(net, args, str(tmp), dynamo=False, opset_version=opset, input_names=names, output_names=['logits'],
+                                   dynamic_axes={**{n: {0: 'batch'} for n in names}, 'logits': {0: 'batch'}})
+            except ImportError as e: raise MelanomaError(f"ONNX export needs onnx: pip install 'melanoma[onnx]' ({e})") from e
             if check:
                 sess = ort.InferenceSession(str(tmp), providers=['CPUExecutionProvider'])
                 args = _onnx_inputs(m, 3)
@@ -248,20 +267,23 @@ def export_onnx(model_dir: str | os.PathLike, # a model folder from `melanoma tr
         files.append(dest)
     return files
 
-# %% ../nbs/08_inference.ipynb #c024
+# %% ../nbs/08_inference.ipynb #c026
 class OrtNet(torch.nn.Module):
-    """An onnxruntime session behind the `MelanomaNet` interface: `forward(x, meta=None) -> logits`. `torch_net`: the same
-    network in torch, which `MelanomaModel` uses for the images whose missing metadata it averages over (`meta_prior`)."""
+    """An onnxruntime session called like a `MelanomaNet`: `net(x, meta=None) -> logits` (on the CPU). With `torch_net`
+    (the same network in torch) it also has its `features` and `head_logits`, which `MelanomaModel` uses for the images
+    whose missing metadata it averages over (`meta_prior`); the model layer knows nothing of onnxruntime."""
     def __init__(self, path: str | os.PathLike, threads: int | None = None, torch_net: torch.nn.Module | None = None):
         super().__init__()
         object.__setattr__(self, 'torch_net', torch_net)  # not a submodule: its weights stay out of this module's parameters
-        import onnxruntime as ort
+        if torch_net is not None:
+            object.__setattr__(self, 'features', torch_net.features)
+            object.__setattr__(self, 'head_logits', torch_net.head_logits)
+        ort = _onnxruntime()
         so = ort.SessionOptions()
         if threads: so.intra_op_num_threads = threads
         self.path = Path(path)
         self.sess = ort.InferenceSession(str(path), so, providers=['CPUExecutionProvider'])
         self.inputs = [i.name for i in self.sess.get_inputs()]
-        self.register_parameter('_anchor', torch.nn.Parameter(torch.zeros(1), requires_grad=False))  # device for callers that ask
 
     def forward(self, x: torch.Tensor, meta: torch.Tensor | None = None) -> torch.Tensor:
         args = [x] + ([meta] if 'meta' in self.inputs else [])
@@ -272,18 +294,17 @@ class OrtNet(torch.nn.Module):
 def use_onnx(model, # a `MelanomaModel` (loaded on the CPU)
              model_dir: str | os.PathLike, # its folder, with the `fold<k>.onnx` files from `export_onnx`
             ):
-    "Replace `model`'s networks by onnxruntime sessions of its `fold<k>.onnx` files; return `model`."
+    "`model` with onnxruntime sessions of its `fold<k>.onnx` files as its networks (a new view; `model` is unchanged)."
     model_dir = Path(model_dir)
-    files = [model_dir / f'fold{k}.onnx' for k in model.config.get('folds', range(len(model.nets)))]
+    files = [model_dir / f'fold{k}.onnx' for k in model.folds]
     missing = [str(f) for f in files if not f.is_file()]
-    if missing: raise MelanomaError(f"{model_dir}: no ONNX export ({', '.join(missing[:3])} missing); run `melanoma export-onnx {model_dir}` first")
+    if missing: raise MelanomaError(f"{model_dir}: no ONNX export ({', '.join(missing[:3])} missing); run `melanoma export-onnx --model {model_dir}` first")
     stale = [str(f) for f in files if f.stat().st_mtime_ns < f.with_suffix('.safetensors').stat().st_mtime_ns]
-    if stale: raise MelanomaError(f"{model_dir}: ONNX export older than the weights ({', '.join(stale[:3])}); run `melanoma export-onnx {model_dir}` again")
+    if stale: raise MelanomaError(f"{model_dir}: ONNX export older than the weights ({', '.join(stale[:3])}); run `melanoma export-onnx --model {model_dir}` again")
     keep = model.uses_meta and model.prior is not None  # rows with missing metadata go through torch (see `MelanomaModel.melanoma_logit`)
-    model.nets, model.device = [OrtNet(f, torch_net=n if keep else None) for f, n in zip(files, model.nets)], torch.device('cpu')
-    return model
+    return model.with_nets([OrtNet(f, torch_net=n if keep else None) for f, n in zip(files, model.nets)], device='cpu')
 
-# %% ../nbs/08_inference.ipynb #c026
+# %% ../nbs/08_inference.ipynb #c028
 def run_name(model_dirs: Sequence[str | os.PathLike], tta: int = 1, ensemble: str = 'mean') -> str:
     "The default submission name: the model folders' names joined by `+`, with the TTA and blend when they matter."
     name = '+'.join(Path(d).resolve().name for d in model_dirs)
@@ -291,14 +312,16 @@ def run_name(model_dirs: Sequence[str | os.PathLike], tta: int = 1, ensemble: st
     if len(model_dirs) > 1 and ensemble != 'mean': name += f'_{ensemble}'
     return name
 
-def predict_cli(model: Annotated[list[str], 'a model folder from `melanoma train`; repeat --model for an ensemble',
-                                 {'opt': True, 'action': 'append', 'type': str, 'required': True, 'metavar': 'DIR'}],
+MODEL_ARG = {'opt': True, 'nargs': '+', 'action': 'extend', 'type': str, 'metavar': 'DIR'}  # `--model A B` or `--model A --model B`
+
+def predict_cli(model: Annotated[list[str], 'model folder(s) from `melanoma train`; several for an ensemble (--model A B, or --model A --model B)',
+                                 {**MODEL_ARG, 'required': True}],
                 data: Annotated[str, 'Kaggle-layout data folder: test.csv with jpeg/test/*.jpg or test/*.dcm (sample_submission.csv checked when present)',
                                 {'opt': True, 'required': True, 'metavar': 'DIR'}],
                 out: str = None, # submission CSV to write (default: submissions/<run-name>.csv); logged in its folder's log.csv
                 tta: int = None, # test-time augmentation: dihedral transforms averaged per image (1-8; default: as the model's out-of-fold scores, `train --tta`)
                 ensemble: Annotated[str, 'how several models are blended: mean probability or mean rank', {'choices': ['mean', 'rank']}] = 'mean',
-                weights: Annotated[list[float], 'one weight per --model (default: equal)', {'nargs': '+', 'type': float, 'metavar': 'W'}] = None,
+                blend_weights: Annotated[list[float], 'one blend weight per --model (default: equal)', {'nargs': '+', 'type': float, 'metavar': 'W'}] = None,
                 bs: int = 32, # batch size
                 workers: int = None, # image-decoding processes (default: the cores but one)
                 onnx: bool = False, # require onnxruntime (export first with `melanoma export-onnx`); default: used on the CPU when exported
@@ -307,14 +330,19 @@ def predict_cli(model: Annotated[list[str], 'a model folder from `melanoma train
                 images: Annotated[str, 'which test images: JPEGs (jpeg/test/), DICOMs (test/), or auto (JPEG when present)', {'choices': ['auto', 'jpeg', 'dicom']}] = 'auto',
                 prevalence: float = None, # express the probabilities at this melanoma prevalence (e.g. 0.02); default: as trained. Leave it for Kaggle: AUC does not change
                 diagnoses: bool = False, # multi-class models: also write each image's diagnosis probabilities to OUT_STEM_diagnoses.csv
+                weights: Annotated[list[float], argparse.SUPPRESS, {'nargs': '+', 'type': float, 'help': argparse.SUPPRESS}] = None, # deprecated: --blend-weights
                ):
     "Predict a test set (TTA, folds, ensembles) into a validated submission CSV; an interrupted run resumes."
     if onnx and no_onnx: raise MelanomaError("--onnx and --no-onnx contradict each other: pass one")
+    if weights is not None:
+        if blend_weights is not None: raise MelanomaError('--weights is the old name of --blend-weights: pass one')
+        warnings.warn('predict --weights is deprecated: use --blend-weights (`train --weights` is a backbone file)', FutureWarning)
+        blend_weights = weights
     data = Path(data)
     if tta is None: tta = max(model_tta(m) for m in model)
     out = Path(out) if out else Path('submissions') / f'{run_name(model, tta, ensemble)}.csv'
     cache = out.parent / f'.{out.stem}.partial.csv'
-    df = predict_dataset(model, data, tta=tta, ensemble=ensemble, weights=weights, bs=bs, workers=workers,
+    df = predict_dataset(model, data, tta=tta, ensemble=ensemble, weights=blend_weights, bs=bs, workers=workers,
                          on_error='fail' if strict else 'fill', cache=cache, images=images,
                          onnx=True if onnx else False if no_onnx else None, prevalence=prevalence, diagnoses=diagnoses)
     write_submission(df, out, df.image_name.tolist(), read_sample_ids(data), models=df.attrs['models'], tta=tta,
@@ -327,10 +355,14 @@ def predict_cli(model: Annotated[list[str], 'a model folder from `melanoma train
         dx = write_csv(df.attrs['diagnoses'], out.with_name(f'{out.stem}_diagnoses.csv'))
         print(f"wrote {dx}: {', '.join(df.attrs['diagnoses'].columns[1:])} probabilities of each image")
 
-def export_onnx_cli(model: str, # a model folder from `melanoma train`
+def export_onnx_cli(model: Annotated[str, 'a model folder from `melanoma train`', {'opt': True, 'metavar': 'DIR'}] = None,
                     out: str = None, # folder for the fold<k>.onnx files (default: the model folder)
                     opset: int = ONNX_OPSET, # ONNX opset version (17 or later)
+                    model_dir: Annotated[str, argparse.SUPPRESS, {'opt': False, 'nargs': '?', 'metavar': 'DIR', 'help': argparse.SUPPRESS}] = None, # the older positional form of --model
                    ):
-    "Export a trained model to ONNX (one file per fold, dynamic batch) for fast CPU inference."
+    "Export a trained model (--model DIR) to ONNX (one file per fold, dynamic batch) for fast CPU inference."
+    if model and model_dir and Path(model) != Path(model_dir): raise MelanomaError(f'two model folders given ({model_dir} and --model {model}): pass one, as --model DIR')
+    model = model or model_dir
+    if not model: raise MelanomaError('export-onnx: which model? pass --model DIR (a folder from `melanoma train`)')
     files = export_onnx(model, out, opset)
     print(f"wrote {len(files)} ONNX file(s): {', '.join(map(str, files))}; `melanoma predict` uses them on the CPU")

@@ -7,7 +7,7 @@ Docs: https://melanoma-dev.github.io/melanoma/model.html.md"""
 
 # %% ../nbs/06_model.ipynb #c002
 from __future__ import annotations
-import json, os, re, warnings, importlib, importlib.metadata, importlib.util
+import copy, json, os, re, warnings, importlib, importlib.metadata, importlib.util
 from pathlib import Path
 from typing import Any, Callable, Sequence
 import numpy as np, pandas as pd
@@ -21,7 +21,8 @@ __all__ = ['TV_RESNETS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'LITE_ARCHS', 'MAIN_SO
            'efficientnet_lite_to_timm', 'lite_weights_file', 'lite_imagenet_state_dict', 'read_state_dict',
            'load_backbone_weights', 'default_meta_vocab', 'meta_dim', 'meta_frame_to_tensor', 'meta_prior',
            'MelanomaNet', 'splitter', 'create_model', 'model_config', 'save_state', 'save_model', 'check_prevalence',
-           'prior_shift', 'oof_by_image', 'oof_prevalence', 'operating_point', 'dihedral', 'MelanomaModel',
+           'prior_shift', 'oof_by_image', 'oof_prevalence', 'operating_point', 'data_config', 'load_image', 'normalize',
+           'ImageTransform', 'transform', 'dihedral', 'ImageItems', 'Pixels', 'net_device', 'MelanomaModel',
            'load_model']
 
 # %% ../nbs/06_model.ipynb #c005
@@ -361,27 +362,100 @@ def operating_point(oof: pd.DataFrame, # out-of-fold predictions: `image_id, tar
                 sources={s: rates(g) for s, g in img.groupby('source') if s} if img.source.nunique() > 1 else {})
 
 # %% ../nbs/06_model.ipynb #c033
+def data_config(source, # a `MelanomaModel`, a model folder, its `config.json` dict, or a network from `create_model`
+                **overrides # values that win over `source`'s, e.g. training's `size=128`
+               ) -> dict:
+    "What a network's input must be: `size`, normalisation `mean` and `std`, and `resize` (fastai `Resize` method)."
+    if isinstance(source, (str, os.PathLike)):
+        f = Path(source) / 'config.json'
+        if not f.is_file(): raise MelanomaError(f'{source}: not a model folder (no config.json)')
+        source = json.loads(f.read_text())
+    cfg = getattr(source, 'config', None) or getattr(source, 'arch_config', None) or source
+    if not isinstance(cfg, dict): raise MelanomaError(f'data_config: cannot read a config from {type(source).__name__}')
+    cfg = {**cfg, **overrides}
+    missing = [k for k in ('size', 'mean', 'std') if k not in cfg]
+    if missing: raise MelanomaError(f'data config: missing field(s) {", ".join(missing)}')
+    resize = cfg.get('resize') or (cfg.get('preprocessing') or {}).get('resize', 'squish')
+    return dict(size=int(cfg['size']), mean=[float(v) for v in cfg['mean']], std=[float(v) for v in cfg['std']], resize=resize)
+
+def load_image(item: Image.Image | str | os.PathLike | np.ndarray, # an image file (JPEG, PNG, DICOM), a PIL image, or pixels already loaded
+               size: int, # the network's input size
+               resize: str = 'squish', # fastai `Resize` method (`config.json` `preprocessing.resize`)
+               max_pixels: int | None = None, # refuse larger image files (see `open_image`)
+              ) -> np.ndarray:
+    """The `size` x `size` x 3 uint8 pixels a network sees: an image file decoded near `size` (`open_image`: upright RGB,
+    JPEG/DICOM at reduced scale), resized with fastai's validation `Resize`. An array already that shape passes through."""
+    if isinstance(item, np.ndarray):
+        if item.shape != (size, size, 3) or item.dtype != np.uint8:
+            raise MelanomaError(f'pixels of shape {item.shape} ({item.dtype}): expected ({size}, {size}, 3) uint8 from `load_image`')
+        return item
+    from fastai.vision.augment import Resize
+    from fastai.vision.core import PILImage
+    from melanoma.preprocess import open_image, to_rgb
+    if isinstance(item, Image.Image):
+        item.load()  # a lazily opened file
+        img = to_rgb(item)
+        if img is item: img = img.copy()  # fastai's `PILImage` changes the class of the object it wraps: not the caller's
+    else: img = open_image(item, size=size, max_pixels=max_pixels)
+    return np.array(Resize(size, method=resize)(PILImage(img), split_idx=1), dtype=np.uint8)  # a writable copy
+
+def normalize(x: torch.Tensor, # uint8 images (..., 3, H, W), on any device
+              cfg: dict, # a `data_config` (its `mean` and `std`)
+             ) -> torch.Tensor:
+    "Float images scaled to [0, 1] and normalised, on `x`'s device: fastai's `IntToFloatTensor` then `Normalize`."
+    mean = torch.tensor(cfg['mean'], dtype=torch.float32, device=x.device)[:, None, None]
+    std = torch.tensor(cfg['std'], dtype=torch.float32, device=x.device)[:, None, None]
+    return (x.float().div_(255) - mean) / std
+
+class ImageTransform:
+    "`load(item)`: the uint8 3 x size x size tensor of an image; calling it: that tensor normalised (see `transform`)."
+    def __init__(self, cfg: dict): self.cfg = cfg
+    def load(self, item) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(load_image(item, self.cfg['size'], self.cfg['resize']))).permute(2, 0, 1)
+    def __call__(self, item) -> torch.Tensor: return normalize(self.load(item), self.cfg)
+    def __repr__(self): return f'ImageTransform({self.cfg})'
+
+def transform(source, **overrides) -> ImageTransform:
+    "The loader of `data_config(source, **overrides)`: image file, PIL image or pixels -> normalised network input."
+    return ImageTransform(data_config(source, **overrides))
+
+# %% ../nbs/06_model.ipynb #c037
 def dihedral(x: torch.Tensor, k: int) -> torch.Tensor:
     "The `k`-th (0..7) element of the dihedral group applied to a batch of images (..., H, W)."
     if k >= 4: x = x.transpose(-1, -2)
     return torch.rot90(x, k % 4, dims=(-2, -1))
 
-def _open(item, size: int | None = None) -> Image.Image:
-    "An 8-bit RGB PIL image from a PIL image or a path, opened as training does (`open_image`, draft-decoded near `size`)."
-    from melanoma.preprocess import open_image, to_rgb
-    return to_rgb(item) if isinstance(item, Image.Image) else open_image(item, size=size)
+def _item_name(item, i: int) -> str: return f'image {i}' if isinstance(item, (Image.Image, np.ndarray)) else str(item)
 
-class _Items(torch.utils.data.Dataset):
-    def __init__(self, items, prep): self.items, self.prep = items, prep
-    def __len__(self): return len(self.items)
-    def __getitem__(self, i):
-        try: return self.prep(self.items[i]), None
-        except Exception as e:
-            return None, f'{self.items[i] if not isinstance(self.items[i], Image.Image) else f"image {i}"}: skipped ({type(e).__name__}: {e})'
+class ImageItems(torch.utils.data.Dataset):
+    """`(i, load(items[i]), '')`, or `(i, None, reason)` when the image cannot be read (the reason names it): a bad file
+    never stops a batch. `load`: one function, or several (e.g. one per model size), whose results come as a tuple."""
+    def __init__(self, items: Sequence, load: Callable | Sequence[Callable]): self.items, self.load = list(items), load
+    def __len__(self) -> int: return len(self.items)
+    def __getitem__(self, i: int):
+        it = self.items[i]
+        try: return i, (self.load(it) if callable(self.load) else tuple(f(it) for f in self.load)), ''
+        except MelanomaError as e: return i, None, str(e)
+        except Exception as e: return i, None, f'{_item_name(it, i)}: {type(e).__name__}: {e}'.strip()
 
 def _collate(batch): return batch
 
-# %% ../nbs/06_model.ipynb #c034
+class Pixels:
+    """Rows `idx` (default: all) of loaded uint8 images: an N x 3 x S x S tensor such as training's cache, or anything
+    indexed like one with a tensor of row numbers (e.g. `melanoma.imagestore.JPEGStore`); read a batch at a time."""
+    def __init__(self, store, idx: Sequence[int] | None = None):
+        self.store, self.idx = store, np.arange(len(store)) if idx is None else np.asarray(idx, dtype=np.int64)
+    def __len__(self) -> int: return len(self.idx)
+    @property
+    def shape(self) -> tuple: return (len(self), *tuple(self.store.shape)[1:])
+    def batch(self, start: int, stop: int) -> torch.Tensor: return self.store[torch.from_numpy(self.idx[start:stop])]
+
+def net_device(net) -> torch.device:
+    "The device of a network's parameters (the CPU for one without, such as an ONNX session)."
+    p = next(iter(net.parameters()), None) if hasattr(net, 'parameters') else None
+    return p.device if p is not None else torch.device('cpu')
+
+# %% ../nbs/06_model.ipynb #c040
 def _mel_logit(out: torch.Tensor) -> torch.Tensor:
     "Network outputs -> one melanoma logit per row (binary logit, or log-odds of MEL under a softmax over diagnoses)."
     out = out.float()
@@ -398,16 +472,22 @@ def _diag_probs(out: torch.Tensor) -> torch.Tensor:
     "Multi-class network outputs -> probabilities of `DIAG_CLASSES` (softmax over them, UNK left out)."
     return torch.softmax(out.float()[:, _KEEP], 1)
 
+def _ready(net, device: torch.device):
+    "A network on `device` in eval mode (channels-last on the CPU); other kinds of net (e.g. an ONNX session) as they are."
+    if not isinstance(net, nn.Module): return net
+    net = net.to(device).eval()
+    return net.to(memory_format=torch.channels_last) if device.type == 'cpu' else net
+
 class MelanomaModel:
     "A trained model: its config, one network per fold, and preprocessing/prediction that match training."
-    def __init__(self, config: dict, nets: list[nn.Module], device=None, oof_auc: float | None = None):
+    def __init__(self, config: dict, nets: list, device=None, oof_auc: float | None = None):
         self.config, self.device = config, torch.device(device) if device is not None else default_device()
         if self.device.type == 'cuda' and not torch.cuda.is_available(): raise MelanomaError(f'device {device}: CUDA is not available here')
-        self.nets = [n.to(self.device).eval() for n in nets]
-        if self.device.type == 'cpu': self.nets = [n.to(memory_format=torch.channels_last) for n in self.nets]
-        self.size, self.oof_auc, self.failed = int(config['size']), oof_auc, []
-        self.mean = torch.tensor(config['mean'], dtype=torch.float32)[:, None, None]
-        self.std = torch.tensor(config['std'], dtype=torch.float32)[:, None, None]
+        self.nets = [_ready(n, self.device) for n in nets]
+        self.data, self.transform = data_config(config), transform(config)  # what inputs look like, and the loader
+        self.size, self.oof_auc, self.failed = self.data['size'], oof_auc, []
+        self.mean = torch.tensor(self.data['mean'], dtype=torch.float32)[:, None, None]
+        self.std = torch.tensor(self.data['std'], dtype=torch.float32)[:, None, None]
         self.uses_meta = bool(config.get('n_meta'))
         prior = config.get('meta_prior') or []
         self.prior = (meta_frame_to_tensor(pd.DataFrame(prior), config.get('meta_vocab')),
@@ -438,14 +518,31 @@ class MelanomaModel:
         return f"MelanomaModel({self.config['arch']}, {len(self.nets)} fold(s), size {self.size}, n_out {self.config['n_out']}, meta {self.uses_meta}, oof_auc {self.oof_auc})"
 
     def preprocess(self, img: Image.Image | str | os.PathLike) -> torch.Tensor:
-        "PIL image (or path) -> normalised 3 x size x size float tensor, resized as in training."
-        from fastai.vision.augment import Resize
-        from fastai.vision.core import PILImage
-        img = _open(img, self.size)
-        method = self.config.get('preprocessing', {}).get('resize', 'squish')
-        img = Resize(self.size, method=method)(PILImage(img), split_idx=1)
-        x = torch.from_numpy(np.asarray(img, dtype=np.uint8).copy()).permute(2, 0, 1).float().div_(255)
-        return (x - self.mean) / self.std
+        "PIL image (or path) -> normalised 3 x size x size float tensor, resized as in training (`self.transform`)."
+        return self.transform(img)
+
+    @property
+    def folds(self) -> list[int]: return list(self.config.get('folds', range(len(self.nets))))
+
+    def select(self, folds: int | Sequence[int] # fold number(s), as in `config['folds']`
+              ) -> MelanomaModel:
+        "A view of this model with the networks of `folds` only (shared, not copied): e.g. a fold's own out-of-fold scores."
+        folds = [int(folds)] if isinstance(folds, (int, np.integer)) else [int(f) for f in folds]
+        bad = [f for f in folds if f not in self.folds]
+        if bad or not folds: raise MelanomaError(f'fold {bad[0] if bad else "(none)"} not in this model (it has folds {self.folds})')
+        return self.with_nets([self.nets[self.folds.index(f)] for f in folds], folds)
+
+    def with_nets(self, nets: list, # one network per fold: `MelanomaNet`s, or other nets called as `net(x, meta)`
+                  folds: Sequence[int] | None = None, # their fold numbers (default: as now)
+                  device=None, # where they run (default: as now)
+                 ) -> MelanomaModel:
+        "The same model (config, calibration) with other networks, e.g. ONNX sessions of the same folds."
+        v = copy.copy(self)
+        v.config = {**self.config, 'folds': list(folds) if folds is not None else self.folds}
+        if len(v.config['folds']) != len(nets): raise MelanomaError(f"{len(nets)} network(s) for folds {v.config['folds']}")
+        v.device = torch.device(device) if device is not None else self.device
+        v.nets, v.failed = [_ready(n, v.device) for n in nets], []
+        return v
 
     def meta_tensor(self, meta: pd.DataFrame | torch.Tensor | None, n: int) -> torch.Tensor | None:
         "Metadata for `n` images as the network's input (None for image-only models)."
@@ -463,20 +560,20 @@ class MelanomaModel:
         """`(out, rows, avg)`: `exact(outputs of net)` for every image of `x`, and for the `rows` whose metadata is incomplete
         `prob(outputs)` (probabilities, rows x k) averaged over the training data's combinations (`meta_prior`); None, None
         when no row needs it."""
-        dev = next(net.parameters()).device
+        dev = net_device(net)
         m = self.meta_tensor(meta, len(x))
-        tnet = net if isinstance(net, MelanomaNet) else getattr(net, 'torch_net', None)  # an ONNX session keeps its torch network for this
-        if m is None or self.prior is None or tnet is None: return exact(net(x.to(dev), None if m is None else m.to(dev))), None, None
+        split = callable(getattr(net, 'features', None)) and callable(getattr(net, 'head_logits', None))
+        if m is None or self.prior is None or not split: return exact(net(x.to(dev), None if m is None else m.to(dev))), None, None
         x, m = x.to(dev), m.to(dev)
         miss = self._missing(m)
         rows = miss.any(1).nonzero()[:, 0]
-        if tnet is net:
+        if isinstance(net, MelanomaNet):  # one backbone pass serves both
             f = net.features(x)
             out = exact(net.head_logits(f, m))
             f = f[rows]
-        else:
+        else:  # another kind of net (an ONNX session): its own forward for all rows, `features` for those to average
             out = exact(net(x, m))
-            f = tnet.features(x[rows]) if len(rows) else None
+            f = net.features(x[rows]) if len(rows) else None
         if not len(rows): return out, None, None
         P, w = (t.to(dev) for t in self.prior)
         mr, K = m[rows], len(P)
@@ -487,7 +584,7 @@ class MelanomaModel:
             cand[fill, :, g] = P[None, :, g]
             if j: wt = wt * torch.where(fill[:, None], 1., (P[None, :, g] == mr[:, None, g]).all(-1).float())  # agree with known sex/site
         wt = torch.where(wt.sum(1, keepdim=True) > 0, wt, w[None, :])  # a known value no common combination has: all of them
-        v = prob(tnet.head_logits(f.repeat_interleave(K, 0), cand.reshape(-1, cand.shape[-1]))).view(len(rows), K, -1)
+        v = prob(net.head_logits(f.repeat_interleave(K, 0), cand.reshape(-1, cand.shape[-1]))).view(len(rows), K, -1)
         return out, rows, (v * wt[..., None]).sum(1) / wt.sum(1, keepdim=True)
 
     def melanoma_logit(self, net: nn.Module, x: torch.Tensor, meta=None) -> torch.Tensor:
@@ -517,31 +614,48 @@ class MelanomaModel:
         "The last convolutional feature layer of `net` (timm `bn2`/`conv_head`, ResNet `layer4`, ...) for Grad-CAM."
         return net.get_submodule(_cam_layer_name(net, self.size))
 
-    def _predict(self, items: Sequence, meta, tta: int, bs: int, num_workers: int, progress: bool, score: Callable, k: int) -> np.ndarray:
-        "`score(net, x, meta)` (rows x `k`) of every item, averaged over TTA and folds; NaN rows, with a warning, for unreadable items."
+    def _batches(self, items, bs: int, num_workers: int, progress: bool):
+        "`(row numbers, uint8 batch)` of `items` loaded by `self.transform`; unreadable ones are warned about and kept in `self.failed`."
         from tqdm.auto import tqdm
+        if isinstance(items, torch.Tensor): items = Pixels(items)
+        if isinstance(items, Pixels):  # pixels already loaded (training's cache)
+            if tuple(items.shape[1:]) != (3, self.size, self.size):
+                raise MelanomaError(f'images of shape {tuple(items.shape)}: expected N x 3 x {self.size} x {self.size} uint8 pixels')
+            for s in range(0, len(items), bs):
+                x = items.batch(s, s + bs)
+                if x.dtype != torch.uint8: raise MelanomaError(f'images of type {x.dtype}: expected uint8 pixels (`load_image`)')
+                yield list(range(s, s + len(x))), x
+            return
+        dl = torch.utils.data.DataLoader(ImageItems(items, self.transform.load), batch_size=bs, num_workers=num_workers, collate_fn=_collate)
+        for batch in tqdm(dl, desc='predict', leave=False, disable=not progress or len(dl) <= 1):
+            for i, _, err in batch:
+                if err: self.failed.append(i); warnings.warn(f'{err} (skipped)')
+            ok = [(i, x) for i, x, err in batch if not err]
+            if ok: yield [i for i, _ in ok], torch.stack([x for _, x in ok])
+
+    def _score(self, x: torch.Tensor, m: torch.Tensor | None, tta: int, score: Callable, k: int) -> torch.Tensor:
+        "`score(net, view, meta)` (rows x `k`) of uint8 batch `x`, averaged over the first `tta` dihedral views and the folds."
+        cuda = self.device.type == 'cuda'
+        x = normalize(x.to(self.device), self.data)
+        if not cuda: x = x.contiguous(memory_format=torch.channels_last)
+        p = torch.zeros(len(x), k, device=self.device)
+        with torch.autocast('cuda', enabled=cuda):
+            for net in self.nets:
+                for t in range(tta): p += score(net, dihedral(x, t), m).float().view(len(x), k)
+        return p / (tta * len(self.nets))
+
+    def _predict(self, items: Sequence | torch.Tensor | Pixels, meta, tta: int, bs: int, num_workers: int, progress: bool, score: Callable, k: int) -> np.ndarray:
+        "`score(net, x, meta)` (rows x `k`) of every item, averaged over TTA and folds; NaN rows, with a warning, for unreadable items."
         if not 1 <= tta <= 8: raise MelanomaError(f'tta must be between 1 and 8, got {tta}')
-        items = list(items)
+        items = items if isinstance(items, (torch.Tensor, Pixels)) else list(items)
         mt = self.meta_tensor(meta, len(items))
-        dl = torch.utils.data.DataLoader(_Items(items, self.preprocess), batch_size=bs, num_workers=num_workers, collate_fn=_collate)
-        out, self.failed, cuda = np.full((len(items), k), np.nan, dtype='float32'), [], self.device.type == 'cuda'
-        for b, batch in enumerate(tqdm(dl, desc='predict', leave=False, disable=not progress or len(dl) <= 1)):
-            idx = [b * bs + i for i, (_, err) in enumerate(batch) if err is None]
-            for i, (_, err) in enumerate(batch):
-                if err is not None: self.failed.append(b * bs + i); warnings.warn(err)
-            if not idx: continue
-            x = torch.stack([t for t, err in batch if err is None]).to(self.device)
-            if not cuda: x = x.contiguous(memory_format=torch.channels_last)
-            m = None if mt is None else mt[idx].to(self.device)
-            p = torch.zeros(len(idx), k, device=self.device)
-            with torch.autocast('cuda', enabled=cuda):
-                for net in self.nets:
-                    for t in range(tta): p += score(net, dihedral(x, t), m).float().view(len(idx), k)
-            out[idx] = (p / (tta * len(self.nets))).cpu().numpy()
+        out, self.failed = np.full((len(items), k), np.nan, dtype='float32'), []
+        for idx, x in self._batches(items, bs, num_workers, progress):
+            out[idx] = self._score(x, None if mt is None else mt[idx].to(self.device), tta, score, k).cpu().numpy()
         return out
 
     @torch.inference_mode()
-    def predict(self, items: Sequence, # PIL images or paths (JPEG, PNG or DICOM)
+    def predict(self, items: Sequence | torch.Tensor | Pixels, # paths (JPEG, PNG or DICOM), PIL images, `load_image` arrays, or loaded uint8 pixels (N x 3 x size x size)
                 meta: pd.DataFrame | None = None, # `sex, age, site` rows, one per item, when the model uses metadata
                 tta: int = 1, # number of dihedral transforms to average (1..8)
                 bs: int = 32, # batch size
@@ -565,7 +679,7 @@ class MelanomaModel:
                                 'train one with `melanoma train --head multiclass`')
         return pd.DataFrame(self._predict(items, meta, tta, bs, num_workers, progress, self.diagnosis_probs, len(DIAG_CLASSES)), columns=DIAG_CLASSES)
 
-# %% ../nbs/06_model.ipynb #c035
+# %% ../nbs/06_model.ipynb #c041
 def _cam_layer_name(net: nn.Module, size: int = 224) -> str:
     "Name of the last module of `net.body` with a spatial (H, W > 1) 4-D output: the layer Grad-CAM hooks."
     if getattr(net, '_cam_layer', None): return net._cam_layer
@@ -586,7 +700,7 @@ def _cam_layer_name(net: nn.Module, size: int = 224) -> str:
     net._cam_layer = f'body.{found[-1]}'
     return net._cam_layer
 
-# %% ../nbs/06_model.ipynb #c036
+# %% ../nbs/06_model.ipynb #c042
 def _fold_num(p: Path) -> int: return int(re.fullmatch(r'fold(\d+)', p.stem)[1])
 
 def load_model(path: str | os.PathLike, # a model folder written by `melanoma train` / `save_model`

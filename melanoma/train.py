@@ -8,8 +8,9 @@ Docs: https://melanoma-dev.github.io/melanoma/train.html.md"""
 
 # %% ../nbs/07_train.ipynb #c002
 from __future__ import annotations
-import contextlib, datetime, hashlib, json, os, stat, time, warnings
+import contextlib, datetime, functools, hashlib, inspect, json, os, stat, sys, time, typing, warnings
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Annotated, Sequence
 import numpy as np, pandas as pd
@@ -24,20 +25,23 @@ from fastai.optimizer import OptimWrapper
 from fastai.vision.augment import (aug_transforms, AffineCoordTfm, Hue, Saturation, affine_mat, _draw_mask, Resize)
 from fastai.vision.core import PILImage
 from fastai.torch_core import TensorImage, TensorCategory
+from fastcore.basics import store_attr
+from fastcore.docments import docments
 from tqdm.auto import tqdm
 from .core import MelanomaError, atomic_path, atomic_write, write_csv, default_device, require_columns, safe_auc
 from .data import read_dataset, DIAGNOSES
 from .folds import make_folds, save_folds, with_folds
 from .preprocess import open_image
 from .model import (create_model, save_model, save_state, meta_prior, _meta_groups, splitter, meta_frame_to_tensor, meta_dim,
-                            default_meta_vocab, dihedral, oof_by_image, operating_point)
+                            default_meta_vocab, dihedral, oof_by_image, operating_point, load_image, model_config, MelanomaModel, Pixels)
 
 # %% auto #0
 __all__ = ['RESIZE', 'AUG_LEVELS', 'MEL', 'RUN_KEYS', 'FOLD_SEED', 'RUNS_COLS', 'work_dir', 'load_resized', 'image_cache',
            'CachedItems', 'CacheDL', 'Shear', 'batch_tfms', 'BinaryFocalLoss', 'make_loss', 'melanoma_prob', 'AUC',
            'CPUMixedPrecision', 'PlainInput', 'ChannelsLastInput', 'cpu_bf16_ok', 'precision_cbs', 'train_table',
            'labels', 'adamw', 'Throughput', 'fold_learner', 'MetaDropout', 'ExtraEpochs', 'predict_rows', 'fold_split',
-           'train_prevalence', 'pretrain_extra', 'train', 'train_cli']
+           'train_prevalence', 'pretrain_extra', 'Checkpoint', 'EpochCheckpoint', 'EpochLog', 'fit_stage', 'fitting_bs',
+           'TrainConfig', 'train', 'train_cli']
 
 # %% ../nbs/07_train.ipynb #c005
 def work_dir(data: str | os.PathLike) -> Path:
@@ -52,10 +56,8 @@ def work_dir(data: str | os.PathLike) -> Path:
 RESIZE = 'squish'  # how images are resized to the square input; recorded in config.json for inference
 
 def load_resized(path: str | os.PathLike, size: int) -> np.ndarray:
-    "Open image `path` robustly and resize it as inference does: a `size` x `size` x 3 uint8 array."
-    img = open_image(path, size=size)
-    img = Resize(size, method=RESIZE)(PILImage(img), split_idx=1)
-    return np.asarray(img, dtype=np.uint8)
+    "Open image `path` robustly and resize it as inference does (`melanoma.model.load_image`): a `size` x `size` x 3 uint8 array."
+    return load_image(path, size, RESIZE)
 
 def _load_many(paths: Sequence[str], size: int, workers: int, desc: str) -> tuple[np.ndarray, list[str]]:
     out, errors = np.zeros((len(paths), size, size, 3), np.uint8), [''] * len(paths)
@@ -63,7 +65,7 @@ def _load_many(paths: Sequence[str], size: int, workers: int, desc: str) -> tupl
         try: out[i] = load_resized(paths[i], size)
         except Exception as e: errors[i] = f'{type(e).__name__}: {e}' if not isinstance(e, MelanomaError) else str(e)
     with ThreadPoolExecutor(max(1, workers)) as ex:
-        list(tqdm(ex.map(one, range(len(paths))), total=len(paths), desc=desc, leave=False, disable=len(paths) < 50))
+        list(tqdm(ex.map(one, range(len(paths))), total=len(paths), desc=desc, leave=False, disable=True if len(paths) < 50 else None))  # None: no bar outside a terminal
     return out, errors
 
 def image_cache(df: pd.DataFrame, # rows with `image_id` and `path`
@@ -363,31 +365,22 @@ class ExtraEpochs(Callback):
     "Draw extra-source images only in the first `n` epochs of a fit; the last epochs train on the main data alone."
     def __init__(self, n: int): self.n = n
     def _use(self, n_ext: int):
-        dl = self.dls.train
+        dl = _plain_dl(self.dls.train)
         dl.n_ext, dl.n = n_ext, len(dl.pos) + dl.n_neg + n_ext
-    def before_fit(self): self.n_ext = getattr(self.dls.train, 'n_ext', 0)
+    def before_fit(self): self.n_ext = getattr(_plain_dl(self.dls.train), 'n_ext', 0)
     def before_epoch(self):
         if self.n_ext: self._use(self.n_ext if self.epoch < self.n else 0)
     def after_fit(self):
         if self.n_ext: self._use(self.n_ext)
 
-class _Dihedral(Callback):
-    order = 0
-    def __init__(self, k: int): self.k = k
-    def before_batch(self): self.learn.xb = (dihedral(self.xb[0], self.k), *self.xb[1:])
-
 def predict_rows(learn: Learner, x: torch.Tensor, df: pd.DataFrame, idx: np.ndarray, tta: int = 1, meta: bool = False,
-                 head: str = 'binary', bs: int = 128) -> np.ndarray:
-    "Melanoma probabilities of rows `idx` with `learn`'s model, averaged over `tta` dihedral views."
+                 head: str = 'binary', bs: int = 128, config: dict | None = None) -> np.ndarray:
+    """Melanoma probabilities of rows `idx` of the cache `x` with `learn`'s model, averaged over `tta` dihedral views:
+    the same `MelanomaModel.predict` that `melanoma predict` runs (`config`: the run's config, for `meta_prior`)."""
     if not len(idx): return np.zeros(0, np.float32)
-    vdl = learn.dls.valid
-    m = meta_frame_to_tensor(df, default_meta_vocab()) if meta else None
-    dl = vdl.new(CachedItems(x, labels(df, head), df.target.to_numpy(), idx, m, 1), bs=bs, shuffle=False, drop_last=False)
-    p = 0
-    for k in range(tta):
-        out, _ = learn.get_preds(dl=dl, act=noop, cbs=[_Dihedral(k)] if k else None)
-        p = p + melanoma_prob(out).numpy()
-    return (p / tta).astype(np.float32)
+    m = MelanomaModel(model_config(learn.model, {'size': x.shape[-1], **(config or {})}), [learn.model], learn.dls.device)
+    rows = df.iloc[np.asarray(idx)][['sex', 'age', 'site']].reset_index(drop=True) if meta else None
+    return m.predict(Pixels(x, idx), meta=rows, tta=tta, bs=bs, progress=False)
 
 # %% ../nbs/07_train.ipynb #c023
 RUN_KEYS = ('arch', 'size', 'head', 'meta')  # a rerun with the same name must agree on these to resume
@@ -462,17 +455,55 @@ def _append_run(models_dir: Path, row: dict) -> None:
     runs = runs[runs.name != row['name']]
     write_csv(pd.concat([runs, pd.DataFrame([row]).astype(str)], ignore_index=True), p)
 
-def _distrib_ctx(learn: Learner):
-    "fastai/accelerate data parallel when launched with several processes (`accelerate launch -m melanoma.cli train`)."
-    if int(os.environ.get('WORLD_SIZE', '1')) <= 1: return contextlib.nullcontext()
-    try: import fastai.distributed  # noqa: F401 (patches Learner.distrib_ctx; needs `accelerate`)
-    except ImportError as e: raise MelanomaError(f'multi-GPU training needs Hugging Face accelerate: pip install accelerate ({e})') from e
-    return learn.distrib_ctx()
+def _plain_dl(dl):
+    "The loader a fastai `DistributedDL` wraps (inside a data-parallel fit), or `dl` itself."
+    return dl.__dict__.get('dl', dl)
 
-def _fit_records(learn: Learner, fold: int, stage: str, first_epoch: int = 0) -> list[dict]:
-    "One metrics row per epoch of the last fit (read before the next fit or `get_preds` resets them); the fit's training images and seconds in `_n`/`_t` of the first row."
+@functools.cache
+def _distributed_trainer():
+    "fastai's `DistributedTrainer`, with rank 0's batch order broadcast over gloo too (fastai's moves it to CUDA for NCCL)."
+    try: from fastai.distributed import DistributedTrainer, DistributedDL  # needs `accelerate`
+    except ImportError as e: raise MelanomaError(f'data-parallel training needs Hugging Face accelerate: pip install accelerate ({e})') from e
+    class _DL(DistributedDL):
+        def _broadcast(self, t, rank):
+            t = torch.tensor(t, dtype=torch.long)
+            if torch.distributed.get_backend() == 'nccl': t = t.cuda()
+            torch.distributed.broadcast(t, rank)
+            return t.cpu().tolist()
+    class _Trainer(DistributedTrainer):
+        def _wrap_dl(self, dl): return dl if isinstance(dl, DistributedDL) else _DL(dl)
+    return _Trainer
+
+@contextlib.contextmanager
+def _one_process():
+    "Predict in one process of several: fastai gathers outputs from every rank while `WORLD_SIZE` > 1, which would wait for the others."
+    old = os.environ.get('WORLD_SIZE')
+    os.environ['WORLD_SIZE'] = '1'
+    try: yield
+    finally:
+        if old is None: os.environ.pop('WORLD_SIZE', None)
+        else: os.environ['WORLD_SIZE'] = old
+
+@contextlib.contextmanager
+def _distrib_ctx(learn: Learner):
+    """Data parallel when launched with several processes (`accelerate launch [--cpu] -m melanoma.cli train`): the
+    network wrapped for DDP (synchronised batch norm on GPUs), every loader split so each rank gets its share of every
+    epoch in rank 0's order, validation predictions gathered from all ranks. Prediction and writing stay outside."""
+    if int(os.environ.get('WORLD_SIZE', '1')) <= 1: yield learn; return
+    from fastai.callback.progress import ProgressCallback
+    gpu = torch.cuda.is_available()
+    cb = _distributed_trainer()(sync_bn=gpu, cpu=not gpu)  # no GPU: gloo on the CPU
+    learn.add_cb(cb)
+    if not _rank0(): learn.remove_cb(ProgressCallback)
+    try: yield learn
+    finally: learn.remove_cb(cb)
+
+def _fit_records(learn: Learner, fold: int, stage: str, first_epoch: int = 0, skip: int = 0) -> list[dict]:
+    """One metrics row per epoch of the last fit (read before the next fit or `get_preds` resets them), leaving out the
+    first `skip` (epochs a resumed fit skipped); the fit's training images and seconds in `_n`/`_t` of the first row."""
     names = [n for n in learn.recorder.metric_names if n not in ('epoch', 'time')]
-    recs = [dict(fold=fold, epoch=first_epoch + i, stage=stage, **dict(zip(names, map(float, v))), _n=0, _t=0.) for i, v in enumerate(learn.recorder.values)]
+    recs = [dict(fold=fold, epoch=first_epoch + skip + i, stage=stage, **dict(zip(names, map(float, v))), _n=0, _t=0.)
+            for i, v in enumerate(learn.recorder.values[skip:])]
     if recs: recs[0].update(_n=learn.throughput.n, _t=learn.throughput.t)
     return recs
 
@@ -501,236 +532,459 @@ def pretrain_extra(x: torch.Tensor, df: pd.DataFrame, ok: np.ndarray, # the cach
     ext, xf = ok & (df.fold < 0).to_numpy(), df.extra_fold.to_numpy()
     tr, va = np.flatnonzero(ext & (xf != 0)), np.flatnonzero(ext & (xf == 0))
     if not len(va): va = tr[::10]  # extra data not held out (`score_extra` off): monitoring only
+    ck = Checkpoint(path.with_name('checkpoint-pretrain.safetensors'), want)
     set_seed(seed, reproducible=False)
     learn = fold_learner(x, df.assign(fold=0), tr, va, create_model(arch, **net_kw), **learn_kw)  # fold 0: no row is 'extra' here
     with contextlib.ExitStack() as st:
-        if not progress: st.enter_context(learn.no_bar()); st.enter_context(learn.no_logging())
-        learn.fit_one_cycle(epochs, slice(lr / 5, lr), pct_start=0.25)
-    m = pd.DataFrame(_fit_records(learn, -1, 'pretrain'))
+        for c in _quiet(learn, progress): st.enter_context(c)
+        st.enter_context(_distrib_ctx(learn))  # several processes share stage 1, as they share the folds
+        m = pd.DataFrame(fit_stage(learn, ck, 'pretrain', ('pretrain',), -1, epochs, slice(lr / 5, lr), 0.25, progress=progress))
     n, t = int(m._n.sum()), float(m._t.sum())
     learn.model.to(memory_format=torch.contiguous_format)
-    sd = load_file(str(save_state(learn.model, path, {'melanoma_pretrain': want})))
+    sd = {k: v.detach().cpu().contiguous() for k, v in learn.model.state_dict().items()}  # the same on every rank
+    if not _rank0(): return sd, m.drop(columns=['_n', '_t']), (n, t)
+    save_state(sd, path, {'melanoma_pretrain': want})
+    ck.remove()
     if progress: print(f'pretrain on the extra data: valid AUC {m.auc.iloc[-1]:.4f} ({len(va)} images), {n / max(t, 1e-9):.1f} train images/s')
     return sd, m.drop(columns=['_n', '_t']), (n, t)
 
 def _rank0() -> bool: return int(os.environ.get('RANK', '0')) == 0
 
-# %% ../nbs/07_train.ipynb #c026
-def train(data: str | os.PathLike, # main data folder (SIIM-ISIC 2020 layout, or ISIC 2019 / HAM10000)
-          name: str | None = None, # run name; default `<arch>-<size>-<timestamp>`
-          arch: str = 'tf_efficientnet_lite0', # timm or torchvision backbone name
-          weights: str | os.PathLike | None = None, # backbone weights file (state_dict, or a trained fold) instead of ImageNet's
-          size: int = 128, # input size in pixels
-          bs: int = 32, # batch size
-          epochs: int = 8, # epochs per fold
-          lr: float | str | None = None, # peak learning rate; None: 1e-3; 'find': fastai's lr_find
-          fold: int | str = 'all', # 'all', a fold number or a comma list of folds to train
-          n_folds: int = 5, # folds to create when `<data>/folds.csv` is absent
-          extra: Sequence[str] | str | None = None, # extra data folders, added to the training folds only
-          loss: str = 'bce', # 'bce' or 'focal'
-          pos_weight: float = 1., # weight of the melanoma class in the loss
-          neg_ratio: float | None = None, # negatives drawn afresh each epoch per melanoma; None or 0: use all
-          extra_ratio: float | None = 0.25, # with `pretrain_epochs=0`: extra-data images drawn afresh each epoch per main-data image; None or 0: all
-          head: str = 'binary', # 'binary' (one logit) or 'multiclass' (diagnoses; melanoma = softmax[:, MEL])
-          meta: bool = True, # fuse age, sex and site with the image features (False: image only)
-          meta_dropout: float = 0., # with `meta`: chance that a training image's age, sex or site is hidden (each on its own)
-          aug: str | float = 'light', # augmentation strength: none, light, default, strong, or a multiplier
-          precision: str = 'auto', # auto, fp32, fp16 (GPU) or bf16
-          accum: int = 1, # gradient accumulation steps
-          seed: int = 42, # random seed (weights, batches, augmentation; the folds stay as they are)
-          debug: bool = False, # a few images, one epoch, small size, 2 folds: seconds
-          models_dir: str | os.PathLike = 'models', # where `<name>/` and `runs.csv` go
-          cache: bool = True, # keep the resized images on disk under `<data>/.cache/<size>/`
-          workers: int | None = None, # threads decoding images (default: CPU count, at most 8)
-          tta: int = 8, # dihedral views averaged for out-of-fold predictions (and by default in `melanoma predict`)
-          score_extra: bool = True, # hold out one extra-data fold per model to score the extra data out of fold
-          wd: float = 1e-2, # weight decay
-          main_only_epochs: int = 3, # with `pretrain_epochs=0`: the last N epochs train on the main data alone
-          freeze_epochs: int = 0, # epochs training the head alone (body frozen) before the full fit
-          pretrain_epochs: int = 2, # with `extra`: first fit one model on the extra data alone for N epochs; every fold starts from it (0: mix the extra data into each fold)
-          replay: float = 1., # with two stages: extra-data images drawn afresh each epoch per main-data image while fine-tuning the folds (0: main data alone)
-          pretrain_head: str = 'binary', # stage 1's head: 'binary' (melanoma) or 'multiclass' (the extra data's diagnoses); the folds get a fresh head either way
-          export_pkl: bool = False, # also write fastai `Learner.export` pickles (off: artifacts are safetensors + JSON)
-          progress: bool = True, # show progress bars
-         ) -> Path:
-    "Train one model per fold with fastai; write `models/<name>/` (weights, config, metrics, out-of-fold predictions)."
-    t_start = time.time()
-    extra = _extra_list(extra)
-    if debug: size, epochs, pretrain_epochs = min(size, 64), 1, min(pretrain_epochs, 1)
-    if size < 32: raise MelanomaError(f'size must be at least 32 pixels, not {size}')
-    if epochs < 1 or bs < 1 or accum < 1: raise MelanomaError('epochs, bs and accum must be at least 1')
-    if not 1 <= tta <= 8: raise MelanomaError(f'tta must be between 1 and 8, not {tta}')
-    if replay < 0: raise MelanomaError(f'replay must be 0 or more extra images per main image, not {replay}')
-    for h in (head, pretrain_head):
-        if h not in ('binary', 'multiclass'): raise MelanomaError(f"head must be 'binary' or 'multiclass', not {h!r}")
-    make_loss(loss, head); batch_tfms(aug)
-    workers = workers or min(8, os.cpu_count() or 1)
-    device = default_device()
-    name = name or f'{arch}-{size}-{datetime.datetime.now():%Y%m%d-%H%M%S}'
-    run = Path(models_dir)/name
-    if weights is not None and not Path(weights).is_file(): raise MelanomaError(f'--weights {weights}: file not found')
-    args = dict(arch=arch, weights=str(Path(weights).resolve()) if weights else None, size=size, bs=bs, epochs=epochs, lr=lr, fold=fold, n_folds=n_folds, extra=[str(Path(e).resolve()) for e in extra],
-                loss=loss, pos_weight=pos_weight, neg_ratio=neg_ratio, extra_ratio=extra_ratio, head=head, meta=meta, meta_dropout=meta_dropout, aug=aug, precision=precision,
-                main_only_epochs=main_only_epochs, freeze_epochs=freeze_epochs, pretrain_epochs=pretrain_epochs, replay=replay, pretrain_head=pretrain_head, accum=accum, seed=seed, debug=debug, tta=tta, score_extra=score_extra, wd=wd, data=str(Path(data).resolve()))
-    if (run/'config.json').is_file():
-        old = json.loads((run/'config.json').read_text()).get('train_args', {})
-        diff = [k for k in RUN_KEYS if k in old and old[k] != args[k]]
-        if diff: raise MelanomaError(f'{run}: an earlier run with {", ".join(f"{k}={old[k]!r}" for k in diff)} is there; '
-                                     f'use another --name (or delete the folder) to train with {", ".join(f"{k}={args[k]!r}" for k in diff)}')
+# %% ../nbs/07_train.ipynb #c025
+def _ckpt_tag(args: dict, **kw) -> str:
+    "What a checkpoint must have been made with to be continued: the run's `train_args` (any `fold` list) and the fold."
+    return json.dumps(_jsonify({**{k: v for k, v in args.items() if k != 'fold'}, **kw}), sort_keys=True)
 
-    # data: the table, folds, and the cached images
-    df = train_table(data, extra, n_folds, FOLD_SEED, score_extra)  # the same folds and held-out images for every --seed
-    if debug: df = _debug_table(df, seed=seed)
-    nf = int(df.fold.max()) + 1
-    folds = _folds_arg(fold, nf)
-    xs, oks = [], []
-    for src_dir, part in df.groupby('origin', sort=False):
-        cdir = work_dir(src_dir)/'.cache'/str(size) if cache and not debug else None
-        x, ok = image_cache(part, size, cdir, workers)
-        xs.append((part.index.to_numpy(), x)); oks.append((part.index.to_numpy(), ok))
-    x = torch.zeros((len(df), 3, size, size), dtype=torch.uint8)
-    ok = np.zeros(len(df), bool)
-    for (i, xi), (_, oi) in zip(xs, oks): x[torch.from_numpy(i.copy())] = xi; ok[i] = oi
-    del xs
-    if (~ok).any():
-        warnings.warn(f'{int((~ok).sum())} image(s) could not be read and are skipped, e.g. {df.path[~ok].iloc[0]}')
-    main_sources = set(df.source[df.fold >= 0])
-    two_stage = bool(pretrain_epochs) and bool((df.fold < 0).any())
-    if two_stage:  # the pretrained start has seen every extra image outside extra fold 0: those are held out, scored by every fold
-        df.loc[(df.fold < 0) & (df.extra_fold > 0), 'extra_fold'] = -1
-    holdout = 0 if two_stage else None
-    ratio = (replay if two_stage else extra_ratio) or None  # extra images per main image and epoch
+def _rng_states(learn: Learner) -> tuple[dict, dict]:
+    "Every random state a fit draws from: tensors (torch, CUDA) and JSON (Python, NumPy, the loaders')."
+    t = {'rng.torch': torch.get_rng_state()}
+    if torch.cuda.is_available(): t.update({f'rng.cuda.{i}': s for i, s in enumerate(torch.cuda.get_rng_state_all())})
+    import random
+    npst = np.random.get_state()
+    j = dict(python=random.getstate(), numpy=[npst[0], npst[1].tolist(), *npst[2:]],
+             dls=[_plain_dl(dl).rng.getstate() for dl in learn.dls.loaders])
+    return t, _jsonify(j)
 
-    # resume: folds with weights are done; drop leftovers of unfinished folds
-    done = {k for k in folds if (run/f'fold{k}.safetensors').is_file()}
-    oof = pd.read_csv(run/'oof.csv', dtype={'image_id': str}) if (run/'oof.csv').is_file() else pd.DataFrame(columns=['image_id', 'target', 'pred', 'fold', 'source'])
-    mets = pd.read_csv(run/'metrics.csv') if (run/'metrics.csv').is_file() else pd.DataFrame()
-    finished = {k for k in range(nf) if (run/f'fold{k}.safetensors').is_file()}
-    oof = oof[oof.fold.isin(finished)]
-    if len(mets): mets = mets[mets.fold.isin(finished) | (mets.fold < 0)]  # fold -1: the shared pretraining stage
-    todo = [k for k in folds if k not in done]
-    if done and progress: print(f'{run}: fold(s) {sorted(done)} already trained; resuming with {todo}')
-    tr0 = fold_split(df, folds[0], ok, holdout)[0]
-    if two_stage and not replay: tr0 = tr0[df.fold.to_numpy()[tr0] >= 0]
-    config = dict(size=size, preprocessing={'resize': RESIZE}, name=name, train_args=args,
-                  train_prevalence=train_prevalence(df.target.to_numpy()[tr0], df.fold.to_numpy()[tr0] < 0, ratio, neg_ratio))
-    if meta: config.update(meta_vocab=default_meta_vocab(), meta_prior=meta_prior(df[df.fold >= 0]))  # prior: the main data's combinations
-    n_img, t_img = 0, 0.
-    net_kw = dict(n_out=1 if head == 'binary' else len(DIAGNOSES), pretrained=not debug or arch.startswith(('tf_efficientnet_lite', 'efficientnet_lite')),
-                  weights=weights, n_meta=meta_dim() if meta else 0)
-    learn_kw = dict(bs=bs, aug=aug, loss=loss, head=head, pos_weight=pos_weight, meta=meta, meta_dropout=meta_dropout, precision=precision, accum=accum, wd=wd, device=device)
-    pre_state = None
-    if pretrain_epochs and (df.fold < 0).any() and todo:
-        pre_state, m, (n, t) = pretrain_extra(x, df, ok, run/'pretrain.safetensors', arch, {**net_kw, 'n_meta': 0, 'n_out': 1 if pretrain_head == 'binary' else len(DIAGNOSES)},
-                                              {**learn_kw, 'meta': False, 'head': pretrain_head}, pretrain_epochs,
-                                              lr if isinstance(lr, (int, float)) else 1e-3, seed, progress,
-                                              settings=dict(arch=arch, weights=args['weights'], size=size, bs=bs, epochs=pretrain_epochs, lr=lr, extra=args['extra'],
-                                                            loss=loss, aug=aug, seed=seed, score_extra=score_extra, **({'head': pretrain_head} if pretrain_head != 'binary' else {})))
-        n_img += n; t_img += t
-        if len(m):
-            mets = pd.concat([mets[mets.fold >= 0] if len(mets) else mets, m], ignore_index=True)
-            write_csv(mets, run/'metrics.csv')
-    for k in tqdm(todo, desc=f'{name}: folds', disable=not progress or len(todo) < 2):
-        set_seed(seed + k, reproducible=False)
-        tr, va, xe = fold_split(df, k, ok, holdout)
-        if two_stage and not replay: tr = tr[df.fold.to_numpy()[tr] >= 0]  # two stages, no replay: the extra data was for stage 1
+def _set_rng_states(learn: Learner, t: dict, j: dict):
+    import random
+    torch.set_rng_state(t['rng.torch'])
+    if torch.cuda.is_available() and 'rng.cuda.0' in t:
+        torch.cuda.set_rng_state_all([t[f'rng.cuda.{i}'] for i in range(torch.cuda.device_count()) if f'rng.cuda.{i}' in t])
+    tup = lambda s: (s[0], tuple(s[1]), s[2])
+    random.setstate(tup(j['python']))
+    n = j['numpy']; np.random.set_state((n[0], np.array(n[1], dtype=np.uint32), *n[2:]))
+    for dl, s in zip(learn.dls.loaders, j['dls']): _plain_dl(dl).rng.setstate(tup(s))
+
+def _unwrap(m: nn.Module) -> nn.Module: return getattr(m, 'module', m)  # DDP's wrapped network
+
+class Checkpoint:
+    "A per-epoch checkpoint file of one fold (or stage 1): `state` is its JSON (None when absent or made with another `tag`)."
+    def __init__(self, path: Path, tag: str):
+        from safetensors import safe_open
+        self.path, self.tag, self.state, self.tensors = Path(path), tag, None, {}
+        if not self.path.is_file(): return
+        try:
+            with safe_open(str(self.path), 'pt') as f:
+                st = json.loads((f.metadata() or {})['melanoma_checkpoint'])
+                if st.get('tag') != tag:
+                    warnings.warn(f'{self.path}: made with other settings; this fold starts again'); return
+                self.tensors, self.state = {k: f.get_tensor(k) for k in f.keys()}, st
+        except Exception as e: warnings.warn(f'{self.path}: unreadable checkpoint, this fold starts again ({e})')
+    def at(self, stage: str, stages: Sequence[str]) -> int | None:
+        "Epochs of `stage` already done: its count when the checkpoint is in `stage`, all of them (None) when past it, 0 before."
+        if self.state is None or self.state['stage'] not in stages: return 0
+        i, j = list(stages).index(stage), list(stages).index(self.state['stage'])
+        return self.state['epoch'] if i == j else None if j > i else 0
+    def records(self, stage: str | None = None) -> list[dict]:
+        "The metrics rows saved so far (of `stage`)."
+        recs = (self.state or {}).get('records', [])
+        return [r for r in recs if stage is None or r['stage'] == stage]
+    def save(self, learn: Learner, stage: str, epoch: int, records: list[dict], extra: dict | None = None):
+        "Write the checkpoint after `epoch` epochs of `stage` (rank 0 only)."
+        if not _rank0(): return
+        t, rng = _rng_states(learn)
+        t.update({f'model.{k}': v for k, v in _unwrap(learn.model).state_dict().items()})
+        opt = learn.opt.opt if isinstance(learn.opt, OptimWrapper) else None
+        groups = None
+        if opt is not None:
+            sd = opt.state_dict()
+            for i, s in sd['state'].items():
+                t.update({f'opt.{i}.{k}': v if torch.is_tensor(v) else torch.tensor(v) for k, v in s.items()})
+            groups = sd['param_groups']
+        sl = learn.recorder.smooth_loss
+        st = dict(tag=self.tag, stage=stage, epoch=epoch, records=records, rng=rng, opt_groups=groups,
+                  smooth_loss=[int(sl.count), float(sl.val)], scaler=getattr(getattr(learn, 'scaler', None), 'state_dict', lambda: None)(),
+                  **(extra or {}))
+        save_state(t, self.path, {'melanoma_checkpoint': json.dumps(_jsonify(st))})
+    def restore(self, learn: Learner):
+        "Load the weights, optimiser state, smoothed loss and RNG states into `learn` (whose optimiser exists)."
+        t, st = self.tensors, self.state
+        _unwrap(learn.model).load_state_dict({k[6:]: v for k, v in t.items() if k.startswith('model.')})
+        if st.get('opt_groups') is not None and isinstance(learn.opt, OptimWrapper):
+            state = {}
+            for k, v in t.items():
+                if k.startswith('opt.'): _, i, n = k.split('.', 2); state.setdefault(int(i), {})[n] = v
+            learn.opt.opt.load_state_dict({'state': state, 'param_groups': st['opt_groups']})
+            opt = learn.opt.opt
+            for g in opt.param_groups:  # moments in the parameters' memory layout (channels-last), as the fused step expects
+                for p in g['params']:
+                    for n, v in opt.state.get(p, {}).items():
+                        if torch.is_tensor(v) and v.shape == p.shape: opt.state[p][n] = torch.empty_like(p, dtype=v.dtype).copy_(v)
+        sl = learn.recorder.smooth_loss
+        sl.count, sl.val = st['smooth_loss'][0], torch.tensor(st['smooth_loss'][1])
+        if st.get('scaler') and getattr(learn, 'scaler', None) is not None: learn.scaler.load_state_dict(st['scaler'])
+        _set_rng_states(learn, t, st['rng'])
+    def remove(self):
+        if _rank0(): self.path.unlink(missing_ok=True)
+
+def _crash_at() -> tuple[int, int, int] | None:
+    "`MELANOMA_CRASH_AT=fold:epoch:batch` as numbers (tests: kill the process there)."
+    v = os.environ.get('MELANOMA_CRASH_AT')
+    return tuple(int(p) for p in v.split(':')) if v else None
+
+class EpochCheckpoint(Callback):
+    """Save `ck` after every epoch of this fit (stage `stage`, fold `fold`, the fold's epochs before this stage
+    `first_epoch`); when `start` > 0, restore it before fitting (fastai's `start_epoch` skips the finished epochs)."""
+    order = 60  # after the Recorder (50): the epoch's row is in
+    def __init__(self, ck: Checkpoint, stage: str, fold: int, first_epoch: int = 0, start: int = 0,
+                 before: Sequence[dict] = (), extra: dict | None = None):
+        store_attr('ck,stage,fold,first_epoch,start,extra'); self.before, self.crash = list(before), _crash_at()
+    def before_fit(self):
+        if self.start: self.ck.restore(self.learn)
+    def after_batch(self):
+        if self.crash and self.training and self.crash == (self.fold, self.first_epoch + self.epoch, self.iter):
+            import signal; os.kill(os.getpid(), signal.SIGKILL)
+    def after_epoch(self):
+        if self.epoch < self.start: return  # a skipped epoch
+        recs = self.before + _fit_records(self.learn, self.fold, self.stage, self.first_epoch, skip=self.start)
+        self.ck.save(self.learn, self.stage, self.epoch + 1, recs, self.extra)
+
+class EpochLog(Callback):
+    """One line per epoch (fold, stage, epoch, losses, AUC, this process's training images, seconds), appended to `path` (rank 0) and printed when `echo`:
+    what a log file can read, instead of progress-bar redraws."""
+    order = 61  # after the Recorder (50): the epoch's values are in
+    def __init__(self, path: Path | None, echo: bool, stage: str, fold: int, first_epoch: int = 0, start: int = 0):
+        store_attr('path,echo,stage,fold,first_epoch,start')
+    def _n(self): return getattr(getattr(self.learn, 'throughput', None), 'n', 0)
+    def before_epoch(self): self.t0, self.n0 = time.perf_counter(), self._n()
+    def after_epoch(self):
+        if self.epoch < self.start or not _rank0(): return
+        names = [n for n in self.recorder.metric_names if n not in ('epoch', 'time')]
+        vals = ' '.join(f'{n} {float(v):.4f}' for n, v in zip(names, self.recorder.values[-1]))
+        who = 'stage 1' if self.fold < 0 else f'fold {self.fold}'
+        line = (f'{datetime.datetime.now():%Y-%m-%d %H:%M:%S} {who} {self.stage} epoch {self.first_epoch + self.epoch + 1}/'
+                f'{self.first_epoch + self.n_epoch}: {vals} ({self._n() - self.n0} images, {time.perf_counter() - self.t0:.1f} s)')
+        if self.echo: print(line, flush=True)
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.path, 'a') as f: f.write(line + '\n')
+
+def _quiet(learn: Learner, progress: bool) -> list:
+    "Outside a terminal (or with `progress` off): no fastai bars or tables (`EpochLog` prints a line per epoch instead)."
+    return [] if progress and sys.stdout.isatty() else [learn.no_bar(), learn.no_logging()]
+
+def fit_stage(learn: Learner, ck: Checkpoint, stage: str, stages: Sequence[str], fold: int, epochs: int, lr, pct_start: float,
+              prior: Sequence[dict] = (), cbs: Sequence[Callback] = (), extra: dict | None = None, progress: bool = True) -> list[dict]:
+    """`learn.fit_one_cycle(epochs, lr, pct_start=pct_start)` as stage `stage` of a fold's `stages` (after the rows `prior`
+    of its earlier stages), continuing from checkpoint `ck`, or skipped when `ck` is past it; returns the stage's
+    metrics rows (with `_n`/`_t` throughput). Every epoch adds a line to `train.log` beside the checkpoint (and to the
+    output outside a terminal, with `progress`)."""
+    start = ck.at(stage, stages)
+    if start is None: return ck.records(stage)
+    done = ck.records(stage) if start else []
+    oom = None
+    try:
+        learn.fit_one_cycle(epochs, lr, pct_start=pct_start, start_epoch=start,
+                            cbs=[*cbs, EpochCheckpoint(ck, stage, fold, len(prior), start, [*prior, *done], extra),
+                                 EpochLog(ck.path.parent/'train.log', progress and not sys.stdout.isatty(), stage, fold, len(prior), start)])
+    except Exception as e:
+        if not _is_oom(e): raise
+        oom = str(e).splitlines()[0] if str(e) else type(e).__name__
+    if oom is not None: raise _oom_error(learn, oom)  # outside `except`: the failed step's tensors are freed first
+    return done + _fit_records(learn, fold, stage, len(prior), skip=start)
+
+# %% ../nbs/07_train.ipynb #c029
+def _is_oom(e: BaseException) -> bool:
+    return isinstance(e, getattr(torch, 'OutOfMemoryError', torch.cuda.OutOfMemoryError)) or 'out of memory' in str(e).lower()
+
+def fitting_bs(net: nn.Module, # the network (on its device, in training mode)
+               size: int, # input size in pixels
+               bs: int, # the batch size that did not fit
+               n_meta: int = 0, # metadata features the network takes beside the image (0: image only)
+              ) -> int | None:
+    "The largest of `bs // 2`, `bs // 4`, ..., 1 for which one forward and backward pass of `net` runs; None when none does."
+    dev = next(net.parameters()).device
+    b = bs // 2
+    while b >= 1:
+        try:
+            x = torch.randn(b, 3, size, size, device=dev)
+            out = net(x, torch.zeros(b, n_meta, device=dev)) if n_meta else net(x)
+            out.float().sum().backward()
+            return b
+        except Exception as e:
+            if not _is_oom(e): raise
+        finally:
+            net.zero_grad(set_to_none=True)
+            if dev.type == 'cuda': torch.cuda.empty_cache()
+        b //= 2
+    return None
+
+def _oom_error(learn: Learner, what: str) -> MelanomaError:
+    dl = _plain_dl(learn.dls.train)
+    bs, ds = dl.bs, dl.dataset
+    if learn.opt is not None: learn.opt.zero_grad()
+    fit = fitting_bs(_unwrap(learn.model).train(), ds.x.shape[-1], bs, 0 if ds.meta is None else ds.meta.shape[1])
+    how = (f'--bs {fit} fits (add --accum {bs // fit} to keep the effective batch of {bs})' if fit else
+           'not even one image fits: use a smaller --size or --arch')
+    return MelanomaError(f'out of memory training with --bs {bs} at {ds.x.shape[-1]} px ({what}); {how}')
+
+# %% ../nbs/07_train.ipynb #c034
+_RUN_ONLY = {'saved': False}  # how a run is carried out (where, how fast, what it prints), not what it trains
+_NO_CLI = {'cli': False}
+
+@dataclass
+class TrainConfig:
+    "The settings of a `melanoma train` run: `train(cfg)` runs it; the CLI flags, `config.json`'s `train_args` and the resume checks derive from these fields."
+    data: str | os.PathLike | None = None # main data folder (SIIM-ISIC 2020 layout, or ISIC 2019 / HAM10000)
+    name: str | None = field(default=None, metadata=_RUN_ONLY) # run name (default `<arch>-<size>-<timestamp>`); rerunning a name resumes it
+    arch: str = 'tf_efficientnet_lite0' # timm or torchvision backbone
+    weights: str | os.PathLike | None = None # backbone weights file (a state_dict .safetensors/.pth, or a trained fold) instead of ImageNet's
+    size: int = 128 # input size in pixels
+    bs: int = 32 # batch size
+    epochs: int = 8 # epochs per fold
+    lr: str | float | None = None # peak learning rate (default 1e-3), or `find` for fastai's lr_find
+    fold: str | int = 'all' # `all`, a fold number, or a comma list of folds
+    n_folds: int = 5 # folds to create when `<data>/folds.csv` is absent
+    extra: str | Sequence[str] | None = field(default=None, metadata={'cli': Annotated[str, {'action': 'append'}]}) # extra training data folder (repeatable, or a comma list); never validated on
+    loss: str = 'bce' # `bce` or `focal`
+    pos_weight: float = 1. # weight of the melanoma class in the loss
+    neg_ratio: float | None = 0. # negatives drawn afresh each epoch per melanoma (0: all negatives every epoch)
+    extra_ratio: float | None = 0.25 # with --pretrain-epochs 0: extra-data images drawn afresh each epoch per main-data image (0: all)
+    main_only_epochs: int = 3 # with --pretrain-epochs 0: the last N epochs train on the main data alone (0: extra data in every epoch)
+    freeze_epochs: int = 0 # epochs training the head alone (body frozen) before the full fit
+    pretrain_epochs: int = 2 # with --extra: first N epochs on the extra data alone, one model every fold starts from (0: mix it into each fold)
+    replay: float = 1. # with two stages: extra-data images drawn afresh each epoch per main-data image while the folds fine-tune (0: main data alone)
+    pretrain_head: str = 'binary' # stage 1's head: `binary` (melanoma) or `multiclass` (the extra data's diagnoses)
+    head: str = 'binary' # `binary` or `multiclass` (diagnoses; melanoma = softmax[:, MEL])
+    meta: bool = True # fuse age, sex and site with the image features (--no-meta: image only)
+    meta_dropout: float = 0. # with --meta: chance that a training image's age, sex or site is hidden, so photos without them predict well
+    aug: str | float = 'light' # augmentation: none, light, default, strong, or a multiplier such as 1.3
+    precision: str = 'auto' # auto, fp32, fp16 (GPU) or bf16
+    accum: int = 1 # gradient accumulation steps
+    seed: int = 42 # random seed (weights, batches, augmentation; the folds stay as they are)
+    debug: bool = False # a few images, one epoch, 64 px, 2 folds: a smoke test in seconds
+    models_dir: str | os.PathLike = field(default='models', metadata=_RUN_ONLY) # where `<name>/` and `runs.csv` go
+    cache: bool = field(default=True, metadata=_RUN_ONLY) # keep resized images on disk under `<data>/.cache/<size>/` (--no-cache: memory only)
+    workers: int | None = field(default=None, metadata=_RUN_ONLY) # threads decoding images (default: CPU count, at most 8)
+    tta: int = 8 # dihedral views averaged for the out-of-fold predictions (`predict` uses as many by default)
+    score_extra: bool = True # score extra data out of fold (--no-score-extra: train on all of it in every fold)
+    export_pkl: bool = field(default=False, metadata=_RUN_ONLY) # also write fastai `Learner.export` pickles
+    wd: float = field(default=1e-2, metadata=_NO_CLI) # weight decay
+    progress: bool = field(default=True, metadata={**_RUN_ONLY, **_NO_CLI}) # show progress bars and per-fold lines
+
+    def checked(self) -> TrainConfig:
+        "A validated copy: `--debug`'s small settings applied, ratios of 0 as None, `lr` a number, 'find' or None, the default name and workers filled in."
+        c = replace(self, extra=_extra_list(self.extra), neg_ratio=self.neg_ratio or None, extra_ratio=self.extra_ratio or None)
+        if c.data in (None, ''): raise MelanomaError('train: --data DATA_FOLDER is required')
+        if c.lr not in (None, 'find'):
+            try: c.lr = float(c.lr)
+            except ValueError: raise MelanomaError(f"--lr must be a number or 'find', not {c.lr!r}") from None
+        if c.debug: c.size, c.epochs, c.pretrain_epochs = min(c.size, 64), 1, min(c.pretrain_epochs, 1)
+        if c.size < 32: raise MelanomaError(f'size must be at least 32 pixels, not {c.size}')
+        if c.epochs < 1 or c.bs < 1 or c.accum < 1: raise MelanomaError('epochs, bs and accum must be at least 1')
+        if not 1 <= c.tta <= 8: raise MelanomaError(f'tta must be between 1 and 8, not {c.tta}')
+        if c.replay < 0: raise MelanomaError(f'replay must be 0 or more extra images per main image, not {c.replay}')
+        for h in (c.head, c.pretrain_head):
+            if h not in ('binary', 'multiclass'): raise MelanomaError(f"head must be 'binary' or 'multiclass', not {h!r}")
+        make_loss(c.loss, c.head); batch_tfms(c.aug)
+        if c.weights is not None and not Path(c.weights).is_file(): raise MelanomaError(f'--weights {c.weights}: file not found')
+        c.workers = c.workers or min(8, os.cpu_count() or 1)
+        c.name = c.name or f'{c.arch}-{c.size}-{datetime.datetime.now():%Y%m%d-%H%M%S}'
+        return c
+
+    def train_args(self) -> dict:
+        "What `config.json` keeps as `train_args`: every field that defines the model, with folders as absolute paths."
+        paths = dict(data=str(Path(self.data).resolve()), weights=str(Path(self.weights).resolve()) if self.weights else None,
+                     extra=[str(Path(e).resolve()) for e in _extra_list(self.extra)])
+        return {f.name: paths.get(f.name, getattr(self, f.name)) for f in fields(self) if f.metadata.get('saved', True)}
+
+    def stage1(self) -> dict:
+        "What defines the stage-1 network (`pretrain.safetensors` keeps it; a rerun with other values does not reuse it)."
+        a = self.train_args()
+        s = {k: a[k] for k in ('arch', 'weights', 'size', 'bs')}
+        s.update(epochs=self.pretrain_epochs, **{k: a[k] for k in ('lr', 'extra', 'loss', 'aug', 'seed', 'score_extra')})
+        return {**s, **({'head': self.pretrain_head} if self.pretrain_head != 'binary' else {})}
+
+def _cli_type(f, hints: dict):
+    "A field's CLI annotation: `metadata['cli']`, else the first member of its type that is not None."
+    return f.metadata.get('cli') or next(t for t in (typing.get_args(hints[f.name]) or (hints[f.name],)) if t is not type(None))
+
+def _cli_signature(cls) -> inspect.Signature:
+    "The signature `fastcore.script` builds `cls`'s command from: one parameter per CLI field, its comment as `Annotated` help."
+    hints, docs = typing.get_type_hints(cls), docments(cls)
+    return inspect.Signature([inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default,
+                                                annotation=Annotated[_cli_type(f, hints), docs[f.name] or ''])
+                              for f in fields(cls) if f.metadata.get('cli', True) is not False], return_annotation=None)
+
+# %% ../nbs/07_train.ipynb #c038
+class _Run:
+    "The state one `train` call shares between its stages."
+    def __init__(self, cfg: TrainConfig):
+        self.cfg, self.t_start, self.device = cfg, time.time(), default_device()
+        self.dir, self.args = Path(cfg.models_dir)/cfg.name, cfg.train_args()
+        if (self.dir/'config.json').is_file():
+            old = json.loads((self.dir/'config.json').read_text()).get('train_args', {})
+            diff = [k for k in RUN_KEYS if k in old and old[k] != self.args[k]]
+            if diff: raise MelanomaError(f'{self.dir}: an earlier run with {", ".join(f"{k}={old[k]!r}" for k in diff)} is there; '
+                                         f'use another --name (or delete the folder) to train with {", ".join(f"{k}={self.args[k]!r}" for k in diff)}')
+        self.n_img, self.t_img = 0, 0.
+
+    def load_data(self):
+        "The table (the same folds and held-out images for every --seed), its cached images, and what each epoch draws."
+        c = self.cfg
+        df = train_table(c.data, c.extra, c.n_folds, FOLD_SEED, c.score_extra)
+        if c.debug: df = _debug_table(df, seed=c.seed)
+        self.nf = int(df.fold.max()) + 1
+        self.folds = _folds_arg(c.fold, self.nf)
+        x, ok = torch.zeros((len(df), 3, c.size, c.size), dtype=torch.uint8), np.zeros(len(df), bool)
+        for src_dir, part in df.groupby('origin', sort=False):
+            cdir = work_dir(src_dir)/'.cache'/str(c.size) if c.cache and not c.debug else None
+            xi, oi = image_cache(part, c.size, cdir, c.workers)
+            i = part.index.to_numpy()
+            x[torch.from_numpy(i.copy())] = xi; ok[i] = oi
+            del xi
+        if (~ok).any():
+            warnings.warn(f'{int((~ok).sum())} image(s) could not be read and are skipped, e.g. {df.path[~ok].iloc[0]}')
+        self.main_sources = set(df.source[df.fold >= 0])
+        self.two_stage = bool(c.pretrain_epochs) and bool((df.fold < 0).any())
+        if self.two_stage:  # the pretrained start has seen every extra image outside extra fold 0: those are held out, scored by every fold
+            df.loc[(df.fold < 0) & (df.extra_fold > 0), 'extra_fold'] = -1
+        self.holdout = 0 if self.two_stage else None
+        self.ratio = (c.replay if self.two_stage else c.extra_ratio) or None  # extra images per main image and epoch
+        self.df, self.x, self.ok = df, x, ok
+
+    def split(self, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        "Fold `k`'s training, validation and scored extra rows (two stages without replay: the extra data was for stage 1)."
+        tr, va, xe = fold_split(self.df, k, self.ok, self.holdout)
+        if self.two_stage and not self.cfg.replay: tr = tr[self.df.fold.to_numpy()[tr] >= 0]
+        return tr, va, xe
+
+    def resume(self):
+        "Folds with weights are done: keep their OOF rows and metrics, drop leftovers of unfinished folds; write the config."
+        c, run = self.cfg, self.dir
+        finished = {k for k in range(self.nf) if (run/f'fold{k}.safetensors').is_file()}
+        oof = pd.read_csv(run/'oof.csv', dtype={'image_id': str}) if (run/'oof.csv').is_file() else pd.DataFrame(columns=['image_id', 'target', 'pred', 'fold', 'source'])
+        mets = pd.read_csv(run/'metrics.csv') if (run/'metrics.csv').is_file() else pd.DataFrame()
+        self.oof = oof[oof.fold.isin(finished)]
+        self.mets = mets[mets.fold.isin(finished) | (mets.fold < 0)] if len(mets) else mets  # fold -1: the shared pretraining stage
+        done = [k for k in self.folds if k in finished]
+        self.todo = [k for k in self.folds if k not in finished]
+        if done and c.progress: print(f'{run}: fold(s) {sorted(done)} already trained; resuming with {self.todo}')
+        tr0 = self.split(self.folds[0])[0]
+        df = self.df
+        self.config = dict(size=c.size, preprocessing={'resize': RESIZE}, name=c.name, train_args=self.args,
+                           train_prevalence=train_prevalence(df.target.to_numpy()[tr0], df.fold.to_numpy()[tr0] < 0, self.ratio, c.neg_ratio))
+        if c.meta: self.config.update(meta_vocab=default_meta_vocab(), meta_prior=meta_prior(df[df.fold >= 0]))  # prior: the main data's combinations
+        self.net_kw = dict(n_out=1 if c.head == 'binary' else len(DIAGNOSES), n_meta=meta_dim() if c.meta else 0, weights=c.weights,
+                           pretrained=not c.debug or c.arch.startswith(('tf_efficientnet_lite', 'efficientnet_lite')))
+        self.learn_kw = dict(bs=c.bs, aug=c.aug, loss=c.loss, head=c.head, pos_weight=c.pos_weight, meta=c.meta, meta_dropout=c.meta_dropout,
+                             precision=c.precision, accum=c.accum, wd=c.wd, device=self.device)
+
+    def stage1(self):
+        "With extra data and `pretrain_epochs`: one network on the extra data alone; every fold starts from its backbone."
+        c, self.pre_state = self.cfg, None
+        if not (c.pretrain_epochs and (self.df.fold < 0).any() and self.todo): return
+        self.pre_state, m, (n, t) = pretrain_extra(
+            self.x, self.df, self.ok, self.dir/'pretrain.safetensors', c.arch,
+            {**self.net_kw, 'n_meta': 0, 'n_out': 1 if c.pretrain_head == 'binary' else len(DIAGNOSES)},
+            {**self.learn_kw, 'meta': False, 'head': c.pretrain_head}, c.pretrain_epochs,
+            c.lr if isinstance(c.lr, (int, float)) else 1e-3, c.seed, c.progress, settings=c.stage1())
+        self.n_img += n; self.t_img += t
+        if len(m) and _rank0():
+            self.mets = pd.concat([self.mets[self.mets.fold >= 0] if len(self.mets) else self.mets, m], ignore_index=True)
+            write_csv(self.mets, self.dir/'metrics.csv')
+
+    def fold(self, k: int):
+        "Fit fold `k` (from the stage-1 backbone when there is one), score its held-out rows, save its weights."
+        c, df, x, run = self.cfg, self.df, self.x, self.dir
+        set_seed(c.seed + k, reproducible=False)
+        tr, va, xe = self.split(k)
         if not len(tr) or not len(va): raise MelanomaError(f'fold {k}: no training or no validation images')
-        net = create_model(arch, **net_kw)
-        if pre_state is not None: net.body.load_state_dict({n[5:]: v for n, v in pre_state.items() if n.startswith('body.')})  # a fresh head
-        learn = fold_learner(x, df, tr, va, net, neg_ratio=neg_ratio, extra_ratio=ratio, **learn_kw)
-        ctx = [learn.no_bar(), learn.no_logging()] if not progress else []
+        net = create_model(c.arch, **self.net_kw)
+        if self.pre_state is not None: net.body.load_state_dict({n[5:]: v for n, v in self.pre_state.items() if n.startswith('body.')})  # a fresh head
+        learn = fold_learner(x, df, tr, va, net, neg_ratio=c.neg_ratio, extra_ratio=self.ratio, **self.learn_kw)
+        ck = Checkpoint(run/f'checkpoint-fold{k}.safetensors', _ckpt_tag(self.args, fold=k))  # an interrupted attempt's last epoch
         with contextlib.ExitStack() as st:
-            for c in ctx: st.enter_context(c)
-            st.enter_context(_distrib_ctx(learn))
-            peak = lr
-            if lr == 'find': peak = float(learn.lr_find(show_plot=False).valley)
-            peak = float(peak) if peak not in (None, '') else 1e-3
-            fit_cbs = [ExtraEpochs(max(1, epochs - main_only_epochs))] if main_only_epochs and not two_stage else []
-            recs = []
-            if freeze_epochs:
-                learn.freeze(); learn.fit_one_cycle(freeze_epochs, peak, pct_start=0.3); learn.unfreeze(); recs += _fit_records(learn, k, 'frozen', len(recs))
-            learn.fit_one_cycle(epochs, slice(peak / 5, peak), pct_start=0.25, cbs=fit_cbs)
-            if not _rank0(): continue
-            recs += _fit_records(learn, k, 'full', len(recs))
+            for q in _quiet(learn, c.progress): st.enter_context(q)
+            with _distrib_ctx(learn):  # several processes: each fits its share of every batch
+                if ck.state: peak = ck.state['peak']  # continuing a fold: its learning rate, not a new lr_find
+                else: peak = float(learn.lr_find(show_plot=False).valley) if c.lr == 'find' else c.lr
+                peak = float(peak) if peak not in (None, '') else 1e-3
+                fit_cbs = [ExtraEpochs(max(1, c.epochs - c.main_only_epochs))] if c.main_only_epochs and not self.two_stage else []
+                recs, stages = [], ('frozen', 'full')
+                if c.freeze_epochs:
+                    learn.freeze(); recs += fit_stage(learn, ck, 'frozen', stages, k, c.freeze_epochs, peak, 0.3, extra=dict(peak=peak), progress=c.progress); learn.unfreeze()
+                recs += fit_stage(learn, ck, 'full', stages, k, c.epochs, slice(peak / 5, peak), 0.25, prior=recs, cbs=fit_cbs, extra=dict(peak=peak), progress=c.progress)
+            if not _rank0(): return
             tp_n, tp_t = sum(r['_n'] for r in recs), sum(r['_t'] for r in recs)
-            n_img += tp_n; t_img += tp_t
+            self.n_img += tp_n; self.t_img += tp_t
             m = pd.DataFrame(recs).drop(columns=['_n', '_t'])
-            p = predict_rows(learn, x, df, va, tta, meta, head)
-            pe = predict_rows(learn, x, df, xe, 1 if two_stage else tta, meta, head)  # shared held-out rows: every fold scores them (one view each)
+            with _one_process():  # rank 0 alone scores the fold, while the others go on to the next
+                p = predict_rows(learn, x, df, va, c.tta, c.meta, c.head, config=self.config)
+                pe = predict_rows(learn, x, df, xe, 1 if self.two_stage else c.tta, c.meta, c.head, config=self.config)  # shared held-out rows: every fold scores them (one view each)
         rows = pd.concat([df.iloc[va], df.iloc[xe]])
         o = pd.DataFrame(dict(image_id=rows.image_id.to_numpy(), target=rows.target.to_numpy(), pred=np.concatenate([p, pe]),
                               fold=k, source=rows.source.to_numpy()))
-        oof = pd.concat([oof, o], ignore_index=True) if len(oof) else o
-        mets = pd.concat([mets, m], ignore_index=True) if len(mets) else m
-        write_csv(oof, run/'oof.csv'); write_csv(mets, run/'metrics.csv')
+        self.oof = pd.concat([self.oof, o], ignore_index=True) if len(self.oof) else o
+        self.mets = pd.concat([self.mets, m], ignore_index=True) if len(self.mets) else m
+        write_csv(self.oof, run/'oof.csv'); write_csv(self.mets, run/'metrics.csv')
         learn.model.to(memory_format=torch.contiguous_format)
-        save_model(learn.model, run, config, fold=k)
-        if export_pkl:
-            learn.remove_cbs([c for c in learn.cbs if isinstance(c, Throughput)])
+        save_model(learn.model, run, self.config, fold=k)
+        ck.remove()
+        if c.export_pkl:
+            learn.remove_cbs([cb for cb in learn.cbs if isinstance(cb, Throughput)])
             with atomic_path(run/f'fold{k}.pkl') as tmp: learn.export(tmp.resolve())
-        if progress: print(f'fold {k}: valid AUC {safe_auc(o.target[o.source.isin(main_sources)], o.pred[o.source.isin(main_sources)]):.4f}'
-                           f' ({len(va)} images), {tp_n / max(tp_t, 1e-9):.1f} train images/s')
-    if not _rank0(): return run
-    if not len(oof): raise MelanomaError(f'{run}: no fold was trained')
-    res = _oof_auc(oof, main_sources)
-    res.update(folds_trained=sorted(int(f) for f in oof.fold.unique()), train_images_per_s=n_img / t_img if t_img else None,
-               skipped_images=int((~ok).sum()))
-    with atomic_write(run/'oof_auc.json') as f: json.dump(_jsonify(res), f, indent=2)
-    try:  # the decision threshold at 95% out-of-fold sensitivity (demo, evaluate)
-        op = _jsonify(operating_point(oof, prevalence=config['train_prevalence']))
-        cfg = json.loads((run/'config.json').read_text()); cfg['operating_point'] = op
-        with atomic_write(run/'config.json') as f: json.dump(cfg, f, indent=2)
-    except MelanomaError as e: warnings.warn(f'{run}: no operating point recorded ({e})')
-    minutes = (time.time() - t_start) / 60
-    _append_run(Path(models_dir), dict(name=name, arch=arch, size=size, epochs=epochs, folds=len(res['folds_trained']),
-                                       auc=round(res['auc'], 4) if res['auc'] == res['auc'] else '', minutes=round(minutes, 2),
-                                       images_per_s=round(n_img / t_img, 1) if t_img else '', date=f'{datetime.datetime.now():%Y-%m-%d %H:%M}'))
-    if progress: print(f"{run}: OOF AUC {res['auc']:.4f} " + ' '.join(f'{s} {a:.4f}' for s, a in res['sources'].items()) + f' ({minutes:.1f} min)')
-    return run
+        if c.progress:
+            main = o.source.isin(self.main_sources)
+            print(f'fold {k}: valid AUC {safe_auc(o.target[main], o.pred[main]):.4f} ({len(va)} images), {tp_n / max(tp_t, 1e-9):.1f} train images/s')
 
-# %% ../nbs/07_train.ipynb #c028
-def train_cli(data: str = None, # main data folder (SIIM-ISIC 2020 layout, or ISIC 2019 / HAM10000)
-              name: str = None, # run name (default `<arch>-<size>-<timestamp>`); rerunning a name resumes it
-              arch: str = 'tf_efficientnet_lite0', # timm or torchvision backbone
-              weights: str = None, # backbone weights file (a state_dict .safetensors/.pth, or a trained fold) instead of ImageNet's
-              size: int = 128, # input size in pixels
-              bs: int = 32, # batch size
-              epochs: int = 8, # epochs per fold
-              lr: str = None, # peak learning rate (default 1e-3), or `find` for fastai's lr_find
-              fold: str = 'all', # `all`, a fold number, or a comma list of folds
-              n_folds: int = 5, # folds to create when `<data>/folds.csv` is absent
-              extra: Annotated[str, {'action': 'append'}] = None, # extra training data folder (repeatable, or a comma list); never validated on
-              loss: str = 'bce', # `bce` or `focal`
-              pos_weight: float = 1., # weight of the melanoma class in the loss
-              neg_ratio: float = 0., # negatives drawn afresh each epoch per melanoma (0: all negatives every epoch)
-              extra_ratio: float = 0.25, # with --pretrain-epochs 0: extra-data images drawn afresh each epoch per main-data image (0: all)
-              main_only_epochs: int = 3, # with --pretrain-epochs 0: the last N epochs train on the main data alone (0: extra data in every epoch)
-              freeze_epochs: int = 0, # epochs training the head alone (body frozen) before the full fit
-              pretrain_epochs: int = 2, # with --extra: first N epochs on the extra data alone, one model every fold starts from (0: mix it into each fold)
-              replay: float = 1., # with two stages: extra-data images drawn afresh each epoch per main-data image while the folds fine-tune (0: main data alone)
-              pretrain_head: str = 'binary', # stage 1's head: `binary` (melanoma) or `multiclass` (the extra data's diagnoses)
-              head: str = 'binary', # `binary` or `multiclass` (diagnoses; melanoma = softmax[:, MEL])
-              meta: bool = True, # fuse age, sex and site with the image features (--no-meta: image only)
-              meta_dropout: float = 0., # with --meta: chance that a training image's age, sex or site is hidden, so photos without them predict well
-              aug: str = 'light', # augmentation: none, light, default, strong, or a multiplier such as 1.3
-              precision: str = 'auto', # auto, fp32, fp16 (GPU) or bf16
-              accum: int = 1, # gradient accumulation steps
-              seed: int = 42, # random seed (weights, batches, augmentation; the folds stay as they are)
-              debug: bool = False, # a few images, one epoch, 64 px, 2 folds: a smoke test in seconds
-              models_dir: str = 'models', # where `<name>/` and `runs.csv` go
-              cache: bool = True, # keep resized images on disk under `<data>/.cache/<size>/` (--no-cache: memory only)
-              workers: int = None, # threads decoding images (default: CPU count, at most 8)
-              tta: int = 8, # dihedral views averaged for the out-of-fold predictions (`predict` uses as many by default)
-              score_extra: bool = True, # score extra data out of fold (--no-score-extra: train on all of it in every fold)
-              export_pkl: bool = False, # also write fastai `Learner.export` pickles
-             ) -> None:
+    def finish(self) -> Path:
+        "The out-of-fold AUC (`oof_auc.json`), the operating point in `config.json`, and a row of `runs.csv`."
+        c, run, oof = self.cfg, self.dir, self.oof
+        if not _rank0(): return run
+        if not len(oof): raise MelanomaError(f'{run}: no fold was trained')
+        res = _oof_auc(oof, self.main_sources)
+        res.update(folds_trained=sorted(int(f) for f in oof.fold.unique()), train_images_per_s=self.n_img / self.t_img if self.t_img else None,
+                   skipped_images=int((~self.ok).sum()))
+        with atomic_write(run/'oof_auc.json') as f: json.dump(_jsonify(res), f, indent=2)
+        try:  # the decision threshold at 95% out-of-fold sensitivity (demo, evaluate)
+            op = _jsonify(operating_point(oof, prevalence=self.config['train_prevalence']))
+            cfg = json.loads((run/'config.json').read_text()); cfg['operating_point'] = op
+            with atomic_write(run/'config.json') as f: json.dump(cfg, f, indent=2)
+        except MelanomaError as e: warnings.warn(f'{run}: no operating point recorded ({e})')
+        minutes = (time.time() - self.t_start) / 60
+        _append_run(Path(c.models_dir), dict(name=c.name, arch=c.arch, size=c.size, epochs=c.epochs, folds=len(res['folds_trained']),
+                                             auc=round(res['auc'], 4) if res['auc'] == res['auc'] else '', minutes=round(minutes, 2),
+                                             images_per_s=round(self.n_img / self.t_img, 1) if self.t_img else '', date=f'{datetime.datetime.now():%Y-%m-%d %H:%M}'))
+        if c.progress: print(f"{run}: OOF AUC {res['auc']:.4f} " + ' '.join(f'{s} {a:.4f}' for s, a in res['sources'].items()) + f' ({minutes:.1f} min)')
+        return run
+
+# %% ../nbs/07_train.ipynb #c039
+def train(data: TrainConfig | str | os.PathLike | None = None, # a `TrainConfig`, or the main data folder
+          **kwargs, # `TrainConfig` fields (overriding those of a given config)
+         ) -> Path:
+    "Train one model per fold with fastai; write `models/<name>/` (weights, config, metrics, out-of-fold predictions)."
+    cfg = replace(data, **kwargs) if isinstance(data, TrainConfig) else TrainConfig(data=data, **kwargs)
+    r = _Run(cfg.checked())  # the run folder, checked against an earlier run of the same name
+    r.load_data()            # table -> folds -> cached images
+    r.resume()               # folds already finished by an earlier attempt
+    r.stage1()               # the extra data alone, one network every fold starts from
+    for k in tqdm(r.todo, desc=f'{r.cfg.name}: folds', disable=True if not r.cfg.progress or len(r.todo) < 2 else None): r.fold(k)  # None: no bar outside a terminal
+    return r.finish()        # out-of-fold AUC, operating point, runs.csv
+
+# %% ../nbs/07_train.ipynb #c041
+def train_cli(**kwargs) -> None:
     "Fine-tune a pretrained backbone on every fold with fastai; writes `models/<name>/` (safetensors + JSON, metrics, OOF scores)."
-    if not data: raise MelanomaError('train: --data DATA_FOLDER is required')
-    if lr not in (None, 'find'):
-        try: lr = float(lr)
-        except ValueError: raise MelanomaError(f"--lr must be a number or 'find', not {lr!r}") from None
-    train(data, name=name, arch=arch, weights=weights, size=size, bs=bs, epochs=epochs, lr=lr, fold=fold, n_folds=n_folds, extra=extra, loss=loss,
-          pos_weight=pos_weight, neg_ratio=neg_ratio or None, extra_ratio=extra_ratio or None, head=head, meta=meta, meta_dropout=meta_dropout, aug=aug, precision=precision, accum=accum,
-          main_only_epochs=main_only_epochs, freeze_epochs=freeze_epochs, pretrain_epochs=pretrain_epochs, replay=replay, pretrain_head=pretrain_head,
-          seed=seed, debug=debug, models_dir=models_dir, cache=cache, workers=workers, tta=tta, score_extra=score_extra,
-          export_pkl=export_pkl)
+    train(TrainConfig(**kwargs))
+
+train_cli.__signature__ = _cli_signature(TrainConfig)  # the flags: TrainConfig's fields and their comments

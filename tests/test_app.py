@@ -1,5 +1,6 @@
-"The Gradio demo: predict_image directly, and the running app through gradio_client (127.0.0.1 only)."
-import io, struct, zlib
+"""The Gradio demo: predict_image directly, the running app through gradio_client (127.0.0.1 only), the lesion outline
+and measurements of a segmentation model, and `melanoma demo --export` (a Hugging Face Space folder, served from a fresh venv)."""
+import io, os, struct, subprocess, sys, sysconfig, time, zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 import numpy as np
@@ -29,6 +30,25 @@ def make_model_dir(dest: Path, size: int = 64, meta: bool = False, calibrated: b
 @pytest.fixture(scope='module')
 def model_dir(tmp_path_factory) -> Path:
     return make_model_dir(tmp_path_factory.mktemp('models') / 'tiny')
+
+
+def make_seg_dir(root: Path) -> Path:
+    "A segmentation model trained for a few seconds on synthetic lesions (`melanoma seg train`'s artifact: seg.safetensors + config.json)."
+    from melanoma.segment import make_seg_sample, train_seg
+    d = make_seg_sample(root / 'segdata', 'isic2017', n_train=24, n_valid=4)
+    train_seg(d, name='seg', models_dir=root / 'models', epochs=3, bs=8, size=(48, 64), progress=False, threads=1)
+    return root / 'models' / 'seg'
+
+
+@pytest.fixture(scope='module')
+def seg_dir(tmp_path_factory) -> Path:
+    return make_seg_dir(tmp_path_factory.mktemp('seg'))
+
+
+@pytest.fixture(scope='module')
+def seg(seg_dir):
+    from melanoma.segment import load_seg_model
+    return load_seg_model(seg_dir, device='cpu')
 
 
 @pytest.fixture(scope='module')
@@ -105,7 +125,7 @@ def test_metadata_model(tmp_path, files):
     assert 0 <= p <= 1
     assert 0 <= A.predict_image(m, files['dicom'], heatmap=False)['probability'] <= 1  # sex/age/site from the tags
     with pytest.raises(MelanomaError, match='age'): A.predict_image(m, files['jpeg'], age=300)
-    app = A.build_app(model=m, examples=[])
+    app = A.build_app(model=m, examples=[], seg_model_dir=False)
     url = A.start_app(app)
     try:
         c = Client(url, verbose=False, analytics_enabled=False, download_files=False)
@@ -124,7 +144,7 @@ def test_no_model_message(tmp_path, monkeypatch):
 @pytest.fixture(scope='module')
 def client(model):
     from gradio_client import Client
-    app = A.build_app(model=model, examples=EXAMPLES)
+    app = A.build_app(model=model, examples=EXAMPLES, seg_model_dir=False)
     url = A.start_app(app, max_file_size='1mb')
     try: yield Client(url, verbose=False, analytics_enabled=False, download_files=False)
     finally: app.close()
@@ -188,7 +208,7 @@ def test_calibrated_model(tmp_path, files):
     t, note = A.decision_threshold(m, 0.05)
     assert np.isclose(t, prior_shift(0.4, 0.3, 0.05)) and '95%' in note and 'out-of-fold' in note
     assert A.decision_threshold(load_model(make_model_dir(tmp_path / 'plain'), device='cpu'))[0] == 0.5
-    app = A.build_app(model=m, examples=[])
+    app = A.build_app(model=m, examples=[], seg_model_dir=False)
     url = A.start_app(app)
     try:
         c = Client(url, verbose=False, analytics_enabled=False, download_files=False)
@@ -212,7 +232,7 @@ def test_multiclass_model_names_diagnoses(mc_model, files):
     dx = r['diagnoses']
     assert sorted(k.split('(')[-1].rstrip(')') for k in dx) == sorted(DIAG_CLASSES) and 'melanoma (MEL)' in dx
     assert np.isclose(sum(dx.values()), 1, atol=1e-5) and list(dx.values()) == sorted(dx.values(), reverse=True)
-    app = A.build_app(model=m, examples=[])
+    app = A.build_app(model=m, examples=[], seg_model_dir=False)
     url = A.start_app(app)
     try:
         c = Client(url, verbose=False, analytics_enabled=False, download_files=False)
@@ -234,3 +254,162 @@ def test_heatmap_leaves_the_lesion_visible(model, files):
     assert (diff <= 0.5 * 255 * heat + 1.5).all()
     cold = heat < 0.05
     if cold.any(): assert diff[cold].max() <= 0.05 * 0.5 * 255 + 1.5
+
+
+# --- the lesion outline and measurements (a segmentation model) -------------------------------------------------
+
+SEG_LABELS = ('Lesion area', 'Asymmetry', 'Border irregularity', 'Colour variegation')
+
+
+def test_find_seg_model(tmp_path, seg_dir):
+    assert A.find_seg_model(tmp_path) is None
+    assert A.find_seg_model(seg_dir.parent) == seg_dir
+    with pytest.raises(MelanomaError, match='no trained model'): A.find_model(seg_dir.parent)  # not a classifier
+
+
+def test_draw_outline():
+    "A line of the outline colour just outside the mask, all around it; the lesion's own pixels are untouched."
+    yy, xx = np.mgrid[:100, :140]
+    disc = (xx - 70) ** 2 + (yy - 50) ** 2 <= 25 ** 2
+    img = Image.fromarray(np.where(disc[..., None], [90, 60, 40], [210, 170, 150]).astype(np.uint8))
+    out = A.draw_outline(img, disc)
+    a, o = np.asarray(img), np.asarray(out)
+    line = (a != o).any(-1)
+    assert out.size == img.size and out.mode == 'RGB' and line.any() and not line[disc].any()
+    assert (o[line] == A.OUTLINE_COLOUR).all()
+    for y in range(30, 71, 5):
+        xs, inside = np.flatnonzero(line[y]), np.flatnonzero(disc[y])
+        assert xs.min() < inside.min() and xs.max() > inside.max(), y
+    assert A.draw_outline(img, np.zeros((10, 14), bool)).tobytes() == img.tobytes()
+
+
+def test_predict_image_with_seg(model, seg, files):
+    from melanoma.segment import MEASURE_COLUMNS
+    r = A.predict_image(model, files['jpeg'], seg=seg)
+    shown, o, m = np.asarray(r['image']), np.asarray(r['outline']), r['mask']
+    assert r['outline'].size == r['image'].size and m.shape == shown.shape[:2] and m.dtype == bool
+    assert set(r['measurements']) == set(MEASURE_COLUMNS)
+    assert 0.02 < r['measurements']['area_frac'] < 0.6  # the synthetic lesion, found by the tiny model
+    assert (o[m] == shown[m]).all() and (o != shown).any()  # the lesion stays visible inside its outline
+    md = A.measurements_markdown(r['measurements'])
+    assert all(lab in md for lab in SEG_LABELS) and f"{r['measurements']['area_frac']:.1%}" in md
+    assert A.predict_image(model, files['dicom'], heatmap=False, seg=seg)['outline'].size == (256, 256)
+    r = A.predict_image(model, files['jpeg'], heatmap=False)
+    assert r['outline'] is None and r['measurements'] is None
+    assert A.measurements_markdown(None) == A.NO_SEG_NOTE and 'no segmentation model' in A.NO_SEG_NOTE.lower()
+
+
+@pytest.fixture(scope='module')
+def seg_client(model, seg_dir, tmp_path_factory):
+    from gradio_client import Client
+    app = A.build_app(model=model, examples=EXAMPLES, seg_model_dir=seg_dir)
+    url = A.start_app(app)
+    try: yield Client(url, verbose=False, analytics_enabled=False, download_files=str(tmp_path_factory.mktemp('downloads')))
+    finally: app.close()
+
+
+def test_app_outline_and_measurements(seg_client, files):
+    from gradio_client import handle_file
+    for k in ('jpeg', 'dicom'):
+        label, verdict, shown, cam, outline, measures = seg_client.predict(
+            handle_file(str(files[k])), '', '', '', k == 'jpeg', 0.5, None, api_name='/predict')
+        assert Image.open(outline).size == Image.open(shown).size == (256, 256), k
+        assert all(lab in measures for lab in SEG_LABELS) and 'probability' in verdict, k
+    assert (cam is None) and Image.open(outline).mode == 'RGB'
+
+
+def test_default_seg_model(tmp_path, monkeypatch, model_dir, seg_dir):
+    "build_app() uses the newest models/*/seg.safetensors; seg_model_dir=False (`--no-seg`) or none there: a plain note."
+    import shutil
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(model_dir, tmp_path / 'models' / 'cls')
+    def parts(app): return {b.elem_id: b for b in app.blocks.values() if getattr(b, 'elem_id', None)}
+    c = parts(A.build_app(examples=[]))
+    assert not c['outline'].visible and c['seg-info'].value == A.NO_SEG_NOTE  # as before: no segmentation model
+    shutil.copytree(seg_dir, tmp_path / 'models' / 'seg')
+    c = parts(A.build_app(examples=[]))
+    assert c['outline'].visible and c['measurements'].visible and '**seg**' in c['seg-info'].value
+    assert not parts(A.build_app(examples=[], seg_model_dir=False))['outline'].visible
+    with pytest.raises(MelanomaError, match='not a segmentation model'): A.build_app(examples=[], seg_model_dir=tmp_path / 'models' / 'cls')
+
+
+def test_demo_cli_options(tmp_path):
+    from melanoma.cli import main
+    with pytest.raises(SystemExit, match='exclude each other'): main(['demo', '--seg-model', 'x', '--no-seg'])
+    with pytest.raises(SystemExit, match='only go with --export'): main(['demo', '--pin', '--model', str(tmp_path)])
+
+
+# --- `melanoma demo --export`: a Hugging Face Space folder --------------------------------------------------------
+
+def test_export_space(tmp_path, model_dir, seg_dir):
+    import gradio, yaml
+    from melanoma import __version__
+    out = A.export_space(tmp_path / 'space', model_dir, seg_dir, pin=True, title='Melanoma: a demo')
+    got = {str(p.relative_to(out)) for p in out.rglob('*') if p.is_file()}
+    assert {'app.py', 'requirements.txt', 'README.md', '.gitattributes', 'models/tiny/config.json', 'models/tiny/oof_auc.json',
+            'models/tiny/fold0.safetensors', 'models/tiny/fold1.safetensors', 'models/seg/config.json',
+            'models/seg/seg.safetensors', 'examples/synthetic_melanoma.jpg'} <= got
+    assert not any(f.endswith(('.pkl', '.pt', '.pth', '.whl')) for f in got)
+    meta = yaml.safe_load((out / 'README.md').read_text().split('---\n')[1])
+    assert meta['sdk'] == 'gradio' and meta['sdk_version'] == gradio.__version__ and meta['app_file'] == 'app.py'
+    assert meta['license'] == 'apache-2.0' and meta['title'] == 'Melanoma: a demo' and len(meta['short_description']) <= 60
+    assert (out / 'requirements.txt').read_text().split() == [f'melanoma[demo]=={__version__}', f'gradio=={gradio.__version__}']
+    assert (out / 'app.py').read_text() == A.SPACE_APP == (REPO / 'app' / 'app.py').read_text()  # the repo's app is the Space's
+    with pytest.raises(MelanomaError, match='not empty'): A.export_space(out, model_dir, pin=True)
+    (tmp_path / 'x.whl').write_text('no')
+    with pytest.raises(MelanomaError, match='not a melanoma wheel'): A.export_space(tmp_path / 's2', model_dir, False, wheel=tmp_path / 'x.whl')
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['space', 'x.whl']  # nothing half-written
+
+
+def _wait_for(url: str, proc: subprocess.Popen, log: Path, timeout: float = 240) -> None:
+    import urllib.request
+    t = time.time()
+    while time.time() - t < timeout:
+        if proc.poll() is not None: pytest.fail(f'app.py exited with {proc.returncode}:\n{log.read_text()[-3000:]}')
+        try:
+            with urllib.request.urlopen(url, timeout=5): return
+        except OSError: time.sleep(1)
+    pytest.fail(f'app.py did not answer on {url} within {timeout:.0f} s:\n{log.read_text()[-3000:]}')
+
+
+@pytest.mark.slow
+def test_exported_space_serves_from_a_fresh_venv(tmp_path, model, model_dir, seg_dir, files):
+    """Build the wheel, `melanoma demo --export` a Space, install its requirements.txt into a fresh venv, start its
+    app.py and get one prediction. To stay offline and cheap, the venv sees this environment's packages (and pip)
+    through a .pth file, so `pip install --no-index -r requirements.txt` must find every requirement satisfied there;
+    (`--system-site-packages` would show the base interpreter's packages, not this venv's). melanoma itself is not
+    importable in that venv: the app runs the bundled wheel."""
+    from gradio_client import Client, handle_file
+    from melanoma.cli import main
+    whl = A.build_wheel(tmp_path / 'wheels')  # `pip wheel --no-deps` on a copy of the checkout (no build/ left in it)
+    space = tmp_path / 'space'
+    assert main(['demo', '--export', str(space), '--model', str(model_dir), '--seg-model', str(seg_dir), '--wheel', str(whl)]) == 0
+    assert (space / whl.name).is_file() and 'torch' in (space / 'requirements.txt').read_text()
+    venv = tmp_path / 'venv'
+    subprocess.run([sys.executable, '-m', 'venv', '--without-pip', str(venv)], check=True)
+    py = str(venv / 'bin' / 'python')
+    env = {k: v for k, v in os.environ.items() if k != 'PYTHONPATH'} | {'OMP_NUM_THREADS': '1', 'PYTHONNOUSERSITE': '1'}
+    site = subprocess.check_output([py, '-c', 'import sysconfig; print(sysconfig.get_paths()["purelib"])'], text=True, env=env).strip()
+    Path(site, '_test_parent_env.pth').write_text(sysconfig.get_paths()['purelib'] + '\n')
+    r = subprocess.run([py, '-m', 'pip', 'install', '--no-index', '--disable-pip-version-check', '-r', 'requirements.txt'],
+                       cwd=space, env=env, capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    r = subprocess.run([py, '-c', 'import melanoma'], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert 'No module named' in r.stderr  # so what answers below is the wheel
+    port, log = A.free_port(), tmp_path / 'space.log'
+    with open(log, 'w') as f:
+        proc = subprocess.Popen([py, 'app.py'], cwd=space, stdout=f, stderr=subprocess.STDOUT,
+                                env=env | {'GRADIO_SERVER_NAME': '127.0.0.1', 'GRADIO_SERVER_PORT': str(port), 'GRADIO_ANALYTICS_ENABLED': 'False'})
+    try:
+        url = f'http://127.0.0.1:{port}/'
+        _wait_for(url, proc, log)
+        c = Client(url, verbose=False, analytics_enabled=False, download_files=str(tmp_path / 'downloads'))
+        label, verdict, shown, cam, outline, measures = c.predict(handle_file(str(files['jpeg'])), '', '', '', False, 0.5, None,
+                                                                 api_name='/predict')
+        p = A.predict_image(model, files['jpeg'], heatmap=False)['probability']
+        assert f'{p:.3f}' in verdict and Image.open(outline).size == Image.open(shown).size
+        assert all(lab in measures for lab in SEG_LABELS)
+    finally:
+        proc.terminate()
+        try: proc.wait(30)
+        except subprocess.TimeoutExpired: proc.kill(); proc.wait()

@@ -1,10 +1,10 @@
-"The demo in a real browser: Debian's headless Chromium, driven by selenium, on 127.0.0.1 only."
+"The demo in a real browser: Debian's headless Chromium, driven by selenium, on 127.0.0.1 only (`apt-get install chromium chromium-driver`)."
 import os, re, shutil
 from pathlib import Path
 import numpy as np
 import pytest
 
-from test_app import EXAMPLES, OP, make_model_dir
+from test_app import EXAMPLES, OP, SEG_LABELS, make_model_dir, make_seg_dir
 
 CHROMIUM = shutil.which('chromium') or shutil.which('chromium-browser')
 DRIVER = shutil.which('chromedriver')
@@ -14,7 +14,7 @@ pytestmark = pytest.mark.skipif(not (CHROMIUM and DRIVER), reason='chromium and 
 @pytest.fixture(scope='module')
 def url(tmp_path_factory):
     from melanoma import app as A
-    app = A.build_app(make_model_dir(tmp_path_factory.mktemp('models') / 'tiny'), examples=EXAMPLES)
+    app = A.build_app(make_model_dir(tmp_path_factory.mktemp('models') / 'tiny'), examples=EXAMPLES, seg_model_dir=False)
     u = A.start_app(app)
     try: yield u
     finally: app.close()
@@ -54,10 +54,12 @@ def test_upload_and_see_result(url, browser, tmp_path):
     wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, '#upload input[type=file]'))
     assert 'not a medical device' in browser.find_element(By.ID, 'disclaimer').text
     assert 'resnet18' in browser.find_element(By.ID, 'model-info').text
+    assert 'No segmentation model is loaded' in browser.find_element(By.ID, 'seg-info').text
     browser.find_element(By.CSS_SELECTOR, '#upload input[type=file]').send_keys(str(EXAMPLES / 'synthetic_melanoma.jpg'))
     wait.until(verdict)
     wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, '#shown img') and d.find_elements(By.CSS_SELECTOR, '#gradcam img'))
     assert browser.find_element(By.CSS_SELECTOR, '#gradcam img').get_attribute('naturalWidth') not in (None, '0')
+    assert not any(e.is_displayed() for e in browser.find_elements(By.CSS_SELECTOR, '#outline, #measurements'))
     src = lambda d: d.find_element(By.CSS_SELECTOR, '#shown img').get_attribute('src')
     first = src(browser)
     # a DICOM, by clicking its example: a new result
@@ -77,11 +79,12 @@ def served(tmp_path_factory):
     "A metadata model with a training prevalence and an operating point, served with `predict_image` recording its arguments."
     from melanoma import app as A
     calls, orig = [], A.predict_image
-    def recording(model, file, age=None, sex=None, site=None, heatmap=True, threshold=None, prevalence=None):
+    def recording(model, file, age=None, sex=None, site=None, heatmap=True, threshold=None, prevalence=None, seg=None):
         calls.append(dict(age=age, sex=sex, site=site, threshold=threshold, prevalence=prevalence))
-        return orig(model, file, age, sex, site, heatmap=heatmap, threshold=threshold, prevalence=prevalence)
+        return orig(model, file, age, sex, site, heatmap=heatmap, threshold=threshold, prevalence=prevalence, seg=seg)
     A.predict_image = recording  # build_app's handler looks it up at call time
-    app = A.build_app(make_model_dir(tmp_path_factory.mktemp('models') / 'cal', meta=True, calibrated=True), examples=EXAMPLES)
+    app = A.build_app(make_model_dir(tmp_path_factory.mktemp('models') / 'cal', meta=True, calibrated=True), examples=EXAMPLES,
+                      seg_model_dir=False)
     u = A.start_app(app)
     try: yield u, calls
     finally: app.close(); A.predict_image = orig
@@ -126,3 +129,39 @@ def test_age_left_empty_is_missing_and_typed_age_is_sent(served, browser):
     assert verdict(browser).split(':')[0] == before
     thr = float(browser.find_element(By.CSS_SELECTOR, '#threshold input[type=number]').get_attribute('value'))
     assert abs(thr - prior_shift(OP['threshold'], 0.3, 0.5)) < 2e-3
+
+
+@pytest.fixture(scope='module')
+def seg_url(tmp_path_factory):
+    "The demo with a segmentation model (trained for a few seconds on synthetic lesions)."
+    from melanoma import app as A
+    root = tmp_path_factory.mktemp('segapp')
+    app = A.build_app(make_model_dir(root / 'tiny'), examples=EXAMPLES, seg_model_dir=make_seg_dir(root))
+    u = A.start_app(app)
+    try: yield u
+    finally: app.close()
+
+
+def test_outline_and_measurements_appear(seg_url, browser, tmp_path):
+    "Upload an image: the outlined image and the measurements table show up beside the probability and the Grad-CAM."
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+    browser.get(seg_url)
+    wait = WebDriverWait(browser, 90)
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, '#upload input[type=file]'))
+    info = browser.find_element(By.ID, 'seg-info').text
+    assert 'segmentation model' in info and 'seg' in info and 'Jaccard' in info
+    browser.find_element(By.CSS_SELECTOR, '#upload input[type=file]').send_keys(str(EXAMPLES / 'synthetic_melanoma.jpg'))
+    wait.until(verdict)
+    def outline_loaded(d):
+        im = d.find_elements(By.CSS_SELECTOR, '#outline img')
+        return im and im[0].get_attribute('naturalWidth') not in (None, '0') and im[0]
+    img = wait.until(outline_loaded)
+    assert img.get_attribute('naturalWidth') == '256' and img.is_displayed()
+    wait.until(lambda d: 'Asymmetry' in d.find_element(By.ID, 'measurements').text)
+    text = browser.find_element(By.ID, 'measurements').text
+    assert all(lab in text for lab in SEG_LABELS) and '%' in text
+    assert browser.find_elements(By.CSS_SELECTOR, '#gradcam img') and browser.find_element(By.ID, 'probability').text
+    shot = Path(os.environ.get('MELANOMA_SCREENSHOT_SEG', tmp_path / 'demo-seg.png'))
+    browser.save_screenshot(str(shot))
+    assert shot.stat().st_size > 10_000

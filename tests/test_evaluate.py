@@ -151,6 +151,11 @@ def test_oof_by_population_with_training_metadata(sample_data, tmp_path, capsys)
     js = json.loads((tmp_path / 'r/run-oof-fold1/metrics.json').read_text())
     assert js['sources']['siim2020']['n'] == (a.fold == 1).sum() and js['sources']['isic2019']['n'] == 50
     assert np.isclose(js['sources']['isic2019']['auc'], roc_auc_score(b.target, 1 - b.pred))
+    # several runs take the same forms as in `predict`: `--model A B` or `--model A --model B`
+    from melanoma.cli import main
+    for args in (['--model', str(run), str(run)], ['--model', str(run), '--model', str(run)]):
+        assert main(['evaluate', *args, '--oof', '--out-dir', str(tmp_path / 'r2'), '--n-boot', '20', '--name', 'two']) == 0
+        assert f'Out-of-fold predictions of {run}, {run}' in (tmp_path / 'r2/two/report.md').read_text()
 
 
 def test_calibration_error():

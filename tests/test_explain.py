@@ -3,19 +3,18 @@ import numpy as np
 import torch
 from PIL import Image
 from melanoma.explain import gradcam, overlay
+from melanoma.model import MelanomaModel
 
 
-class TinyModel:
-    "The MelanomaModel interface with an analytic Grad-CAM: the feature map is darkness, the score its mean."
-    size = 32
+class TinyModel(MelanomaModel):
+    "A `MelanomaModel` whose folds are analytic networks: the feature map is darkness, the score its mean."
     def __init__(self, nfolds=2):
-        self.nets = []
+        nets = []
         for _ in range(nfolds):
             conv = torch.nn.Conv2d(3, 1, 1)
-            with torch.no_grad(): conv.weight.fill_(-1/3); conv.bias.fill_(1.)
-            self.nets.append(torch.nn.Sequential(conv, torch.nn.ReLU(inplace=True)).eval().requires_grad_(False))
-    def preprocess(self, img):
-        return torch.from_numpy(np.asarray(img.resize((self.size, self.size)), dtype=np.float32) / 255).permute(2, 0, 1)
+            with torch.no_grad(): conv.weight.fill_(-1/3); conv.bias.fill_(1.)  # darkness = 1 - mean(rgb)
+            nets.append(torch.nn.Sequential(conv, torch.nn.ReLU(inplace=True)).eval().requires_grad_(False))
+        super().__init__({'arch': 'tiny', 'n_out': 1, 'size': 32, 'mean': [0.] * 3, 'std': [1.] * 3}, nets, 'cpu')
     def cam_layer(self, net): return net[0]
     def melanoma_logit(self, net, x, meta=None): return net(x).mean((1, 2, 3))
 

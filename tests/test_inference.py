@@ -43,7 +43,7 @@ def test_blend():
 def test_predict_cli_end_to_end(tiny, sample_data, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     assert main(['predict', '--model', str(tiny[0]), '--model', str(tiny[1]), '--data', str(sample_data), '--tta', '2',
-                 '--ensemble', 'rank', '--weights', '1', '3', '--workers', '1']) == 0
+                 '--ensemble', 'rank', '--blend-weights', '1', '3', '--workers', '1']) == 0
     out = tmp_path / 'submissions' / 'tiny+meta_tta2_rank.csv'
     assert 'wrote submissions/tiny+meta_tta2_rank.csv: 16 predictions from 2 model(s)' in capsys.readouterr().out
     sub = pd.read_csv(out, dtype={'image_name': str})
@@ -52,6 +52,13 @@ def test_predict_cli_end_to_end(tiny, sample_data, tmp_path, monkeypatch, capsys
     assert list(log.columns) == LOG_COLUMNS and log.tta[0] == '2' and log.ensemble[0] == 'rank'
     assert log.models[0] == f'{tiny[0]};{tiny[1]}'
     assert not list((tmp_path / 'submissions').glob('.*partial*'))
+    # `--model A B` is the same as `--model A --model B` (as in `evaluate`); `--weights` is the deprecated name of --blend-weights
+    with pytest.warns(FutureWarning, match='--blend-weights'):
+        assert main(['predict', '--model', str(tiny[0]), str(tiny[1]), '--data', str(sample_data), '--tta', '2', '--ensemble', 'rank',
+                     '--weights', '1', '3', '--workers', '0', '--out', 'again.csv']) == 0
+    assert pd.read_csv('again.csv').equals(pd.read_csv(out))
+    with pytest.raises(SystemExit, match='old name'):
+        main(['predict', '--model', str(tiny[0]), '--data', str(sample_data), '--weights', '1', '--blend-weights', '1'])
 
 def test_folds_tta_and_meta(tiny, sample_data):
     from melanoma.model import load_model
@@ -105,8 +112,11 @@ def test_onnx_export_and_predict(tiny, sample_data, tmp_path, monkeypatch):
     m = tmp_path / 'tiny'
     shutil.copytree(tiny[0], m)
     with pytest.raises(MelanomaError, match='export-onnx'): predict_dataset(m, sample_data, onnx=True, progress=False)
-    assert main(['export-onnx', str(m)]) == 0
+    assert main(['export-onnx', '--model', str(m)]) == 0
     assert sorted(p.name for p in m.glob('*.onnx')) == ['fold0.onnx', 'fold1.onnx']
+    assert main(['export-onnx', str(m)]) == 0  # the older positional form still works
+    with pytest.raises(SystemExit, match='--model DIR'): main(['export-onnx'])
+    with pytest.raises(SystemExit, match='pass one'): main(['export-onnx', str(m), '--model', str(tmp_path)])
     import onnx
     g = onnx.load(str(m / 'fold0.onnx'))
     assert g.opset_import[0].version >= 17 and g.graph.input[0].type.tensor_type.shape.dim[0].dim_param == 'batch'
@@ -122,6 +132,18 @@ def test_onnx_export_and_predict(tiny, sample_data, tmp_path, monkeypatch):
     assert not isinstance(_load(m).nets[0], OrtNet)
     with pytest.raises(MelanomaError, match='older than the weights'): _load(m, onnx=True)
     with pytest.raises(SystemExit, match='contradict'): main(['predict', '--model', str(m), '--data', str(sample_data), '--onnx', '--no-onnx'])
+    # onnx/onnxruntime are an optional extra: without onnxruntime the export is ignored and torch predicts; --onnx says what to install
+    import sys
+    m2 = tmp_path / 'again'
+    shutil.copytree(m, m2)
+    for f in m2.glob('*.safetensors'): os.utime(f)  # not in the future, as `m`'s fold1 is now
+    export_onnx(m2)
+    assert isinstance(_load(m2).nets[0], OrtNet)
+    monkeypatch.setitem(sys.modules, 'onnxruntime', None)  # `import onnxruntime` fails, as when it is not installed
+    assert not isinstance(_load(m2).nets[0], OrtNet)
+    assert np.allclose(predict_dataset(m2, sample_data, workers=0, progress=False).target, b.target, atol=1e-6)
+    with pytest.raises(MelanomaError, match=r"pip install 'melanoma\[onnx\]'"): _load(m2, onnx=True)
+    with pytest.raises(SystemExit, match='onnxruntime'): main(['export-onnx', '--model', str(m2)])
 
 def test_train_debug_predict_end_to_end(sample_data, tmp_path, monkeypatch):
     "sample data -> `train --debug` model -> predict -> valid CSV."
@@ -177,6 +199,7 @@ def test_default_tta_follows_the_model(tmp_path, sample_data, monkeypatch, capsy
     paths = [sample_data / 'jpeg' / 'test' / f'{i}.jpg' for i in ids(sample_data)]
     assert np.allclose(got, m.predict(paths, tta=4, progress=False), atol=1e-5)
     with pytest.raises(MelanomaError, match='tta'): predict_dataset(m, sample_data, tta=9, progress=False)
+
 
 
 def test_onnx_metadata_model_averages_missing_fields_like_torch(sample_data, tmp_path):
@@ -246,3 +269,48 @@ def test_predict_diagnoses_cli(mc_model, tiny, tmp_path, monkeypatch, capsys):
     with pytest.raises(SystemExit, match='binary'):
         main(['predict', '--model', str(tiny[0]), '--data', str(data), '--out', 'b.csv', '--workers', '0', '--diagnoses'])
     with pytest.raises(MelanomaError, match='binary melanoma head'): load_model(tiny[0], device='cpu').predict_diagnoses(paths)
+
+
+@pytest.fixture(scope='module')
+def trained_run(sample_data, tmp_path_factory):
+    "`train --debug` (2 folds, 8 TTA views out of fold) on the synthetic data with some age, sex and site fields blanked."
+    from melanoma.train import train
+    d = tmp_path_factory.mktemp('roundtrip')
+    data = d / 'siim'
+    shutil.copytree(sample_data, data)
+    tr = pd.read_csv(data / 'train.csv')
+    i = np.arange(len(tr))
+    tr.loc[i % 5 == 1, 'anatom_site_general_challenge'] = None
+    tr.loc[i % 5 == 2, 'age_approx'] = None
+    tr.loc[i % 5 == 3, 'sex'] = None
+    tr.to_csv(data / 'train.csv', index=False)
+    return train(data, name='rt', debug=True, models_dir=d / 'models', progress=False, workers=1), data
+
+def _round_trip(run, data) -> pd.DataFrame:
+    """Per validation image: its out-of-fold prediction (training's path, over its image cache), `MelanomaModel.predict`
+    of its file by the same fold's network and TTA, and whether its age, sex and site are all known."""
+    from melanoma.model import load_model
+    from melanoma.data import read_dataset
+    m = load_model(run, device='cpu')
+    assert m.uses_meta and m.prior is not None and model_tta(m) == 8
+    oof = pd.read_csv(run / 'oof.csv', dtype={'image_id': str})
+    df = read_dataset(data).set_index('image_id')
+    parts = []
+    for k in m.folds:
+        o = oof[oof.fold == k]
+        meta = df.loc[o.image_id, ['sex', 'age', 'site']].reset_index(drop=True)
+        p = m.select(k).predict(df.loc[o.image_id, 'path'].tolist(), meta=meta, tta=model_tta(m), progress=False)
+        known = meta.age.notna() & (meta[['sex', 'site']].fillna('').astype(str) != '').all(axis=1)
+        parts.append(pd.DataFrame({'oof': o.pred.to_numpy(), 'predict': p, 'complete': known.to_numpy()}))
+    return pd.concat(parts, ignore_index=True)
+
+def test_training_and_predict_paths_agree(trained_run):
+    "Images with complete metadata: training's out-of-fold scores and `predict` from the files agree to 1e-5 (same pixels, TTA, arithmetic)."
+    rt = _round_trip(*trained_run)
+    assert rt.complete.sum() >= 4 and (~rt.complete).sum() >= 4
+    np.testing.assert_allclose(rt.predict[rt.complete], rt.oof[rt.complete], atol=1e-5)
+
+def test_round_trip_with_missing_metadata(trained_run):
+    "Every validation image, missing metadata included: training's out-of-fold scores are `predict`'s to 1e-5."
+    rt = _round_trip(*trained_run)
+    np.testing.assert_allclose(rt.predict, rt.oof, atol=1e-5)

@@ -320,3 +320,42 @@ def test_upload_blob_through_real_kaggle_api(tmp_path, monkeypatch):
     monkeypatch.setattr(api, '_upload_blob', fake_blob)
     f = tmp_path / 'batch_0000.zip'; f.write_bytes(b'PK')
     assert mk.upload_blob(api, f) == 'tok-1' and seen == [('batch_0000.zip', 'DATASET')]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_generated_kernel_trains_end_to_end(tmp_path):
+    """The kernel's train.py, run here as Kaggle runs it (--no-gpu): a batched dataset mounted at input/<slug>/batch_NNNN,
+    the code dataset's wheel beside it (the pip step skipped: the package is installed); the model lands in
+    working/models/, which is what `melanoma kaggle train` pulls."""
+    import os, re, shutil, subprocess, sys
+    from melanoma.sample import make_sample_data
+    from melanoma.model import load_model
+    data = make_sample_data(tmp_path / 'src' / 'siim', n_train=24, n_test=4, size=48, seed=0, progress=False, dicom=0)
+    inp, work = tmp_path / 'kaggle' / 'input', tmp_path / 'kaggle' / 'working'
+    batch(data, inp / 'siim-jpeg-test', max_files=10)
+    assert (inp / 'siim-jpeg-test' / 'batch_0000').is_dir() and (inp / 'siim-jpeg-test' / MANIFEST).is_file()
+    (inp / 'melanoma-code').mkdir(parents=True); (inp / 'melanoma-code' / 'melanoma-0.1.0-py3-none-any.whl').write_bytes(b'')
+    work.mkdir(parents=True)
+    kdir = kaggle_train('me/melanoma-train', dataset='siim-jpeg-test', train_args=['--debug', '--tta', '1'], out=tmp_path / 'k',
+                        push=False, gpu=False)
+    assert json.loads((kdir / 'kernel-metadata.json').read_text())['enable_gpu'] is False
+    env = {**os.environ, 'KAGGLE_INPUT_DIR': str(inp), 'KAGGLE_WORKING_DIR': str(work), 'MELANOMA_DATA_DIR': str(tmp_path / 'data'),
+           'MELANOMA_KERNEL_NO_INSTALL': '1', 'OMP_NUM_THREADS': '1', 'CUDA_VISIBLE_DEVICES': ''}
+    r = subprocess.run([sys.executable, str(kdir / 'train.py')], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert 'skipped (MELANOMA_KERNEL_NO_INSTALL)' in r.stdout and 'melanoma-0.1.0-py3-none-any.whl' in r.stdout and 'GPUs: 0' in r.stdout
+    assert (tmp_path / 'data' / 'folds.csv').is_file() and (tmp_path / 'data' / 'train.csv').is_file()
+
+    class Output(FakeKernels):  # Kaggle's kernel output: the files under the working folder
+        def kernels_output(self, k, path, file_pattern=None, force=False, quiet=True):
+            self.calls.append(('kernels_output', k, file_pattern))
+            for f in work.rglob('*'):
+                rel = f.relative_to(work).as_posix()
+                if f.is_file() and re.match(file_pattern, rel):
+                    (Path(path) / rel).parent.mkdir(parents=True, exist_ok=True); shutil.copy(f, Path(path) / rel)
+            return [], None
+    runs = mk.pull_models('me/melanoma-train', tmp_path / 'models', api=Output(), work=tmp_path / 'out')
+    assert len(runs) == 1 and runs[0].parent == tmp_path / 'models' and (runs[0] / 'fold1.safetensors').is_file()
+    m = load_model(runs[0], device='cpu')
+    assert len(m.nets) == 2 and m.oof_auc is not None

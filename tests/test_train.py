@@ -134,7 +134,7 @@ def test_artifact_round_trip_same_predictions(data, tmp_path):
         # and through MelanomaModel.predict from the image files (decoding and resizing like training)
         meta_df = df.iloc[va][['sex', 'age', 'site']].reset_index(drop=True) if meta else None
         f = m.predict(df.path.iloc[va].tolist(), meta=meta_df, progress=False)
-        assert np.corrcoef(f, p)[0, 1] > 0.99 and np.abs(f - p).max() < 0.05
+        np.testing.assert_allclose(f, p, atol=1e-5)
 
 
 def test_real_data_short_run(siim_mini, isic2019_mini, tmp_path, monkeypatch):
@@ -253,3 +253,44 @@ def test_meta_dropout_hides_fields_in_training_only():
     for g in MetaDropout(0.5).groups:  # each field is either kept or blanked, and both happen
         kept, hidden = (half[:, g] == m[:, g]).all(1), (half[:, g] == blank[g]).all(1)
         assert (kept | hidden).all() and kept.any() and hidden.any()
+
+
+def test_one_log_line_per_epoch_outside_a_terminal(data, tmp_path, capsys):
+    "Redirected output (not a TTY): a line per epoch instead of fastai's bar redraws and tables; the same lines in train.log."
+    run = train(data, name='log', debug=True, freeze_epochs=1, models_dir=tmp_path / 'm')
+    out = capsys.readouterr().out
+    lines = [l for l in out.splitlines() if ' epoch ' in l]
+    assert '\r' not in out and not any(l.startswith('[') for l in out.splitlines())  # no redraws, no fastai table rows
+    assert len(lines) == 4 and lines == (run / 'train.log').read_text().splitlines()  # 2 folds x (frozen + full)
+    assert ' fold 0 frozen epoch 1/1: train_loss ' in lines[0] and ' fold 1 full epoch 2/2: ' in lines[-1]
+    assert all(' valid_loss ' in l and ' auc ' in l and l.endswith(' s)') for l in lines)
+
+
+def test_out_of_memory_names_a_batch_size_that_fits(data, tmp_path, monkeypatch):
+    "A CUDA out-of-memory error (simulated on the CPU: the network refuses training batches over 8) becomes a MelanomaError naming --bs 8."
+    import melanoma.train as T
+    real = T.create_model
+    def small_memory(*a, **k):
+        net = real(*a, **k); forward = net.forward
+        def limited(x, *rest):
+            if len(x) > 8 and torch.is_grad_enabled(): raise torch.OutOfMemoryError('CUDA out of memory. Tried to allocate 2.00 GiB')
+            return forward(x, *rest)
+        net.forward = limited
+        return net
+    monkeypatch.setattr(T, 'create_model', small_memory)
+    with pytest.raises(MelanomaError, match=r'out of memory training with --bs 32 at 64 px .*--bs 8 fits \(add --accum 4'):
+        train(data, name='oom', debug=True, bs=32, models_dir=tmp_path / 'm', progress=False)
+    run = train(data, name='oom', debug=True, bs=8, models_dir=tmp_path / 'm', progress=False)  # the batch size it named
+    assert (run / 'fold1.safetensors').is_file()
+
+
+def test_bars_kept_in_a_terminal(monkeypatch):
+    "In a terminal fastai's bars and tables stay; redirected (or with progress off) they give way to the per-epoch lines."
+    import sys
+    from types import SimpleNamespace
+    from melanoma.train import _quiet
+    learn = SimpleNamespace(no_bar=lambda: 'no_bar', no_logging=lambda: 'no_logging')
+    monkeypatch.setattr(sys.stdout, 'isatty', lambda: True)
+    assert _quiet(learn, True) == [] and _quiet(learn, False) == ['no_bar', 'no_logging']
+    monkeypatch.setattr(sys.stdout, 'isatty', lambda: False)
+    assert _quiet(learn, True) == ['no_bar', 'no_logging']
