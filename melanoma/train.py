@@ -32,6 +32,7 @@ from .core import MelanomaError, atomic_path, atomic_write, write_csv, default_d
 from .data import read_dataset, DIAGNOSES
 from .folds import make_folds, save_folds, with_folds
 from .preprocess import open_image
+from .imagestore import store_plan, choose_store, JPEGStore
 from .model import (create_model, save_model, save_state, meta_prior, _meta_groups, splitter, meta_frame_to_tensor, meta_dim,
                             default_meta_vocab, dihedral, oof_by_image, operating_point, load_image, model_config, MelanomaModel, Pixels)
 
@@ -326,8 +327,9 @@ def fold_learner(x: torch.Tensor, # cached uint8 images of `df`
                  head: str = 'binary', pos_weight: float = 1., meta: bool = False, precision: str = 'auto',
                  accum: int = 1, wd: float = 1e-2, device: torch.device | None = None,
                  meta_dropout: float = 0., # with `meta`: chance that a training image's age, sex or site is hidden (each on its own)
+                 num_workers: int = 0, # DataLoader worker processes assembling batches (streamed images: they decode the files)
                 ) -> Learner:
-    "A fastai `Learner` training `net` on rows `train_idx` of the cache and validating on `valid_idx`."
+    "A fastai `Learner` training `net` on rows `train_idx` of the cache (or a `JPEGStore`) and validating on `valid_idx`."
     device = device or default_device()
     y, tgt = labels(df, head), df.target.to_numpy()
     m = meta_frame_to_tensor(df, default_meta_vocab()) if meta else None
@@ -336,8 +338,9 @@ def fold_learner(x: torch.Tensor, # cached uint8 images of `df`
     from fastai.vision.augment import IntToFloatTensor
     tdl = CacheDL(CachedItems(x, y, tgt, train_idx, m, 0), neg_ratio=neg_ratio, bs=bs,
                   extra=df.fold.to_numpy()[train_idx] < 0 if 'fold' in df else None, extra_ratio=extra_ratio, shuffle=True, drop_last=len(train_idx) > bs,
-                  after_batch=[IntToFloatTensor(), *tfms], device=device)
-    vdl = CacheDL(CachedItems(x, y, tgt, valid_idx, m, 1), bs=bs * 2, shuffle=False, after_batch=[IntToFloatTensor(), *tfms], device=device)
+                  after_batch=[IntToFloatTensor(), *tfms], device=device, num_workers=num_workers)
+    vdl = CacheDL(CachedItems(x, y, tgt, valid_idx, m, 1), bs=bs * 2, shuffle=False, after_batch=[IntToFloatTensor(), *tfms], device=device,
+                  num_workers=num_workers)
     cbs = precision_cbs(precision, device) + [Throughput()]
     if accum > 1: cbs.append(GradientAccumulation(bs * accum))
     if meta and meta_dropout: cbs.append(MetaDropout(meta_dropout))
@@ -776,6 +779,9 @@ class TrainConfig:
     models_dir: str | os.PathLike = field(default='models', metadata=_RUN_ONLY) # where `<name>/` and `runs.csv` go
     cache: bool = field(default=True, metadata=_RUN_ONLY) # keep resized images on disk under `<data>/.cache/<size>/` (--no-cache: memory only)
     workers: int | None = field(default=None, metadata=_RUN_ONLY) # threads decoding images (default: CPU count, at most 8)
+    store: str = field(default='auto', metadata=_RUN_ONLY) # images in RAM (`memory`), decoded from the files every epoch (`stream`), or `auto`: RAM when it fits --memory-gib
+    memory_gib: float | None = field(default=None, metadata=_RUN_ONLY) # host memory for the images per machine with --store auto (default: half of what is available)
+    loader_workers: int | None = field(default=None, metadata=_RUN_ONLY) # DataLoader processes (default: 0 in RAM; with --store stream, CPU count, at most 4)
     tta: int = 8 # dihedral views averaged for the out-of-fold predictions (`predict` uses as many by default)
     score_extra: bool = True # score extra data out of fold (--no-score-extra: train on all of it in every fold)
     export_pkl: bool = field(default=False, metadata=_RUN_ONLY) # also write fastai `Learner.export` pickles
@@ -846,8 +852,13 @@ class _Run:
         if c.debug: df = _debug_table(df, seed=c.seed)
         self.nf = int(df.fold.max()) + 1
         self.folds = _folds_arg(c.fold, self.nf)
-        x, ok = torch.zeros((len(df), 3, c.size, c.size), dtype=torch.uint8), np.zeros(len(df), bool)
-        for src_dir, part in df.groupby('origin', sort=False):
+        procs = int(os.environ.get('LOCAL_WORLD_SIZE', os.environ.get('WORLD_SIZE', '1')))  # each data-parallel process holds its own images
+        plan = store_plan(len(df), c.size, c.memory_gib, c.store, procs)
+        self.stream = plan['mode'] == 'stream'
+        if self.stream and _rank0(): print(f"images: streamed from the files ({plan['why']})", flush=True)
+        if self.stream: x, ok = choose_store(df, c.size, mode='stream', workers=c.workers)  # nothing in RAM, nothing written
+        else: x, ok = torch.zeros((len(df), 3, c.size, c.size), dtype=torch.uint8), np.zeros(len(df), bool)
+        for src_dir, part in ([] if self.stream else df.groupby('origin', sort=False)):
             cdir = work_dir(src_dir)/'.cache'/str(c.size) if c.cache and not c.debug else None
             xi, oi = image_cache(part, c.size, cdir, c.workers)
             i = part.index.to_numpy()
@@ -888,7 +899,8 @@ class _Run:
         self.net_kw = dict(n_out=1 if c.head == 'binary' else len(DIAGNOSES), n_meta=meta_dim() if c.meta else 0, weights=c.weights,
                            pretrained=not c.debug or c.arch.startswith(('tf_efficientnet_lite', 'efficientnet_lite')))
         self.learn_kw = dict(bs=c.bs, aug=c.aug, loss=c.loss, head=c.head, pos_weight=c.pos_weight, meta=c.meta, meta_dropout=c.meta_dropout,
-                             precision=c.precision, accum=c.accum, wd=c.wd, device=self.device)
+                             precision=c.precision, accum=c.accum, wd=c.wd, device=self.device,
+                             num_workers=c.loader_workers if c.loader_workers is not None else min(4, os.cpu_count() or 1) if self.stream else 0)
 
     def stage1(self):
         "With extra data and `pretrain_epochs`: one network on the extra data alone; every fold starts from its backbone."
@@ -940,6 +952,9 @@ class _Run:
         write_csv(self.oof, run/'oof.csv'); write_csv(self.mets, run/'metrics.csv')
         learn.model.to(memory_format=torch.contiguous_format)
         save_model(learn.model, run, self.config, fold=k)
+        if isinstance(x, JPEGStore) and x.bad.any():  # found unreadable while streaming: trained on as black, named here
+            bad = np.flatnonzero(x.bad.numpy())
+            warnings.warn(f'fold {k}: {len(bad)} image(s) could not be decoded and were used as black images, e.g. {df.path.iloc[bad[0]]}')
         ck.remove()
         if c.export_pkl:
             learn.remove_cbs([cb for cb in learn.cbs if isinstance(cb, Throughput)])

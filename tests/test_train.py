@@ -294,3 +294,15 @@ def test_bars_kept_in_a_terminal(monkeypatch):
     assert _quiet(learn, True) == [] and _quiet(learn, False) == ['no_bar', 'no_logging']
     monkeypatch.setattr(sys.stdout, 'isatty', lambda: False)
     assert _quiet(learn, True) == ['no_bar', 'no_logging']
+
+
+def test_streamed_images_train_like_the_cache(data, tmp_path):
+    "`--store stream` (images decoded from the files by DataLoader workers) trains exactly as the in-RAM cache: same OOF scores."
+    runs = {}
+    for store, workers in (('memory', None), ('stream', 2)):
+        runs[store] = train(data, name=store, debug=True, store=store, loader_workers=workers, models_dir=tmp_path / 'm', progress=False)
+    a, b = (pd.read_csv(runs[s] / 'oof.csv').sort_values(['fold', 'image_id']) for s in ('memory', 'stream'))
+    assert list(a.image_id) == list(b.image_id)
+    np.testing.assert_allclose(a.pred, b.pred, atol=1e-5)
+    assert json.loads((runs['stream'] / 'config.json').read_text())['train_args'] == json.loads((runs['memory'] / 'config.json').read_text())['train_args']
+    with pytest.raises(MelanomaError, match='--store'): train(data, name='bad', debug=True, store='disk', models_dir=tmp_path / 'm')
