@@ -12,7 +12,7 @@ DEMO_RUN := demo
 $(BIN)/melanoma: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e ".[dev]"
+	$(BIN)/python -m pip install -q -e ".[all,dev]"  # every optional part (demo, onnx, dicom, kaggle, multi-gpu) + dev tools
 	touch $@
 
 install: $(BIN)/melanoma
@@ -30,3 +30,7 @@ test: install
 
 export: install
 	$(BIN)/nbdev-export
+
+# what `make demo` wrote: the synthetic data, its model and its submission
+clean-demo:
+	rm -rf $(DEMO_DATA) models/$(DEMO_RUN) submissions/$(DEMO_RUN).csv

@@ -7,13 +7,13 @@ Docs: https://melanoma-dev.github.io/melanoma/cli.html.md"""
 # %% ../nbs/90_cli.ipynb #c002
 from __future__ import annotations
 import importlib, sys, warnings
-from fastcore.script import _run_cli
+from fastcore.script import anno_parser
 from .core import MelanomaError
 
 # %% auto #0
-__all__ = ['COMMANDS', 'find_command', 'load_command', 'main']
+__all__ = ['COMMANDS', 'EXTRAS', 'find_command', 'missing_extra', 'load_command', 'run_command', 'main']
 
-# %% ../nbs/90_cli.ipynb #c003
+# %% ../nbs/90_cli.ipynb #c004
 COMMANDS = {
     'sample-data':      ('melanoma.sample:sample_data_cli',        'write a small synthetic data set in the SIIM-ISIC Kaggle layout'),
     'prepare':          ('melanoma.preprocess:prepare_cli',        'write resized copies of a data set (JPEG or DICOM) in the same layout'),
@@ -36,7 +36,7 @@ COMMANDS = {
     'seg measure':      ('melanoma.segment:seg_measure_cli',       'ABCD-style lesion measurements (asymmetry, border, colours) from masks to a CSV'),
 }
 
-# %% ../nbs/90_cli.ipynb #c004
+# %% ../nbs/90_cli.ipynb #c005
 def _usage(group: str | None = None) -> str:
     "The list of commands (of `group`, e.g. `seg`, when given)."
     cmds = {k: v for k, v in COMMANDS.items() if group is None or k.startswith(group + ' ')}
@@ -54,15 +54,48 @@ def find_command(argv: list[str]) -> tuple[str, list[str]]:
         if len(argv) >= n and name in COMMANDS: return name, argv[n:]
     raise MelanomaError(f"unknown command {' '.join(argv[:2])!r}\n\n{_usage()}")
 
+# %% ../nbs/90_cli.ipynb #c008
+EXTRAS = {'gradio': 'demo', 'gradio_client': 'demo', 'onnx': 'onnx', 'onnxruntime': 'onnx', 'kaggle': 'kaggle',
+          'kagglesdk': 'kaggle', 'pylibjpeg': 'dicom', 'libjpeg': 'dicom', 'accelerate': 'multi-gpu'}
+
+def missing_extra(e: ModuleNotFoundError) -> str | None:
+    "The `pip install` line of the extra that provides the module `e` did not find, or None when no extra does."
+    top = (e.name or '').split('.')[0]
+    return f'pip install "melanoma[{EXTRAS[top]}]"' if top in EXTRAS else None
+
 def load_command(name: str):
     "Import the function behind subcommand `name`."
     mod, fn = COMMANDS[name][0].split(':')
     try: return getattr(importlib.import_module(mod), fn)
-    except (ModuleNotFoundError, AttributeError) as e:
-        if mod not in str(e) and fn not in str(e): raise
+    except ModuleNotFoundError as e:
+        if hint := missing_extra(e): raise MelanomaError(f'command {name!r} needs {e.name!r}, which is optional: {hint}') from e
+        if mod not in str(e): raise
+        raise MelanomaError(f'command {name!r} is not available in this installation ({e})') from e
+    except AttributeError as e:
+        if fn not in str(e): raise
         raise MelanomaError(f'command {name!r} is not available in this installation ({e})') from e
 
-# %% ../nbs/90_cli.ipynb #c006
+# %% ../nbs/90_cli.ipynb #c011
+def run_command(name: str, # a key of `COMMANDS`, e.g. `batch` or `kaggle dataset`
+                argv: list[str], # its arguments, e.g. `['data/x', 'data/x-batched', '--batch-size', '500']`
+                prog: str | None = None, # the program name in `--help` and in error messages; default `melanoma NAME`
+               ) -> int:
+    """Parse `argv` into the arguments of subcommand `name` with fastcore's `anno_parser`, run it, and return its exit
+    status. A `MelanomaError` (or a missing optional package) exits with its message and no traceback."""
+    prog = prog or f'melanoma {name}'
+    try:
+        func = load_command(name)
+        kw = vars(anno_parser(func, prog=prog).parse_args(argv))
+        for k in ('pdb', 'xtra'): kw.pop(k, None)  # fastcore's hidden debugging options: not ours
+        try: res = func(**kw)  # every subcommand takes keyword arguments (none has `*args`)
+        except ModuleNotFoundError as e:
+            if not (hint := missing_extra(e)): raise
+            raise MelanomaError(f'needs {e.name!r}, which is optional: {hint}') from e
+    except MelanomaError as e: raise SystemExit(f'{prog}: {e}')
+    except KeyboardInterrupt: raise SystemExit(f'{prog}: interrupted; re-run the same command to resume')
+    return res if isinstance(res, int) else 0
+
+# %% ../nbs/90_cli.ipynb #c014
 def main(argv: list[str] | None = None) -> int:
     "Entry point of the `melanoma` console script."
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -74,16 +107,9 @@ def main(argv: list[str] | None = None) -> int:
         from melanoma import __version__; print(__version__); return 0
     if _is_group(argv[0]) and (len(argv) == 1 or argv[1] in ('-h', '--help', 'help')):
         print(_usage(argv[0])); return 0
-    try:
-        name, rest = find_command(argv)
-        func = load_command(name)
+    try: name, rest = find_command(argv)
     except MelanomaError as e: raise SystemExit(f'melanoma: {e}')
-    old = sys.argv
-    sys.argv = [f'melanoma {name}', *rest]
-    try: res = _run_cli(func, False, getattr(func, '__cli_pos__', None))
-    except KeyboardInterrupt: raise SystemExit('melanoma: interrupted; re-run the same command to resume')
-    finally: sys.argv = old
-    return res if isinstance(res, int) else 0
+    return run_command(name, rest)
 
-# %% ../nbs/90_cli.ipynb #c007
+# %% ../nbs/90_cli.ipynb #c016
 if __name__ == '__main__': raise SystemExit(main())  # `python -m melanoma.cli ...`, e.g. under `accelerate launch`

@@ -6,7 +6,7 @@ Docs: https://melanoma-dev.github.io/melanoma/dicom.html.md"""
 
 # %% ../nbs/02_dicom.ipynb #c002
 from __future__ import annotations
-import contextlib, io, os, re, warnings
+import contextlib, importlib.util, io, os, re, warnings
 from datetime import datetime
 from pathlib import Path
 from typing import Iterator
@@ -149,6 +149,10 @@ def _pillow_fast(ds: Dataset, size: int | None) -> Image.Image | None:
     return im
 
 # %% ../nbs/02_dicom.ipynb #c010
+# pylibjpeg and its libjpeg plugin: the optional `dicom` extra (found, not imported: pydicom imports them when used)
+_PYLIBJPEG = all(importlib.util.find_spec(m) is not None for m in ('pylibjpeg', 'libjpeg'))
+_DICOM_EXTRA = 'pip install "melanoma[dicom]"'
+
 def read_dicom(path: str | os.PathLike, # a DICOM file
                size: int | None = None, # when given, JPEGs may decode at 1/2, 1/4 or 1/8 scale, never below `size` px on the short side
                plugin: str = '', # force a pydicom decoding plugin (`pylibjpeg`, `pillow`, ...) instead of the Pillow fast path
@@ -156,6 +160,8 @@ def read_dicom(path: str | os.PathLike, # a DICOM file
               ) -> Image.Image:
     "Decode the first frame of the DICOM at `path` into an RGB PIL image (never double-converting YBR, so never pink)."
     path = Path(path)
+    if plugin == 'pylibjpeg' and not _PYLIBJPEG:
+        raise MelanomaError(f'{path}: the pylibjpeg decoders are optional and not installed: {_DICOM_EXTRA}')
     ds = _read(path)
     limit = max_pixels or Image.MAX_IMAGE_PIXELS
     rows, cols = (int(_unquote(ds.get(k, 0)) or 0) for k in ('Rows', 'Columns'))
@@ -164,12 +170,13 @@ def read_dicom(path: str | os.PathLike, # a DICOM file
     try:
         if not plugin and (im := _pillow_fast(ds, size)) is not None: return im
         errs = []
-        for plug in ([plugin] if plugin else ['pylibjpeg', 'pillow', '']):
+        for plug in [plugin] if plugin else (['pylibjpeg', 'pillow', ''] if _PYLIBJPEG else ['pillow', '']):
             try:
                 with lenient_dicom(): a = ds.pixel_array_options(decoding_plugin=plug, as_rgb=True) or ds.pixel_array
                 return _to_rgb(a)
             except Exception as e: errs.append(f'{plug or "any"}: {e}')
-        raise MelanomaError(f'{path}: could not decode DICOM pixel data ({"; ".join(errs)})')
+        hint = '' if _PYLIBJPEG else f'; the optional pylibjpeg decoders read more formats: {_DICOM_EXTRA}'
+        raise MelanomaError(f'{path}: could not decode DICOM pixel data ({"; ".join(errs)}){hint}')
     except MelanomaError: raise
     except Exception as e: raise MelanomaError(f'{path}: could not decode DICOM pixel data ({type(e).__name__}: {e})') from e
 

@@ -106,27 +106,6 @@ def resize_image(img: Image.Image, # any PIL image
     raise MelanomaError(f"mode must be 'resize' or 'center-crop', not {mode!r}")
 
 # %% ../nbs/04_preprocess.ipynb #c013
-_fastai_cls = None
-
-def _make_fastai_cls():
-    from fastai.vision.core import PILImage
-    class MelanomaImage(PILImage):
-        "fastai `PILImage` whose `create` opens files with `open_image` (JPEG, PNG, DICOM, any mode)."
-        @classmethod
-        def create(cls, fn, **kwargs):
-            if isinstance(fn, (str, os.PathLike)): fn = open_image(fn)
-            return super().create(fn, **kwargs)
-    MelanomaImage.__module__ = __name__
-    return MelanomaImage
-
-def __getattr__(name: str):
-    global _fastai_cls
-    if name == 'MelanomaImage':
-        if _fastai_cls is None: _fastai_cls = _make_fastai_cls()
-        return _fastai_cls
-    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
-
-# %% ../nbs/04_preprocess.ipynb #c015
 TABLE_EXTS = ('.csv', '.json', '.txt', '.md')
 FOLDER_EXTS = IMAGE_EXTS + ('.tif', '.tiff', '.bmp', '.webp')  # what a plain folder of images may hold
 FAILURES_CSV = 'prepare_failures.csv'
@@ -150,7 +129,7 @@ class PrepareReport:
         if self.missing: s += f"\n  missing, e.g. {', '.join(map(str, self.missing[:3]))}"
         return s
 
-# %% ../nbs/04_preprocess.ipynb #c016
+# %% ../nbs/04_preprocess.ipynb #c014
 def _jobs(src: Path, dest: Path, images: str) -> tuple[list[tuple[str, str]], list[str], list[Path]]:
     "(source, destination) image pairs, the listed-but-absent sources, and the table files to copy."
     tables = [p for p in sorted(src.iterdir()) if p.is_file() and p.name != FAILURES_CSV
@@ -179,7 +158,7 @@ def _jobs(src: Path, dest: Path, images: str) -> tuple[list[tuple[str, str]], li
             pairs.append((str(p), str(out)))
     return pairs, missing, tables
 
-# %% ../nbs/04_preprocess.ipynb #c017
+# %% ../nbs/04_preprocess.ipynb #c015
 _TMP_RE = re.compile(r'^\..+\.[a-z0-9_]{8}\.jpg$')  # atomic_path's temporary names
 
 def _already_done(path: str, size: int) -> bool:
@@ -212,7 +191,7 @@ def prepare_one(job: tuple, size: int = 512, mode: str = 'resize', quality: int 
 
 def _run_one(args): return prepare_one(*args)
 
-# %% ../nbs/04_preprocess.ipynb #c018
+# %% ../nbs/04_preprocess.ipynb #c016
 def _copy_tables(tables: list[Path], dest: Path) -> list[str]:
     done = []
     for t in tables:
@@ -298,7 +277,7 @@ def prepare(src: str | os.PathLike, # a data folder: SIIM-ISIC 2020, ISIC 2019, 
     elif (dest/FAILURES_CSV).exists(): (dest/FAILURES_CSV).unlink()
     return rep
 
-# %% ../nbs/04_preprocess.ipynb #c019
+# %% ../nbs/04_preprocess.ipynb #c017
 def prepare_cli(src: str, # a data folder: SIIM-ISIC 2020, ISIC 2019, HAM10000, or any folder of images
                 dest: str, # the output folder; re-running the same command resumes
                 size: int = 512, # output side in pixels

@@ -39,10 +39,10 @@ from .model import (create_model, save_model, save_state, meta_prior, _meta_grou
 # %% auto #0
 __all__ = ['RESIZE', 'AUG_LEVELS', 'MEL', 'RUN_KEYS', 'FOLD_SEED', 'RUNS_COLS', 'work_dir', 'load_resized', 'image_cache',
            'CachedItems', 'CacheDL', 'Shear', 'batch_tfms', 'BinaryFocalLoss', 'make_loss', 'melanoma_prob', 'AUC',
-           'CPUMixedPrecision', 'PlainInput', 'ChannelsLastInput', 'cpu_bf16_ok', 'precision_cbs', 'train_table',
-           'labels', 'adamw', 'Throughput', 'fold_learner', 'MetaDropout', 'ExtraEpochs', 'predict_rows', 'fold_split',
-           'train_prevalence', 'pretrain_extra', 'Checkpoint', 'EpochCheckpoint', 'EpochLog', 'fit_stage', 'fitting_bs',
-           'TrainConfig', 'train', 'train_cli']
+           'CPUMixedPrecision', 'PlainInput', 'ChannelsLastInput', 'cpu_bf16_ok', 'cuda_bf16_native', 'precision_cbs',
+           'train_table', 'labels', 'adamw', 'Throughput', 'fold_learner', 'MetaDropout', 'ExtraEpochs', 'predict_rows',
+           'fold_split', 'train_prevalence', 'pretrain_extra', 'Checkpoint', 'EpochCheckpoint', 'EpochLog', 'fit_stage',
+           'fitting_bs', 'TrainConfig', 'train', 'train_cli']
 
 # %% ../nbs/07_train.ipynb #c005
 def work_dir(data: str | os.PathLike) -> Path:
@@ -249,6 +249,12 @@ def cpu_bf16_ok() -> bool:
     try: return 'avx512_bf16' in Path('/proc/cpuinfo').read_text() or 'amx_bf16' in Path('/proc/cpuinfo').read_text()
     except OSError: return cap == 'AMX'
 
+def cuda_bf16_native(device: torch.device | None = None) -> bool:
+    """Whether the GPU computes bf16 natively (compute capability 8.0+: A100, H100, L4...). A T4 (7.5) is not: recent
+    PyTorch's `torch.cuda.is_bf16_supported()` says True there (emulated, slow), so fp16 with loss scaling is the choice."""
+    try: return torch.cuda.get_device_capability(device)[0] >= 8
+    except Exception: return False
+
 def precision_cbs(precision: str = 'auto', device: torch.device | None = None, channels_last: bool = True) -> list[Callback]:
     """Callbacks for `precision` (`auto`, `fp32`, `fp16`, `bf16`) and the memory format. `auto`: mixed precision on a GPU
     (bf16 where supported, else fp16); fp32 on a CPU, where channels-last fp32 measured fastest (bf16 autocast was slower,
@@ -257,7 +263,7 @@ def precision_cbs(precision: str = 'auto', device: torch.device | None = None, c
     if precision not in ('auto', 'fp32', 'fp16', 'bf16'): raise MelanomaError(f"precision must be auto, fp32, fp16 or bf16, not {precision!r}")
     cbs = [ChannelsLastInput() if channels_last else PlainInput()]
     if device.type == 'cuda':
-        if precision == 'auto': precision = 'bf16' if torch.cuda.is_bf16_supported() else 'fp16'
+        if precision == 'auto': precision = 'bf16' if cuda_bf16_native(device) else 'fp16'
         if precision != 'fp32': cbs.append(MixedPrecision(precision))
     elif precision == 'fp16': raise MelanomaError('precision fp16 needs a GPU; use bf16 or fp32 on the CPU')
     elif precision == 'bf16':
@@ -466,7 +472,7 @@ def _plain_dl(dl):
 def _distributed_trainer():
     "fastai's `DistributedTrainer`, with rank 0's batch order broadcast over gloo too (fastai's moves it to CUDA for NCCL)."
     try: from fastai.distributed import DistributedTrainer, DistributedDL  # needs `accelerate`
-    except ImportError as e: raise MelanomaError(f'data-parallel training needs Hugging Face accelerate: pip install accelerate ({e})') from e
+    except ImportError as e: raise MelanomaError(f'data-parallel training needs Hugging Face accelerate: pip install "melanoma[multi-gpu]" ({e})') from e
     class _DL(DistributedDL):
         def _broadcast(self, t, rank):
             t = torch.tensor(t, dtype=torch.long)

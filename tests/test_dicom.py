@@ -6,7 +6,11 @@ import pytest
 from PIL import Image
 from melanoma.core import MelanomaError
 from melanoma.data import SITES, SEXES
+import melanoma.dicom as D
 from melanoma.dicom import read_dicom, dicom_meta, write_dicom, site_from_text, parse_age, lenient_dicom
+
+# pylibjpeg is the optional `dicom` extra: compare against it only where it is installed
+PLUGINS = ['pillow'] + ['pylibjpeg'] * D._PYLIBJPEG
 
 
 def _gradient(h=96, w=128):
@@ -30,7 +34,7 @@ def test_roundtrip(tmp_path, quirks):
     m = dicom_meta(p)
     assert m['image_id'] == 'ISIC_0000042' and m['patient_id'] == 'IP_0000001'
     assert (m['sex'], m['age'], m['site']) == ('male', 62.0, 'head/neck')
-    for plugin in ('', 'pylibjpeg', 'pillow'):
+    for plugin in ['', *PLUGINS]:
         im = read_dicom(p, plugin=plugin)
         a = np.asarray(im, dtype=float)
         assert im.mode == 'RGB' and im.size == (128, 96)
@@ -48,6 +52,13 @@ def test_missing_tags_and_no_pixels(tmp_path):
     with pytest.raises(MelanomaError, match='nopix.dcm.*no pixel data'): read_dicom(tmp_path/'nopix.dcm')
     with pytest.raises(MelanomaError, match='nothere.dcm'): read_dicom(tmp_path/'nothere.dcm')
     assert dicom_meta(tmp_path/'nopix.dcm')['rows'] == 30  # tags still readable
+
+
+def test_missing_pylibjpeg_names_the_extra(tmp_path, monkeypatch):
+    p = write_dicom(_gradient(), tmp_path/'x.dcm', 'ISIC_0000001')
+    monkeypatch.setattr(D, '_PYLIBJPEG', False)
+    with pytest.raises(MelanomaError, match=r'x\.dcm.*melanoma\[dicom\]'): read_dicom(p, plugin='pylibjpeg')
+    assert read_dicom(p).size == (128, 96) and read_dicom(p, plugin='pillow').size == (128, 96)  # Pillow needs no extra
 
 
 def test_quirky_values_do_not_warn(tmp_path, recwarn):
@@ -91,7 +102,7 @@ def test_real_fast_path_equals_pydicom(siim_mini):
     small = [p for p in _real_dicoms(siim_mini) if p.stat().st_size < 70_000][:3]
     for p in small:
         fast = np.asarray(read_dicom(p), dtype=float)
-        for plugin in ('pylibjpeg', 'pillow'):
+        for plugin in PLUGINS:
             ref = np.asarray(read_dicom(p, plugin=plugin), dtype=float)
             assert fast.shape == ref.shape and np.abs(fast - ref).mean() < 1.5, (p, plugin)
         # what the "pink" bug looks like: pydicom's raw YCbCr planes are far from RGB

@@ -112,13 +112,6 @@ def test_resize_modes():
     with pytest.raises(MelanomaError, match='mode'): resize_image(im, 64, 'stretch')
 
 
-def test_fastai_image_type(tmp_path):
-    from melanoma import preprocess
-    write_dicom(BASE, tmp_path/'x.dcm', 'ISIC_0000003')
-    im = preprocess.MelanomaImage.create(tmp_path/'x.dcm')
-    assert im.size == (80, 60) and im.mode == 'RGB' and type(im).__name__ == 'MelanomaImage'
-
-
 # ---- prepare
 
 def _siim(root: Path, n: int = 6) -> list[str]:

@@ -306,3 +306,15 @@ def test_streamed_images_train_like_the_cache(data, tmp_path):
     np.testing.assert_allclose(a.pred, b.pred, atol=1e-5)
     assert json.loads((runs['stream'] / 'config.json').read_text())['train_args'] == json.loads((runs['memory'] / 'config.json').read_text())['train_args']
     with pytest.raises(MelanomaError, match='--store'): train(data, name='bad', debug=True, store='disk', models_dir=tmp_path / 'm')
+
+
+def test_precision_fits_the_gpu(monkeypatch):
+    "`auto` on a GPU: bf16 where it is native (compute capability 8+), fp16 with loss scaling on a T4 (7.5), whatever `is_bf16_supported` says."
+    from fastai.callback.fp16 import MixedPrecision
+    import melanoma.train as mt
+    monkeypatch.setattr(torch.cuda, 'is_bf16_supported', lambda *a, **k: True)  # recent PyTorch: True on a T4 (emulated)
+    for cap, want in (((7, 5), 'fp16'), ((8, 0), 'bf16'), ((9, 0), 'bf16')):
+        monkeypatch.setattr(torch.cuda, 'get_device_capability', lambda *a, cap=cap: cap)
+        mp = [c for c in mt.precision_cbs('auto', torch.device('cuda')) if isinstance(c, MixedPrecision)]
+        assert len(mp) == 1 and str(mp[0].amp_mode.value) == want, (cap, mp[0].amp_mode)
+    assert not [c for c in mt.precision_cbs('auto', torch.device('cpu')) if isinstance(c, MixedPrecision)]  # fp32 on the CPU
