@@ -63,6 +63,7 @@ def onnx_files(model_dir: str | os.PathLike) -> list[Path]:
     ok = st and all(o.is_file() and o.stat().st_mtime_ns >= f.stat().st_mtime_ns for o, f in zip(ox, st))
     return ox if ok else []
 
+# %% ../nbs/08_inference.ipynb #37849bf5
 def _load(m, onnx: bool | None = None):
     "A `MelanomaModel` from a model folder (or `m` itself when it already is one); `onnx=None`: ONNX when on the CPU and exported."
     if hasattr(m, 'predict'): return m
@@ -79,6 +80,7 @@ def has_onnxruntime() -> bool:
     except ImportError: return False
     return True
 
+# %% ../nbs/08_inference.ipynb #bb41e6c4
 def _onnxruntime():
     "The onnxruntime module, or a `MelanomaError` saying how to install it."
     try: import onnxruntime
@@ -102,6 +104,7 @@ def score_models(models: Sequence, # loaded `MelanomaModel`s
         out.append(p)
     return np.stack(out) if out else np.zeros((0, 0, 1 + diagnoses * len(DIAG_CLASSES)))
 
+# %% ../nbs/08_inference.ipynb #b8a00a26
 def model_tta(m) -> int:
     "The TTA passes a model's out-of-fold scores were made with (`melanoma train --tta`, from its config); 1 when unknown."
     cfg = getattr(m, 'config', None)
@@ -110,6 +113,7 @@ def model_tta(m) -> int:
         cfg = json.loads(f.read_text()) if f.is_file() else {}
     return int((cfg.get('train_args') or {}).get('tta') or 1)
 
+# %% ../nbs/08_inference.ipynb #7a09c8f8
 def _cache_key(models: Sequence, tta: int, data: Path, prevalence: float | None = None) -> str:
     "A short hash of what the cached predictions depend on."
     parts = [str(data.resolve()), str(tta)] + ([f'prevalence={prevalence!r}'] if prevalence is not None else [])
@@ -215,6 +219,7 @@ def predict_dataset(model_dirs: Sequence[str | os.PathLike] | str | os.PathLike,
     if cache and cache.is_file(): cache.unlink()
     return out
 
+# %% ../nbs/08_inference.ipynb #4802613f
 def prevalence_note(assumed: Sequence[float | None], # each model's prevalence (`predict_dataset`'s `attrs['prevalence']`)
                     asked: float | None = None, # the prevalence asked for (None: as trained)
                    ) -> str:
@@ -314,6 +319,7 @@ def run_name(model_dirs: Sequence[str | os.PathLike], tta: int = 1, ensemble: st
 
 MODEL_ARG = {'opt': True, 'nargs': '+', 'action': 'extend', 'type': str, 'metavar': 'DIR'}  # `--model A B` or `--model A --model B`
 
+# %% ../nbs/08_inference.ipynb #37d9e4ec
 def predict_cli(model: Annotated[list[str], 'model folder(s) from `melanoma train`; several for an ensemble (--model A B, or --model A --model B)',
                                  {**MODEL_ARG, 'required': True}],
                 data: Annotated[str, 'Kaggle-layout data folder: test.csv with jpeg/test/*.jpg or test/*.dcm (sample_submission.csv checked when present)',
@@ -355,6 +361,7 @@ def predict_cli(model: Annotated[list[str], 'model folder(s) from `melanoma trai
         dx = write_csv(df.attrs['diagnoses'], out.with_name(f'{out.stem}_diagnoses.csv'))
         print(f"wrote {dx}: {', '.join(df.attrs['diagnoses'].columns[1:])} probabilities of each image")
 
+# %% ../nbs/08_inference.ipynb #e3da2e32
 def export_onnx_cli(model: Annotated[str, 'a model folder from `melanoma train`', {'opt': True, 'metavar': 'DIR'}] = None,
                     out: str = None, # folder for the fold<k>.onnx files (default: the model folder)
                     opset: int = ONNX_OPSET, # ONNX opset version (17 or later)

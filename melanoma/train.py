@@ -60,6 +60,7 @@ def load_resized(path: str | os.PathLike, size: int) -> np.ndarray:
     "Open image `path` robustly and resize it as inference does (`melanoma.model.load_image`): a `size` x `size` x 3 uint8 array."
     return load_image(path, size, RESIZE)
 
+# %% ../nbs/07_train.ipynb #7b00ec57
 def _load_many(paths: Sequence[str], size: int, workers: int, desc: str) -> tuple[np.ndarray, list[str]]:
     out, errors = np.zeros((len(paths), size, size, 3), np.uint8), [''] * len(paths)
     def one(i):
@@ -124,6 +125,7 @@ class CachedItems:
         try: yield self
         finally: self.split_idx = old
 
+# %% ../nbs/07_train.ipynb #0e58148e
 class CacheDL(TfmdDL):
     """A fastai DataLoader over `CachedItems`, with optional per-epoch negative downsampling (`neg_ratio`) and a per-epoch
     sample of extra-source items (`extra` marks them) of at most `extra_ratio` times the main-source items."""
@@ -195,6 +197,7 @@ class BinaryFocalLoss(nn.Module):
     def activation(self, x): return torch.sigmoid(x)
     def decodes(self, x): return x > 0
 
+# %% ../nbs/07_train.ipynb #e6bb0e6a
 def make_loss(loss: str = 'bce', head: str = 'binary', pos_weight: float = 1.) -> nn.Module:
     "The loss for `head` (`binary`/`multiclass`): `bce` (weighted by `pos_weight` for melanoma) or `focal`."
     if loss not in ('bce', 'focal'): raise MelanomaError(f"loss must be 'bce' or 'focal', not {loss!r}")
@@ -204,11 +207,13 @@ def make_loss(loss: str = 'bce', head: str = 'binary', pos_weight: float = 1.) -
     w = torch.ones(len(DIAGNOSES)); w[MEL] = float(pos_weight)
     return FocalLossFlat(gamma=2., weight=w) if loss == 'focal' else CrossEntropyLossFlat(weight=w)
 
+# %% ../nbs/07_train.ipynb #e24776a0
 def melanoma_prob(out: torch.Tensor) -> torch.Tensor:
     "Melanoma probability from network outputs: sigmoid of one logit, or `softmax[:, MEL]` of a multi-class head."
     out = out.float()
     return torch.sigmoid(out.view(-1)) if out.ndim == 1 or out.shape[1] == 1 else torch.softmax(out, 1)[:, MEL]
 
+# %% ../nbs/07_train.ipynb #c650c608
 def _is_mel(targ: torch.Tensor) -> np.ndarray:
     t = targ.detach().cpu()
     return (t.view(-1) > 0.5).numpy().astype(int) if t.is_floating_point() else (t.view(-1) == MEL).numpy().astype(int)
@@ -219,12 +224,14 @@ def AUC() -> AccumMetric:
     "fastai metric: melanoma ROC AUC over the whole validation set (binary or multi-class head)."
     return AccumMetric(_auc, flatten=False, name='auc')
 
+# %% ../nbs/07_train.ipynb #356ef4d8
 class CPUMixedPrecision(MixedPrecision):
     "bf16 autocast on the CPU with fastai's `MixedPrecision` callback logic (no gradient scaling needed for bf16)."
     def before_fit(self):
         from torch.amp import GradScaler
         self.autocast, self.learn.scaler, self.scales = torch.autocast('cpu', dtype=torch.bfloat16), GradScaler('cpu', enabled=False), []
 
+# %% ../nbs/07_train.ipynb #6386d33e
 class PlainInput(Callback):
     """Feeds the network plain `torch.Tensor` images (optionally channels-last) rather than fastai's `TensorImage`, so no
     operation of the forward and backward pass goes through the subclass's `__torch_function__` (within noise in
@@ -237,10 +244,12 @@ class PlainInput(Callback):
         x = self.xb[0].as_subclass(torch.Tensor)
         self.learn.xb = (x.contiguous(memory_format=torch.channels_last) if self.channels_last else x, *self.xb[1:])
 
+# %% ../nbs/07_train.ipynb #3f2f2166
 class ChannelsLastInput(PlainInput):
     "Channels-last network and plain-tensor input images (the fast layout for convolutions on CPUs and tensor cores)."
     def __init__(self): super().__init__(channels_last=True)
 
+# %% ../nbs/07_train.ipynb #401d3050
 def cpu_bf16_ok() -> bool:
     "Whether this CPU runs bf16 autocast fast (AVX-512 BF16/AMX, which PyTorch reports as AVX512 or better)."
     try: cap = torch.backends.cpu.get_cpu_capability()
@@ -249,12 +258,14 @@ def cpu_bf16_ok() -> bool:
     try: return 'avx512_bf16' in Path('/proc/cpuinfo').read_text() or 'amx_bf16' in Path('/proc/cpuinfo').read_text()
     except OSError: return cap == 'AMX'
 
+# %% ../nbs/07_train.ipynb #4c699304
 def cuda_bf16_native(device: torch.device | None = None) -> bool:
     """Whether the GPU computes bf16 natively (compute capability 8.0+: A100, H100, L4...). A T4 (7.5) is not: recent
     PyTorch's `torch.cuda.is_bf16_supported()` says True there (emulated, slow), so fp16 with loss scaling is the choice."""
     try: return torch.cuda.get_device_capability(device)[0] >= 8
     except Exception: return False
 
+# %% ../nbs/07_train.ipynb #50d3e1b0
 def precision_cbs(precision: str = 'auto', device: torch.device | None = None, channels_last: bool = True) -> list[Callback]:
     """Callbacks for `precision` (`auto`, `fp32`, `fp16`, `bf16`) and the memory format. `auto`: mixed precision on a GPU
     (bf16 where supported, else fp16); fp32 on a CPU, where channels-last fp32 measured fastest (bf16 autocast was slower,
@@ -309,12 +320,14 @@ def labels(df: pd.DataFrame, head: str = 'binary') -> torch.Tensor:
     d = df.diagnosis.fillna('UNK').astype(str).map({c: i for i, c in enumerate(DIAGNOSES)}).fillna(DIAGNOSES.index('UNK')).astype(int).to_numpy()
     return torch.tensor(np.where(df.target.to_numpy() == 1, MEL, np.where(d == MEL, DIAGNOSES.index('UNK'), d)), dtype=torch.long)
 
+# %% ../nbs/07_train.ipynb #b4c1f516
 def adamw(params, lr: float = 1e-3, **kwargs) -> OptimWrapper:
     """fastai optimiser: PyTorch's fused AdamW (one kernel for all parameters, CPU or GPU) wrapped for fastai's schedules,
     with fastai's Adam defaults (eps 1e-5, decoupled weight decay); one fused step instead of fastai's per-parameter Python."""
     kwargs.setdefault('eps', 1e-5)
     return OptimWrapper(params, opt=torch.optim.AdamW, lr=lr, fused=True, **kwargs)
 
+# %% ../nbs/07_train.ipynb #4ff247a6
 class Throughput(Callback):
     "Counts training images and the time spent in training batches (for images/s)."
     order = 100
@@ -325,6 +338,7 @@ class Throughput(Callback):
         if self.training: self.n += len(self.yb[0])
     def after_train(self): self.t += time.perf_counter() - self.t0
 
+# %% ../nbs/07_train.ipynb #89b57b0c
 def fold_learner(x: torch.Tensor, # cached uint8 images of `df`
                  df: pd.DataFrame, # the table (`target`, `diagnosis`, `sex`, `age`, `site`)
                  train_idx: np.ndarray, valid_idx: np.ndarray, # row numbers of `df`
@@ -353,6 +367,7 @@ def fold_learner(x: torch.Tensor, # cached uint8 images of `df`
     return Learner(DataLoaders(tdl, vdl, device=device), net, loss_func=make_loss(loss, head, pos_weight), metrics=[AUC()],
                    splitter=splitter, wd=wd, cbs=cbs, opt_func=adamw)
 
+# %% ../nbs/07_train.ipynb #5dbb1bf4
 class MetaDropout(Callback):
     """Hide each metadata field (age, sex, site) of each training image with chance `p`, encoding it as unknown, so a
     metadata model also learns to predict well for photos that come without some or all of them (the demo's uploads)."""
@@ -370,6 +385,7 @@ class MetaDropout(Callback):
             m[hide, g] = blank[g]
         self.learn.xb = (self.xb[0], m, *self.xb[2:])
 
+# %% ../nbs/07_train.ipynb #7f1e2d85
 class ExtraEpochs(Callback):
     "Draw extra-source images only in the first `n` epochs of a fit; the last epochs train on the main data alone."
     def __init__(self, n: int): self.n = n
@@ -382,6 +398,7 @@ class ExtraEpochs(Callback):
     def after_fit(self):
         if self.n_ext: self._use(self.n_ext)
 
+# %% ../nbs/07_train.ipynb #18b0b2b4
 def predict_rows(learn: Learner, x: torch.Tensor, df: pd.DataFrame, idx: np.ndarray, tta: int = 1, meta: bool = False,
                  head: str = 'binary', bs: int = 128, config: dict | None = None) -> np.ndarray:
     """Melanoma probabilities of rows `idx` of the cache `x` with `learn`'s model, averaged over `tta` dihedral views:
@@ -409,6 +426,7 @@ def fold_split(df: pd.DataFrame, # `train_table` output (`fold`, `extra_fold`)
     tr = np.flatnonzero(ok & ((main & (f != k)) | (~main & (xf != xk))))
     return tr, np.flatnonzero(ok & main & (f == k)), np.flatnonzero(ok & ~main & (xf == xk))
 
+# %% ../nbs/07_train.ipynb #c4b52862
 def _folds_arg(fold: int | str, n: int) -> list[int]:
     if fold in ('all', None, ''): return list(range(n))
     try: ks = [int(f) for f in str(fold).split(',')]
@@ -442,6 +460,7 @@ def _oof_auc(oof: pd.DataFrame, main_sources: set) -> dict:
                 sources={s: safe_auc(g.target, g.pred) for s, g in img.groupby('source')},
                 n={s: int(len(g)) for s, g in img.groupby('source')})
 
+# %% ../nbs/07_train.ipynb #6c83533e
 def train_prevalence(target: np.ndarray, # melanoma flags of a fold's training rows
                      extra: np.ndarray, # which of them are extra-data rows
                      extra_ratio: float | None = None, # extra rows drawn per main row each epoch (None: all of them)
@@ -455,6 +474,7 @@ def train_prevalence(target: np.ndarray, # melanoma flags of a fold's training r
     p_ext = t[e].mean() if e.any() else 0.
     return float((pos + n_ext * p_ext) / max(pos + neg + n_ext, 1))
 
+# %% ../nbs/07_train.ipynb #4d5d1560
 def _jsonify(d):
     return json.loads(json.dumps(d, default=str).replace('NaN', 'null'))
 
@@ -483,6 +503,7 @@ def _distributed_trainer():
         def _wrap_dl(self, dl): return dl if isinstance(dl, DistributedDL) else _DL(dl)
     return _Trainer
 
+# %% ../nbs/07_train.ipynb #06749e18
 @contextlib.contextmanager
 def _one_process():
     "Predict in one process of several: fastai gathers outputs from every rank while `WORLD_SIZE` > 1, which would wait for the others."
@@ -516,6 +537,7 @@ def _fit_records(learn: Learner, fold: int, stage: str, first_epoch: int = 0, sk
     if recs: recs[0].update(_n=learn.throughput.n, _t=learn.throughput.t)
     return recs
 
+# %% ../nbs/07_train.ipynb #7689b279
 def pretrain_extra(x: torch.Tensor, df: pd.DataFrame, ok: np.ndarray, # the cache, its table (`train_table`) and readable rows
                    path: Path, # where the weights go (`<run>/pretrain.safetensors`); when it exists, it is read instead
                    arch: str, net_kw: dict, learn_kw: dict, # `create_model` and `fold_learner` arguments
@@ -557,6 +579,7 @@ def pretrain_extra(x: torch.Tensor, df: pd.DataFrame, ok: np.ndarray, # the cach
     if progress: print(f'pretrain on the extra data: valid AUC {m.auc.iloc[-1]:.4f} ({len(va)} images), {n / max(t, 1e-9):.1f} train images/s')
     return sd, m.drop(columns=['_n', '_t']), (n, t)
 
+# %% ../nbs/07_train.ipynb #d104e19c
 def _rank0() -> bool: return int(os.environ.get('RANK', '0')) == 0
 
 # %% ../nbs/07_train.ipynb #c025
@@ -646,6 +669,7 @@ class Checkpoint:
     def remove(self):
         if _rank0(): self.path.unlink(missing_ok=True)
 
+# %% ../nbs/07_train.ipynb #3f6b9fa2
 def _crash_at() -> tuple[int, int, int] | None:
     "`MELANOMA_CRASH_AT=fold:epoch:batch` as numbers (tests: kill the process there)."
     v = os.environ.get('MELANOMA_CRASH_AT')
@@ -668,6 +692,7 @@ class EpochCheckpoint(Callback):
         recs = self.before + _fit_records(self.learn, self.fold, self.stage, self.first_epoch, skip=self.start)
         self.ck.save(self.learn, self.stage, self.epoch + 1, recs, self.extra)
 
+# %% ../nbs/07_train.ipynb #478057a4
 class EpochLog(Callback):
     """One line per epoch (fold, stage, epoch, losses, AUC, this process's training images, seconds), appended to `path` (rank 0) and printed when `echo`:
     what a log file can read, instead of progress-bar redraws."""
@@ -688,6 +713,7 @@ class EpochLog(Callback):
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with open(self.path, 'a') as f: f.write(line + '\n')
 
+# %% ../nbs/07_train.ipynb #a52aecfd
 def _quiet(learn: Learner, progress: bool) -> list:
     "Outside a terminal (or with `progress` off): no fastai bars or tables (`EpochLog` prints a line per epoch instead)."
     return [] if progress and sys.stdout.isatty() else [learn.no_bar(), learn.no_logging()]
@@ -827,6 +853,7 @@ class TrainConfig:
         s.update(epochs=self.pretrain_epochs, **{k: a[k] for k in ('lr', 'extra', 'loss', 'aug', 'seed', 'score_extra')})
         return {**s, **({'head': self.pretrain_head} if self.pretrain_head != 'binary' else {})}
 
+# %% ../nbs/07_train.ipynb #5787613c
 def _cli_type(f, hints: dict):
     "A field's CLI annotation: `metadata['cli']`, else the first member of its type that is not None."
     return f.metadata.get('cli') or next(t for t in (typing.get_args(hints[f.name]) or (hints[f.name],)) if t is not type(None))
