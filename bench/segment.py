@@ -182,18 +182,19 @@ def main():
     from melanoma.preprocess import open_image
     va = read_seg_dataset(data).query("split == 'valid'")
     with Load() as ld:
-        t = time.time()
+        t, c = time.time(), time.process_time()
         s = [jaccard(otsu_mask(np.asarray(open_image(p))), read_mask(mp)) for p, mp in zip(va.path, va.mask_path)]
-        res['otsu'] = dict(**jaccard_summary(s), images_per_s=round(len(va) / (time.time() - t), 1), load=ld.summary)
+        res['otsu'] = dict(**jaccard_summary(s), images_per_s=round(len(va) / (time.time() - t), 1),
+                           images_per_cpu_s=round(len(va) / (time.process_time() - c), 1), load=ld.summary)
 
     # 3. seg predict speed
     out = WORK / 'seg_predict'
     if out.exists(): __import__('shutil').rmtree(out)
     with Load() as ld:
-        wall, txt, _ = run(py + ['seg', 'predict', '--model', str(mdir), '--data', str(data / 'ISIC-2017_Validation_Data'), '--out', str(out),
+        wall, txt, pcpu = run(py + ['seg', 'predict', '--model', str(mdir), '--data', str(data / 'ISIC-2017_Validation_Data'), '--out', str(out),
                                     '--threads', str(a.threads)])
     ips = float(txt.rsplit(', ', 1)[-1].split()[0]) if 'images/s' in txt else None
-    res['predict'] = dict(images=len(va), images_per_s=ips, command_wall_s=round(wall, 1), load=ld.summary)
+    res['predict'] = dict(images=len(va), images_per_s=ips, command_wall_s=round(wall, 1), command_cpu_s=round(pcpu, 1), load=ld.summary)
     s2 = [jaccard(read_mask(out / f'{i}_segmentation.png'), read_mask(mp)) for i, mp in zip(va.image_id, va.mask_path)]
     res['predict']['jaccard_of_written_masks'] = round(float(np.mean(s2)), 4)
 
@@ -202,15 +203,15 @@ def main():
         res['classifier']['load'] = ld.summary
 
     mm, o = res['model'], res['otsu']
-    rows = [('U-Net (default `seg train`)', mm['jaccard'], mm['jaccard_ci'], mm['thresholded_jaccard'], mm['thresholded_jaccard_ci']),
+    rows = [(f"U-Net (`seg train{' ' + a.args if a.args else ''}`)", mm['jaccard'], mm['jaccard_ci'], mm['thresholded_jaccard'], mm['thresholded_jaccard_ci']),
             ('Otsu, blue channel', o['jaccard'], o['jaccard_ci'], o['thresholded_jaccard'], o['thresholded_jaccard_ci'])]
     print(f"\nISIC 2017 official validation split, {mm['n']} images at 256x192 ({res['date']}, {res['cpus']} CPUs)")
     print(f"| method | Jaccard (95% CI) | thresholded Jaccard (95% CI) |\n| --- | --- | --- |")
     for n, j, jc, tj, tjc in rows: print(f'| {n} | {j:.3f} ({jc[0]:.3f}-{jc[1]:.3f}) | {tj:.3f} ({tjc[0]:.3f}-{tjc[1]:.3f}) |')
     if 'train_wall_min' in res: print(f"train: {mm['train_minutes']} min in the command ({res['train_wall_min']} min wall, {res['train_cpu_min']} CPU min), load average {res['train_load']}")
     p = res['predict']
-    print(f"seg predict: {p['images_per_s']} images/s ({p['images']} images, {p['command_wall_s']} s for the whole command), load average {p['load']}")
-    print(f"Otsu: {o['images_per_s']} images/s")
+    print(f"seg predict: {p['images_per_s']} images/s ({p['images']} images, {p['command_wall_s']} s wall / {p['command_cpu_s']} s CPU for the whole command), load average {p['load']}")
+    print(f"Otsu: {o['images_per_s']} images/s ({o['images_per_cpu_s']} per CPU second)")
     WORK.mkdir(parents=True, exist_ok=True)
     (WORK / 'segment.json').write_text(json.dumps(res, indent=2, default=str))
 
