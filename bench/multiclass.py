@@ -88,12 +88,13 @@ def main():
     res.update(evaluate_wall_min=round(wall / 60, 1), evaluate_cpu_min=round(cpu / 60, 1), evaluate_load=ld.summary)
     m = json.loads((reports / a.name / 'metrics.json').read_text())
     d = m['diagnoses']
-    res['metrics'] = dict(n=d['n'], balanced_accuracy=round(d['balanced_accuracy'], 4), accuracy=round(d['accuracy'], 4),
+    res['metrics'] = dict(n=d['n'], balanced_accuracy=round(d['balanced_accuracy'], 4),
+                          balanced_accuracy_even_prior=round(d.get('balanced_accuracy_even_prior', float('nan')), 4), accuracy=round(d['accuracy'], 4),
                           melanoma_auc=round(m['auc'], 4), melanoma_auc_ci=[round(x, 4) for x in m['auc_ci95']],
                           brier=round(m['brier'], 4), ece=round(m['ece'], 4), classes=d['classes'], confusion=d['confusion'], labels=d['labels'])
     r = res['metrics']
-    print(f"\nISIC 2019 mini, held-out fold 0 ({r['n']} images, TTA {a.tta}): balanced accuracy {r['balanced_accuracy']:.3f}, "
-          f"accuracy {r['accuracy']:.3f}, melanoma AUC {r['melanoma_auc']:.3f} ({r['melanoma_auc_ci'][0]:.3f}-{r['melanoma_auc_ci'][1]:.3f})")
+    print(f"\nISIC 2019 mini, held-out fold 0 ({r['n']} images, TTA {a.tta}): balanced accuracy {r['balanced_accuracy']:.3f} "
+          f"(under equal class priors {r['balanced_accuracy_even_prior']:.3f}), accuracy {r['accuracy']:.3f}, melanoma AUC {r['melanoma_auc']:.3f} ({r['melanoma_auc_ci'][0]:.3f}-{r['melanoma_auc_ci'][1]:.3f})")
     print('| diagnosis | images | predicted | AUC | sensitivity |\n| --- | --- | --- | --- | --- |')
     f3 = lambda v: '–' if v is None or v != v else f'{v:.3f}'  # a class absent from the fold has no AUC or sensitivity
     for c in r['classes']: print(f"| {c['diagnosis']} | {c['n']} | {c['predicted']} | {f3(c['auc'])} | {f3(c['sensitivity'])} |")
