@@ -553,5 +553,6 @@ def evaluate_cli(model: Annotated[list[str], {'type': str, 'nargs': '+', 'action
     for s, r in (m.get('sources') or {m.get('population', ''): m}).items():
         auc = f"AUC {r['auc']:.4f} (95% CI {r['auc_ci95'][0]:.4f}-{r['auc_ci95'][1]:.4f})" if 'auc' in r else 'AUC – (one class)'
         print(f"{s + ': ' if s else ''}{auc} on {r['n']} images, {r['positives']} melanomas; Brier {r['brier']:.4f}, ECE {r['ece']:.4f}")
-    if 'diagnoses' in m: print(f"diagnoses: balanced accuracy {m['diagnoses']['balanced_accuracy']:.4f} on {m['diagnoses']['n']} images")
+    if 'diagnoses' in m: print(f"diagnoses: balanced accuracy {m['diagnoses']['balanced_accuracy']:.4f} (most probable), "
+                               f"{m['diagnoses']['balanced_accuracy_even_prior']:.4f} (equal class priors) on {m['diagnoses']['n']} images")
     print(f"report: {m['report']}")
