@@ -78,6 +78,7 @@ def seg_summary(seg: SegModel | None, # the loaded segmentation model, or None
         except (ValueError, AttributeError): jac = None
     h, w = seg.size
     parts = [f'**{Path(seg_dir).name}**' if seg_dir else None, f"encoder `{seg.config.get('arch', '?')}`", f'input {w}x{h} px',
+             f'{len(seg.nets)} networks averaged' if len(seg.nets) > 1 else None,
              f'held-out Jaccard {jac:.3f}' if isinstance(jac, (int, float)) else 'held-out Jaccard not recorded']
     return 'Lesion outline: segmentation model ' + ' · '.join(p for p in parts if p)
 

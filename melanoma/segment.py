@@ -1,6 +1,6 @@
 """Lesion segmentation: readers for the ISIC 2017 / ISIC 2018 / PH2 mask layouts, a small U-Net over the offline
-EfficientNet-Lite0 encoder trained with fastai, batched mask prediction, and what masks are used for: ABCD-style
-lesion measurements and lesion crops.
+EfficientNet-Lite0 encoder trained with fastai (three seeds averaged by default), batched mask prediction, and what
+masks are used for: ABCD-style lesion measurements and lesion crops.
 
 Docs: https://melanoma-dev.github.io/melanoma/segment.html.md"""
 
@@ -18,10 +18,11 @@ from .core import MelanomaError, atomic_path, atomic_write, write_csv, default_d
 from .preprocess import open_image, FOLDER_EXTS
 
 # %% auto #0
-__all__ = ['SEG_COLUMNS', 'ABCD_COLOURS', 'MEASURE_COLUMNS', 'read_mask', 'read_seg_dataset', 'make_seg_sample', 'LiteUnet',
-           'create_seg_model', 'DiceBCELoss', 'jaccard', 'jaccard_summary', 'clean_mask', 'train_seg', 'save_seg_model',
-           'SegModel', 'load_seg_model', 'predict_masks', 'lesion_measurements', 'lesion_box', 'crop_to_lesion',
-           'mask_index', 'seg_train_cli', 'measure_masks', 'seg_predict', 'seg_predict_cli', 'seg_measure_cli']
+__all__ = ['SEG_COLUMNS', 'SEG_MEMBERS', 'ABCD_COLOURS', 'MEASURE_COLUMNS', 'read_mask', 'read_seg_dataset', 'make_seg_sample',
+           'LiteUnet', 'create_seg_model', 'DiceBCELoss', 'jaccard', 'jaccard_summary', 'clean_mask', 'train_seg',
+           'save_seg_model', 'SegModel', 'load_seg_model', 'predict_masks', 'lesion_measurements', 'lesion_box',
+           'crop_to_lesion', 'mask_index', 'seg_train_cli', 'measure_masks', 'seg_predict', 'seg_predict_cli',
+           'seg_measure_cli']
 
 # %% ../nbs/04b_segment.ipynb #c005
 SEG_COLUMNS = ['image_id', 'path', 'mask_path', 'split', 'source']
@@ -312,6 +313,8 @@ def _pick_split(df: pd.DataFrame, valid_frac: float, seed: int) -> tuple[np.ndar
     return np.sort(idx[k:]), np.sort(idx[:k]), f'random {valid_frac:.0%} split (seed {seed})'
 
 # %% ../nbs/04b_segment.ipynb #c024
+SEG_MEMBERS = 3  # the default ensemble: three seeds of the recipe, probabilities averaged (bench/README.md: segmentation)
+
 def train_seg(data: str | os.PathLike, # a segmentation data folder (ISIC 2017 Part 1, ISIC 2018 Task 1 or PH2 layout)
               name: str = 'seg', # run name: the model goes to `models_dir/name`
               models_dir: str | os.PathLike = 'models',
@@ -322,83 +325,106 @@ def train_seg(data: str | os.PathLike, # a segmentation data folder (ISIC 2017 P
               arch: str = 'tf_efficientnet_lite0',
               decoder: str = 'lite', # `lite` or `fastai` (DynamicUnet)
               valid_frac: float = 0.15, # held-out fraction when the layout has no validation split
-              seed: int = 42,
+              seed: int = 42, # member i is trained with seed `seed + i`
+              members: int = SEG_MEMBERS, # networks trained with different seeds; their probabilities are averaged
               limit: int = 0, # use only the first `limit` training images (0: all); for quick checks
               threads: int = 0, # torch CPU threads (0: torch's default); 1 is much faster on a CPU another job is using
               progress: bool = True, # print one line per epoch and the final scores
              ) -> dict:
-    "Train a lesion-segmentation U-Net with fastai, save it to `models_dir/name`, and return its held-out Jaccard scores."
+    "Train a lesion-segmentation U-Net (`members` of them) with fastai, save it to `models_dir/name`, and return its held-out Jaccard scores."
     from fastai.learner import Learner
     from fastai.torch_core import set_seed
     import fastai.callback.schedule  # noqa: F401 (fit_one_cycle)
     t0 = time.time()
     if threads: torch.set_num_threads(threads)
+    if members < 1: raise MelanomaError(f'members must be at least 1, not {members}')
     df = read_seg_dataset(data)
     tr, va, how = _pick_split(df, valid_frac, seed)
     if limit: tr = tr[:limit]
     if len(tr) < 2: raise MelanomaError(f'{data}: {len(tr)} training image(s) with masks; need at least 2')
     hw = tuple(int(s) for s in size)
-    set_seed(seed, reproducible=False)
-    net = create_seg_model(arch, decoder, hw, pretrained=True)
-    cfg = net.seg_config
     sub = df.iloc[np.concatenate([tr, va])].reset_index(drop=True)
-    dls = _seg_dls(sub, range(len(tr)), range(len(tr), len(sub)), hw, bs, cfg['mean'], cfg['std'], seed)
-    if progress: print(f'seg train: {len(tr)} training and {len(va)} validation images ({how}), {hw[1]}x{hw[0]} px, '
-                       f'{epochs} epochs, {time.time() - t0:.0f} s to load', flush=True)
-    enc = list(net.encoder.parameters()); ids = {id(p) for p in enc}
-    split = lambda m: [enc, [p for p in m.parameters() if id(p) not in ids]]
-    learn = Learner(dls, net, loss_func=DiceBCELoss(), metrics=[_jaccard_metric()], splitter=split,
-                    cbs=[_epoch_cb()] if progress else [])
-    with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(epochs, slice(lr / 5, lr))
+    nets, curves = [], []
+    for i in range(members):
+        set_seed(seed + i, reproducible=False)
+        net = create_seg_model(arch, decoder, hw, pretrained=True)
+        cfg = net.seg_config
+        dls = _seg_dls(sub, range(len(tr)), range(len(tr), len(sub)), hw, bs, cfg['mean'], cfg['std'], seed + i)
+        if progress: print(f'seg train{f" member {i + 1}/{members}" if members > 1 else ""}: {len(tr)} training and {len(va)} validation '
+                           f'images ({how}), {hw[1]}x{hw[0]} px, {epochs} epochs, {time.time() - t0:.0f} s so far', flush=True)
+        enc = list(net.encoder.parameters()); ids = {id(p) for p in enc}
+        split = lambda m, enc=enc, ids=ids: [enc, [p for p in m.parameters() if id(p) not in ids]]
+        learn = Learner(dls, net, loss_func=DiceBCELoss(), metrics=[_jaccard_metric()], splitter=split,
+                        cbs=[_epoch_cb()] if progress else [])
+        with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(epochs, slice(lr / 5, lr))
+        nets.append(learn.model)
+        curves.append([dict(zip(['epoch'] + learn.recorder.metric_names[1:-1], [e + 1] + [float(x) for x in v]))
+                       for e, v in enumerate(learn.recorder.values)])
     train_min = (time.time() - t0) / 60
     out = Path(models_dir) / name
-    cfg.update(train_args=dict(data=str(data), epochs=epochs, bs=bs, lr=lr, size=list(hw), seed=seed, limit=limit, threads=torch.get_num_threads(),
-                               valid=how, n_train=len(tr), n_valid=len(va)))
-    save_seg_model(learn.model, out, cfg)
+    cfg.update(train_args=dict(data=str(data), epochs=epochs, bs=bs, lr=lr, size=list(hw), seed=seed, members=members, limit=limit,
+                               threads=torch.get_num_threads(), valid=how, n_train=len(tr), n_valid=len(va)))
+    save_seg_model(nets, out, cfg)
     model = load_seg_model(out)
     vdf = df.iloc[va]
+    truth = [read_mask(m, strict=False) for m in vdf.mask_path]
     t = time.time()
     preds = predict_masks(model, list(vdf.path), progress=False)
     pred_s = time.time() - t
-    scores = [jaccard(p, read_mask(m, strict=False)) for p, m in zip(preds, vdf.mask_path)]
-    res = dict(**jaccard_summary(scores), split=how, train_minutes=round(train_min, 1), predict_images_per_s=round(len(vdf) / pred_s, 1),
-               epochs=[dict(zip(['epoch'] + learn.recorder.metric_names[1:-1], [i + 1] + [float(x) for x in v]))
-                       for i, v in enumerate(learn.recorder.values)])
+    scores = [jaccard(p, m) for p, m in zip(preds, truth)]
+    res = dict(**jaccard_summary(scores), split=how, members=members, train_minutes=round(train_min, 1),
+               predict_images_per_s=round(len(vdf) / pred_s, 1), epochs=curves[0])
+    if members > 1:  # each member alone, to show what averaging them adds
+        res['member_jaccard'] = [round(float(np.mean([jaccard(p, m) for p, m in zip(predict_masks(model.member(i), list(vdf.path), progress=False), truth)])), 4)
+                                 for i in range(members)]
+        res['member_epochs'] = curves
     write_csv(pd.DataFrame(dict(image_id=vdf.image_id, jaccard=np.round(scores, 4))), out / 'valid_scores.csv')
     with atomic_write(out / 'metrics.json') as f: json.dump(res, f, indent=2)
     if progress:
+        alone = f"; members alone {', '.join(f'{j:.4f}' for j in res['member_jaccard'])}" if members > 1 else ''
         print(f"seg train -> {out}: held-out Jaccard {res['jaccard']:.4f} (95% CI {res['jaccard_ci'][0]:.4f}-{res['jaccard_ci'][1]:.4f}), "
               f"thresholded {res['thresholded_jaccard']:.4f} ({res['thresholded_jaccard_ci'][0]:.4f}-{res['thresholded_jaccard_ci'][1]:.4f}), "
-              f"{len(vdf)} images at their own size; {train_min:.1f} min", flush=True)
+              f"{len(vdf)} images at their own size{alone}; {train_min:.1f} min", flush=True)
     return res
 
 # %% ../nbs/04b_segment.ipynb #c026
-def save_seg_model(net: nn.Module, path: str | os.PathLike, config: dict | None = None) -> Path:
-    "Write `net` to `path/seg.safetensors` and its config (`net.seg_config` updated with `config`) to `path/config.json`."
+def save_seg_model(nets: nn.Module | Sequence[nn.Module], # a network, or the members of an ensemble (same architecture)
+                   path: str | os.PathLike, config: dict | None = None) -> Path:
+    """Write the network(s) to `path/seg.safetensors` (member i's tensors prefixed `m<i>.` when there are several) and the
+    config (`seg_config` of the first, updated with `config`, plus `members`) to `path/config.json`."""
     from melanoma.model import save_state, _versions
-    path = Path(path)
-    cfg = {**getattr(net, 'seg_config', {}), **(config or {}), 'versions': _versions()}
-    save_state(net, path / 'seg.safetensors')
+    path, nets = Path(path), [nets] if isinstance(nets, nn.Module) else list(nets)
+    if not nets: raise MelanomaError('save_seg_model: no networks to save')
+    sd = nets[0].state_dict() if len(nets) == 1 else {f'm{i}.{k}': v for i, n in enumerate(nets) for k, v in n.state_dict().items()}
+    cfg = {**getattr(nets[0], 'seg_config', {}), **(config or {}), 'members': len(nets), 'versions': _versions()}
+    save_state(sd, path / 'seg.safetensors')
     with atomic_write(path / 'config.json') as f: json.dump(cfg, f, indent=2, default=str)
     return path
 
 class SegModel:
-    "A trained segmentation network with its config; `predict_masks(model, images)` uses it."
-    def __init__(self, net: nn.Module, config: dict, device=None):
+    "A trained segmentation network (or ensemble: probabilities averaged over `nets`) with its config; `predict_masks(model, images)` uses it."
+    def __init__(self, nets: nn.Module | Sequence[nn.Module], config: dict, device=None):
         self.config, self.device = config, torch.device(device) if device is not None else default_device()
-        self.net = net.to(self.device).eval()
+        self.nets = [n.to(self.device).eval() for n in ([nets] if isinstance(nets, nn.Module) else nets)]
         self.size = tuple(config['size'])
         self.mean = torch.tensor(config['mean'], dtype=torch.float32)[:, None, None]
         self.std = torch.tensor(config['std'], dtype=torch.float32)[:, None, None]
         self.threshold = float(config.get('threshold', 0.5))
-    def __repr__(self): return f"SegModel({self.config['arch']}, {self.config.get('decoder')}, size {self.size})"
+    def __repr__(self): return f"SegModel({self.config['arch']}, {self.config.get('decoder')}, size {self.size}, {len(self.nets)} member(s))"
+    def member(self, i: int) -> SegModel:
+        "Member `i` alone (shares its network)."
+        return SegModel(self.nets[i], {**self.config, 'members': 1}, self.device)
     def preprocess(self, img: Image.Image) -> torch.Tensor:
         h, w = self.size
         x = torch.from_numpy(np.asarray(img.resize((w, h), Image.Resampling.BILINEAR, reducing_gap=2.0), dtype=np.uint8).copy())
         return (x.permute(2, 0, 1).float().div_(255) - self.mean) / self.std
+    def probabilities(self, x: torch.Tensor, tta: bool = False) -> torch.Tensor:
+        "Lesion probability per pixel of a normalised batch `x` (B x 3 x H x W), averaged over members (and the four flips with `tta`)."
+        views = ((), (-1,), (-2,), (-1, -2)) if tta else ((),)
+        return sum(torch.sigmoid(net(x.flip(d))).flip(d) if d else torch.sigmoid(net(x)) for net in self.nets for d in views) / (len(views) * len(self.nets))
 
 def load_seg_model(path: str | os.PathLike, device=None) -> SegModel:
-    "Rebuild a segmentation model from `path/config.json` + `path/seg.safetensors`."
+    "Rebuild a segmentation model (all its members) from `path/config.json` + `path/seg.safetensors`."
     from safetensors.torch import load_file
     path = Path(path)
     cf, wf = path / 'config.json', path / 'seg.safetensors'
@@ -406,10 +432,14 @@ def load_seg_model(path: str | os.PathLike, device=None) -> SegModel:
     try: cfg = json.loads(cf.read_text())
     except json.JSONDecodeError as e: raise MelanomaError(f'{cf}: invalid JSON ({e})') from e
     if cfg.get('task') != 'segmentation': raise MelanomaError(f'{cf}: not a segmentation model (task {cfg.get("task")!r})')
-    net = create_seg_model(cfg['arch'], cfg.get('decoder', 'lite'), tuple(cfg['size']), pretrained=False)
-    try: net.load_state_dict(load_file(str(wf)))
-    except Exception as e: raise MelanomaError(f'{wf}: does not match the network in config.json ({e})') from e
-    return SegModel(net, cfg, device)
+    n, sd, nets = int(cfg.get('members', 1)), load_file(str(wf)), []
+    for i in range(n):
+        net = create_seg_model(cfg['arch'], cfg.get('decoder', 'lite'), tuple(cfg['size']), pretrained=False)
+        part = sd if n == 1 else {k[len(f'm{i}.'):]: v for k, v in sd.items() if k.startswith(f'm{i}.')}
+        try: net.load_state_dict(part)
+        except Exception as e: raise MelanomaError(f'{wf}: does not match the network(s) in config.json ({e})') from e
+        nets.append(net)
+    return SegModel(nets, cfg, device)
 
 # %% ../nbs/04b_segment.ipynb #c028
 @torch.inference_mode()
@@ -432,10 +462,7 @@ def predict_masks(model: SegModel | str | os.PathLike, # a `SegModel` or a model
             ims.append(im)
             if im is not None: xs.append(model.preprocess(im))
         if xs:
-            x = torch.stack(xs).to(model.device)
-            views = ((), (-1,), (-2,), (-1, -2)) if tta else ((),)
-            p = sum(torch.sigmoid(model.net(x.flip(d))).flip(d) if d else torch.sigmoid(model.net(x)) for d in views) / len(views)
-            p = p.float().cpu()
+            p = model.probabilities(torch.stack(xs).to(model.device), tta).float().cpu()
         k = 0
         for im in ims:
             if im is None: out.append(None); continue
@@ -558,14 +585,15 @@ def seg_train_cli(data: str = None, # a segmentation data folder: ISIC 2017 Part
                   width: int = 128, # training width in pixels
                   arch: str = 'tf_efficientnet_lite0', # encoder (EfficientNet-Lite0/1/2 have offline weights)
                   decoder: str = 'lite', # `lite` (narrow U-Net decoder) or `fastai` (DynamicUnet)
-                  seed: int = 42, # random seed
+                  seed: int = 42, # random seed (member i uses seed + i)
+                  members: int = SEG_MEMBERS, # networks trained with seeds seed, seed+1, ...; their probabilities are averaged
                   limit: int = 0, # use only the first LIMIT training images (0: all)
                   threads: int = 0, # torch CPU threads (0: default); 1 is much faster while another job uses a core
                  ) -> int:
     "Train a lesion-segmentation U-Net (fastai) and report held-out Jaccard with a bootstrap CI; saves safetensors + JSON."
     _need(data=data)
     train_seg(data, name=name, models_dir=models_dir, epochs=epochs, bs=bs, lr=lr, size=(height, width), arch=arch,
-              decoder=decoder, seed=seed, limit=limit, threads=threads)
+              decoder=decoder, seed=seed, members=members, limit=limit, threads=threads)
     return 0
 
 def _need(**kw) -> None:

@@ -1,12 +1,12 @@
 "Lesion segmentation: layout readers, metrics, measurements, crops, training/saving/loading and the `seg` commands."
-import warnings
+import json, warnings
 from pathlib import Path
 import numpy as np, pandas as pd, pytest, torch
 from PIL import Image
 from melanoma.core import MelanomaError
 from melanoma.segment import (read_seg_dataset, make_seg_sample, read_mask, jaccard, jaccard_summary, lesion_measurements,
                               lesion_box, crop_to_lesion, clean_mask, train_seg, load_seg_model, predict_masks, mask_index,
-                              create_seg_model, DiceBCELoss, MEASURE_COLUMNS)
+                              create_seg_model, save_seg_model, DiceBCELoss, MEASURE_COLUMNS)
 from melanoma.cli import main
 from conftest import shared_path
 
@@ -80,7 +80,7 @@ def test_measurements_and_crops():
 def tiny_model(tmp_path_factory):
     root = tmp_path_factory.mktemp('seg')
     d = make_seg_sample(root / 'data', 'isic2017', n_train=16, n_valid=4)
-    res = train_seg(d, name='tiny', models_dir=root / 'models', epochs=1, bs=8, size=(32, 48), progress=False)
+    res = train_seg(d, name='tiny', models_dir=root / 'models', epochs=1, bs=8, size=(32, 48), members=2, progress=False)
     return root, d, root / 'models' / 'tiny', res
 
 
@@ -97,6 +97,26 @@ def test_train_save_load(tiny_model):
     with pytest.warns(UserWarning, match='bad.jpg'): out = predict_masks(m, [bad, imgs[0]])
     assert out[0] is None and out[1].shape == (48, 64)
     with pytest.raises(MelanomaError, match='not a segmentation model'): load_seg_model(root)
+
+
+def test_ensemble_members(tiny_model, tmp_path):
+    "An ensemble's file holds every member (prefixed m0., m1.); a one-network folder keeps the plain layout; members average."
+    import torch
+    from safetensors.torch import load_file
+    root, d, mdir, res = tiny_model
+    m = load_seg_model(mdir)
+    assert len(m.nets) == 2 and m.config['members'] == 2 and res['members'] == 2 and len(res['member_jaccard']) == 2
+    assert {k.split('.')[0] for k in load_file(str(mdir / 'seg.safetensors'))} == {'m0', 'm1'}
+    one = save_seg_model(m.nets[1], tmp_path / 'one', m.config)
+    assert not any(k.startswith('m1.') for k in load_file(str(one / 'seg.safetensors')))
+    m1 = load_seg_model(one)
+    x = torch.randn(2, 3, 32, 48)
+    with torch.inference_mode():
+        torch.testing.assert_close(m1.probabilities(x), m.member(1).probabilities(x))
+        torch.testing.assert_close(m.probabilities(x), (m.member(0).probabilities(x) + m.member(1).probabilities(x)) / 2)
+    cfg = json.loads((one / 'config.json').read_text()); cfg['members'] = 3; (one / 'config.json').write_text(json.dumps(cfg))
+    with pytest.raises(MelanomaError, match='seg.safetensors: does not match'): load_seg_model(one)
+    with pytest.raises(MelanomaError, match='members must be at least 1'): train_seg(d, members=0)
 
 
 def test_seg_commands(tiny_model, tmp_path, capsys):
