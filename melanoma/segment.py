@@ -252,15 +252,18 @@ def _load_pair(path: str, mask_path: str, hw: tuple[int, int]) -> tuple[np.ndarr
     m = Image.fromarray(read_mask(mask_path, strict=False).astype(np.uint8) * 255).resize((w, h), Image.Resampling.BILINEAR)
     return img, (np.asarray(m) > 127).astype(np.uint8)
 
-def _seg_dls(df: pd.DataFrame, train_idx, valid_idx, hw: tuple[int, int], bs: int, mean, std, seed: int):
-    "fastai DataLoaders over in-memory images and masks, with joint image/mask batch augmentation."
+def _seg_arrays(df: pd.DataFrame, hw: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+    "Every image (N x 3 x H x W uint8) and mask (N x H x W uint8) of `df` at `hw`, decoded once and shared by the members."
+    pairs = [_load_pair(p, m, hw) for p, m in zip(df.path, df.mask_path)]
+    return (torch.from_numpy(np.stack([p[0] for p in pairs])).permute(0, 3, 1, 2).contiguous(),
+            torch.from_numpy(np.stack([p[1] for p in pairs])))
+
+def _seg_dls(X: torch.Tensor, Y: torch.Tensor, train_idx, valid_idx, bs: int, mean, std):
+    "fastai DataLoaders over in-memory images `X` and masks `Y`, with joint image/mask batch augmentation."
     from fastai.data.core import DataLoaders, TfmdDL
     from fastai.vision.core import TensorImage, TensorMask
     from fastai.vision.augment import aug_transforms, Saturation, Hue
     from fastai.data.transforms import Normalize, IntToFloatTensor
-    pairs = [_load_pair(p, m, hw) for p, m in zip(df.path, df.mask_path)]
-    X = torch.from_numpy(np.stack([p[0] for p in pairs])).permute(0, 3, 1, 2).contiguous()
-    Y = torch.from_numpy(np.stack([p[1] for p in pairs]))
     class _DS:
         def __init__(self, idx, split_idx): self.idx, self.split_idx = list(idx), split_idx
         def __len__(self): return len(self.idx)
@@ -344,12 +347,13 @@ def train_seg(data: str | os.PathLike, # a segmentation data folder (ISIC 2017 P
     if len(tr) < 2: raise MelanomaError(f'{data}: {len(tr)} training image(s) with masks; need at least 2')
     hw = tuple(int(s) for s in size)
     sub = df.iloc[np.concatenate([tr, va])].reset_index(drop=True)
+    X, Y = _seg_arrays(sub, hw)
     nets, curves = [], []
     for i in range(members):
         set_seed(seed + i, reproducible=False)
         net = create_seg_model(arch, decoder, hw, pretrained=True)
         cfg = net.seg_config
-        dls = _seg_dls(sub, range(len(tr)), range(len(tr), len(sub)), hw, bs, cfg['mean'], cfg['std'], seed + i)
+        dls = _seg_dls(X, Y, range(len(tr)), range(len(tr), len(sub)), bs, cfg['mean'], cfg['std'])
         if progress: print(f'seg train{f" member {i + 1}/{members}" if members > 1 else ""}: {len(tr)} training and {len(va)} validation '
                            f'images ({how}), {hw[1]}x{hw[0]} px, {epochs} epochs, {time.time() - t0:.0f} s so far', flush=True)
         enc = list(net.encoder.parameters()); ids = {id(p) for p in enc}
