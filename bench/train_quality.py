@@ -99,7 +99,7 @@ def main():
 
     from melanoma.train import train_table, image_cache, work_dir, fold_split, CachedItems, CacheDL, labels, precision_cbs, AUC, FOLD_SEED
     from melanoma.core import safe_auc
-    from melanoma.model import create_model, splitter, dihedral, meta_frame_to_tensor
+    from melanoma.model import create_model, splitter, dihedral, meta_frame_to_tensor, _mel_logit
     from fastai.basics import Learner, DataLoaders, BCEWithLogitsLossFlat, Normalize
     from fastai.vision.augment import aug_transforms, IntToFloatTensor
     import fastai.callback.schedule  # noqa
@@ -151,9 +151,10 @@ def main():
     # 3. the stage-1 network alone
     if 'stage1' in refs and pre.is_file():
         from safetensors.torch import load_file
-        net = create_model(pretrained=False); net.load_state_dict(load_file(str(pre)))
+        sd = load_file(str(pre))  # a binary head (1 output) or the diagnoses' (--pretrain-head multiclass: 9)
+        net = create_model(pretrained=False, n_out=sd['head.1.weight'].shape[0]); net.load_state_dict(sd)
         i20 = np.flatnonzero(main)
-        p = torch.sigmoid(torch.from_numpy(forward(net, np.concatenate([i20, np.flatnonzero(ho)])))).numpy().ravel()
+        p = torch.sigmoid(_mel_logit(torch.from_numpy(forward(net, np.concatenate([i20, np.flatnonzero(ho)]))))).numpy().ravel()
         res['stage1'] = dict(auc_2020=safe_auc(tgt[i20], p[:len(i20)]), auc_2019=safe_auc(tgt[ho], p[len(i20):]))
         print('stage1:', res['stage1'], flush=True)
 
