@@ -799,7 +799,7 @@ class TrainConfig:
     freeze_epochs: int = 0 # epochs training the head alone (body frozen) before the full fit
     pretrain_epochs: int = 2 # with --extra: first N epochs on the extra data alone, one model every fold starts from (0: mix it into each fold)
     replay: float = 1. # with two stages: extra-data images drawn afresh each epoch per main-data image while the folds fine-tune (0: main data alone)
-    pretrain_head: str = 'binary' # stage 1's head: `binary` (melanoma) or `multiclass` (the extra data's diagnoses)
+    pretrain_head: str = 'multiclass' # stage 1's head: `multiclass` (the extra data's diagnoses) or `binary` (melanoma)
     head: str = 'binary' # `binary` or `multiclass` (diagnoses; melanoma = softmax[:, MEL])
     meta: bool = True # fuse age, sex and site with the image features (--no-meta: image only)
     meta_dropout: float = 0. # with --meta: chance that a training image's age, sex or site is hidden, so photos without them predict well

@@ -198,6 +198,10 @@ def test_pretrain_on_extra_then_folds(data, tmp_path):
     assert set(ext.image_id) <= set(df.image_id[(df.fold < 0)])
     cfg = json.loads((run / 'config.json').read_text())
     assert cfg['train_args']['pretrain_epochs'] == 1 and cfg['train_args']['replay'] == 1.0
+    assert cfg['train_args']['pretrain_head'] == 'multiclass'  # the default: stage 1 learns the extra data's diagnoses
+    from safetensors.torch import load_file
+    assert load_file(str(run / 'pretrain.safetensors'))['head.1.weight'].shape[0] == 9  # one output per diagnosis
+    assert load_file(str(run / 'fold0.safetensors'))['head.1.weight'].shape[0] == 1   # the folds: a fresh melanoma head
     assert 0 < cfg['train_prevalence'] < 1
     res = json.loads((run / 'oof_auc.json').read_text())
     assert res['n']['isic2019'] == ext.image_id.nunique()  # the held-out images are scored once each: the fold models' mean
@@ -205,20 +209,22 @@ def test_pretrain_on_extra_then_folds(data, tmp_path):
     (run / 'fold1.safetensors').unlink()
     with pytest.raises(MelanomaError, match='lr=None; delete it'):  # other stage-1 settings: not silently reused
         train(data, **{**kw, 'lr': 3e-3})
+    with pytest.raises(MelanomaError, match="head='multiclass'; delete it"):
+        train(data, **{**kw, 'pretrain_head': 'binary'})
     train(data, **kw)  # resumes fold 1 from the saved pretraining: not refitted, its metrics kept
     assert (run / 'pretrain.safetensors').stat().st_mtime_ns == stamp
     assert list(pd.read_csv(run / 'metrics.csv').stage) == ['pretrain', 'full', 'full']
 
 
-def test_two_stages_without_replay_and_multiclass_stage1(data, tmp_path):
-    "--replay 0: the folds fine-tune on the main data alone; --pretrain-head multiclass: stage 1 learns the diagnoses."
+def test_two_stages_without_replay_and_binary_stage1(data, tmp_path):
+    "--replay 0: the folds fine-tune on the main data alone; --pretrain-head binary: stage 1 learns melanoma or not."
     extra = make_isic2019(data, tmp_path / 'isic2019')
-    run = train(data, name='r0', extra=[str(extra)], pretrain_epochs=1, replay=0, pretrain_head='multiclass', debug=True,
+    run = train(data, name='r0', extra=[str(extra)], pretrain_epochs=1, replay=0, pretrain_head='binary', debug=True,
                 models_dir=tmp_path / 'm', progress=False)
     cfg = json.loads((run / 'config.json').read_text())
     assert cfg['train_prevalence'] == pytest.approx(0.5, abs=0.15)  # the debug subset is half melanomas; no extra image is replayed
     from safetensors.torch import load_file
-    assert load_file(str(run / 'pretrain.safetensors'))['head.1.weight'].shape[0] == 9  # one output per diagnosis
+    assert load_file(str(run / 'pretrain.safetensors'))['head.1.weight'].shape[0] == 1  # one melanoma logit
     with pytest.raises(MelanomaError, match='replay'): train(data, name='bad', replay=-1, debug=True, models_dir=tmp_path / 'm')
 
 
