@@ -798,7 +798,7 @@ class TrainConfig:
     main_only_epochs: int = 3 # with --pretrain-epochs 0: the last N epochs train on the main data alone (0: extra data in every epoch)
     freeze_epochs: int = 0 # epochs training the head alone (body frozen) before the full fit
     pretrain_epochs: int = 2 # with --extra: first N epochs on the extra data alone, one model every fold starts from (0: mix it into each fold)
-    replay: float = 1. # with two stages: extra-data images drawn afresh each epoch per main-data image while the folds fine-tune (0: main data alone)
+    replay: float = 1.5 # with two stages: extra-data images drawn afresh each epoch per main-data image while the folds fine-tune (0: main data alone)
     pretrain_head: str = 'multiclass' # stage 1's head: `multiclass` (the extra data's diagnoses) or `binary` (melanoma)
     head: str = 'binary' # `binary` or `multiclass` (diagnoses; melanoma = softmax[:, MEL])
     meta: bool = True # fuse age, sex and site with the image features (--no-meta: image only)

@@ -197,7 +197,7 @@ def test_pretrain_on_extra_then_folds(data, tmp_path):
     df = train_table(data, [extra])
     assert set(ext.image_id) <= set(df.image_id[(df.fold < 0)])
     cfg = json.loads((run / 'config.json').read_text())
-    assert cfg['train_args']['pretrain_epochs'] == 1 and cfg['train_args']['replay'] == 1.0
+    assert cfg['train_args']['pretrain_epochs'] == 1 and cfg['train_args']['replay'] == 1.5
     assert cfg['train_args']['pretrain_head'] == 'multiclass'  # the default: stage 1 learns the extra data's diagnoses
     from safetensors.torch import load_file
     assert load_file(str(run / 'pretrain.safetensors'))['head.1.weight'].shape[0] == 9  # one output per diagnosis
