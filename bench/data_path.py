@@ -3,12 +3,12 @@
 Contenders, in one run, alternating, one thread, `num_workers=0` (so everything runs on one core and images/s is
 per core; with k DataLoader workers the decoding spreads over k cores):
 
-- baseline: the in-RAM cache (`melanoma.train.image_cache`), i.e. only the fastai batch transforms per batch;
-- stream: `melanoma.imagestore.JPEGStore` (decode + resize in `CacheDL.create_batch`, then the same transforms),
+- baseline: the in-RAM cache (`melanoma.store.image_cache`), i.e. only the fastai batch transforms per batch;
+- stream: `melanoma.store.JPEGStore` (decode + resize in `CacheDL.create_batch`, then the same transforms),
   with Pillow and with torchvision decoding;
 - decode only (no transforms), for each decoder: what a DataLoader worker does when the transforms run on the GPU.
 
-The batch transforms are the default training ones (`melanoma.train.batch_tfms('default')` after `IntToFloatTensor`),
+The batch transforms are the default training ones (`melanoma.learner.batch_tfms('default')` after `IntToFloatTensor`),
 run on the CPU here. Prints images/s and the ratio stream / cache.
 
     python bench/data_path.py [--n 96] [--bs 16] [--reps 3] [--sizes 384 512]
@@ -49,8 +49,9 @@ def main():
     a = ap.parse_args()
     torch.set_num_threads(1)
     from fastai.vision.augment import IntToFloatTensor
-    from melanoma.train import image_cache, CachedItems, CacheDL, batch_tfms
-    from melanoma.imagestore import JPEGStore
+    from melanoma.store import image_cache, CachedItems
+    from melanoma.learner import CacheDL, batch_tfms
+    from melanoma.store import JPEGStore
     paths = jpegs(a.n)
     n = len(paths)
     df = pd.DataFrame({'image_id': [p.stem for p in paths], 'path': [str(p) for p in paths]})

@@ -4,7 +4,7 @@
 
 In the same run, on synthetic scores (binormal, prevalence 1.76% as in SIIM-ISIC 2020, and 30%):
   * baseline: a Python loop of `sklearn.metrics.roc_auc_score` over stratified resamples (what a hand-written
-    bootstrap does), against `melanoma.evaluate.bootstrap_auc` (one rank matrix per chunk of resamples);
+    bootstrap does), against `melanoma.metrics.bootstrap_auc` (one rank matrix per chunk of resamples);
   * `melanoma.evaluate.evaluate` (metrics, 4 PNG plots, md/html/json report), for scale.
 Prints wall-clock medians and the ratio baseline / ours, and checks both intervals agree."""
 import argparse, statistics, sys, tempfile, time
@@ -15,9 +15,10 @@ from sklearn.metrics import roc_auc_score
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from melanoma.evaluate import bootstrap_auc, evaluate
+from melanoma.metrics import bootstrap_auc
 
 
+from melanoma.evaluate import evaluate
 def loop_bootstrap(y, p, n_boot=1000, seed=0):
     "The baseline: stratified resamples scored one by one with roc_auc_score."
     rng = np.random.default_rng(seed)

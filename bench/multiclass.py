@@ -64,7 +64,7 @@ def main():
     src = Path(a.shared) / 'isic-2019-mini'
     if not (src / GT).is_file(): raise SystemExit(f'{src / GT}: not found')
     os.environ['MELANOMA_CACHE'] = str(WORK / 'cache')
-    from melanoma.train import work_dir
+    from melanoma.store import work_dir
     data = link_folder(src, WORK / f'isic-2019-mini-{a.limit}', grouped_subset(src, a.limit)) if a.limit else src
     models, reports = WORK / 'models', WORK / 'reports'
     py = [sys.executable, '-m', 'melanoma.cli']

@@ -23,7 +23,7 @@ from melanoma.cli import main
 from melanoma.data import read_dataset
 from melanoma.inference import export_onnx, default_workers
 from melanoma.model import create_model, save_model, load_model
-from melanoma.preprocess import open_image
+from melanoma.images import open_image
 
 WORK = REPO / 'bench' / '_work' / 'predict'
 SHARED = REPO.parent / 'shared' / 'data' / 'siim-isic-2020-mini'

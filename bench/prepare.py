@@ -1,4 +1,4 @@
-"""Benchmark `melanoma.preprocess.prepare` against a plain Pillow/pydicom loop on the real competition files.
+"""Benchmark `melanoma.prepare.prepare` against a plain Pillow/pydicom loop on the real competition files.
 
     .venv/bin/python bench/prepare.py [--size 512] [--repeats 3] [--workers 0]
 
@@ -18,7 +18,7 @@ from PIL import Image
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from melanoma.dicom import read_dicom, dicom_meta, lenient_dicom
-from melanoma.preprocess import prepare
+from melanoma.prepare import prepare
 
 DATA = Path(os.environ.get('MELANOMA_SHARED_DATA', REPO.parent/'shared'/'data'))/'siim-isic-2020-mini'
 WORK = REPO/'bench'/'_work'/'prepare'

@@ -4,9 +4,9 @@ For N = 2,000, 8,000 and 32,000 distinct 512 px JPEGs in the SIIM-ISIC layout (`
 measured in a fresh child process (the parent samples the child's whole process tree, DataLoader workers included,
 every 0.25 s):
 
-- stream: `melanoma.imagestore.choose_store(mode='stream')` at `--size` (512) px, a `JPEGStore` read by `CacheDL`
+- stream: `melanoma.store.choose_store(mode='stream')` at `--size` (512) px, a `JPEGStore` read by `CacheDL`
   with `--workers` (2) DataLoader worker processes;
-- cache: `choose_store(mode='memory')` (the in-RAM cache, `melanoma.train.image_cache`) at `--cache-size` (256) px,
+- cache: `choose_store(mode='memory')` (the in-RAM cache, `melanoma.store.image_cache`) at `--cache-size` (256) px,
   the loader without workers as today; run only where `store_plan` says the cache fits this machine's default budget
   (a 32k x 512 px cache is a 24 GiB array: it cannot run on a 24 GiB machine, which is the point), else reported
   with the memory it would need.
@@ -119,8 +119,10 @@ def child(a):
     import torch
     torch.set_num_threads(1)
     from fastai.basics import Callback, CancelFitException
-    from melanoma.train import train_table, fold_split, fold_learner, work_dir
-    from melanoma.imagestore import choose_store
+    from melanoma.train import train_table, fold_split
+    from melanoma.learner import fold_learner
+    from melanoma.store import work_dir
+    from melanoma.store import choose_store
     from melanoma.model import create_model
     T = {}
     t = time.perf_counter(); df = train_table(a.set); T['table_s'] = time.perf_counter() - t
@@ -192,7 +194,7 @@ def main():
     a = ap.parse_args()
     if a.child: return child(a)
     import pandas as pd
-    from melanoma.imagestore import store_plan
+    from melanoma.store import store_plan
     print(f'{time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}, {os.cpu_count()} CPUs, load average '
           f'{" ".join(f"{v:.2f}" for v in os.getloadavg())}', flush=True)
     rows = []

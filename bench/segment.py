@@ -78,7 +78,7 @@ def classifier_effect(shared: Path, model_dir: Path, res: dict, n_2019_train: in
     from melanoma.core import safe_auc
     from melanoma.train import train_table, fold_split, FOLD_SEED
     from melanoma.model import create_model
-    from melanoma.preprocess import open_image
+    from melanoma.images import open_image
     from melanoma.segment import load_seg_model, predict_masks, crop_to_lesion, lesion_measurements, MEASURE_COLUMNS
     if threads: torch.set_num_threads(threads)
     siim, isic = shared / 'siim-isic-2020-mini', shared / 'isic-2019-mini'
@@ -179,7 +179,7 @@ def main():
 
     # 2. Otsu baseline
     from melanoma.segment import read_seg_dataset, read_mask, jaccard, jaccard_summary
-    from melanoma.preprocess import open_image
+    from melanoma.images import open_image
     va = read_seg_dataset(data).query("split == 'valid'")
     with Load() as ld:
         t, c = time.time(), time.process_time()

@@ -41,8 +41,10 @@ def summary(rows: list[dict]) -> dict:
 
 def heldout_tta(run: Path, siim: Path, isic: Path, tta: int) -> float:
     "AUC on the held-out 2019 fold of the trained run `run`, scored as `melanoma predict` scores it: `load_model`, every fold, `tta` views."
-    from melanoma.train import train_table, image_cache, work_dir, FOLD_SEED
-    from melanoma.model import load_model, Pixels
+    from melanoma.train import train_table, FOLD_SEED
+    from melanoma.store import image_cache, work_dir
+    from melanoma.model import load_model
+    from melanoma.images import Pixels
     from melanoma.core import safe_auc
     df = train_table(siim, [isic], seed=FOLD_SEED)
     ext = df[df.fold < 0].reset_index(drop=True)
@@ -97,9 +99,12 @@ def main():
     pre = models / f'{name}-s{a.seeds.split(",")[0]}' / 'pretrain.safetensors'  # the first seed's stage-1 network
     if a.skip_default and not runs: name = f'{name}-references'  # references alone: do not overwrite the full results
 
-    from melanoma.train import train_table, image_cache, work_dir, fold_split, CachedItems, CacheDL, labels, precision_cbs, AUC, FOLD_SEED
+    from melanoma.train import train_table, fold_split, FOLD_SEED
+    from melanoma.store import image_cache, work_dir, CachedItems
+    from melanoma.learner import CacheDL, labels, precision_cbs, AUC
     from melanoma.core import safe_auc
-    from melanoma.model import create_model, splitter, dihedral, meta_frame_to_tensor, _mel_logit
+    from melanoma.model import create_model, splitter, meta_frame_to_tensor, _mel_logit
+    from melanoma.images import dihedral
     from fastai.basics import Learner, DataLoaders, BCEWithLogitsLossFlat, Normalize
     from fastai.vision.augment import aug_transforms, IntToFloatTensor
     import fastai.callback.schedule  # noqa

@@ -1,7 +1,7 @@
 """Training speed of `melanoma.train`, in one run:
 
 1. fastai overhead: the fastai Learner (`fold_learner`, no augmentation) vs a plain PyTorch loop with the same
-   network, cached images, batch size, optimiser (PyTorch's fused AdamW, as `melanoma.train.adamw`) and precision (the
+   network, cached images, batch size, optimiser (PyTorch's fused AdamW, as `melanoma.learner.adamw`) and precision (the
    default: channels-last fp32 on the CPU, mixed precision on a GPU); ratio of images/s (target >= 0.95); also the
    same Learner with fastai's own Adam (the default before 2026-12-01);
 2. the whole default pipeline (batch augmentation included) vs the same in fp32 NCHW, and in channels-last + bf16.
@@ -29,7 +29,9 @@ def main():
     from melanoma.sample import make_sample_data
     from melanoma.model import create_model
     from melanoma.core import default_device
-    from melanoma.train import train_table, image_cache, fold_learner, precision_cbs, ChannelsLastInput, PlainInput
+    from melanoma.train import train_table
+    from melanoma.store import image_cache
+    from melanoma.learner import fold_learner, precision_cbs, ChannelsLastInput, PlainInput
     from fastai.callback.fp16 import MixedPrecision
     data = make_sample_data(WORK / f'speed-sample-{a.n}', n_train=a.n, n_test=1, size=256, dicom=0, progress=False)
     df = train_table(data, n_folds=2)
@@ -56,7 +58,7 @@ def main():
     def torch_epoch():
         torch.manual_seed(0)
         net = create_model(a.arch).to(dev).to(memory_format=torch.channels_last).train()
-        opt = torch.optim.AdamW(net.parameters(), 1e-4, eps=1e-5, weight_decay=1e-2, fused=True)  # as melanoma.train.adamw
+        opt = torch.optim.AdamW(net.parameters(), 1e-4, eps=1e-5, weight_decay=1e-2, fused=True)  # as melanoma.learner.adamw
         mean = torch.tensor(net.arch_config['mean'], device=dev)[:, None, None]
         std = torch.tensor(net.arch_config['std'], device=dev)[:, None, None]
         y = torch.tensor(df.target.to_numpy(), dtype=torch.float32)[:, None]

@@ -16,7 +16,7 @@ __all__ = ['COMMANDS', 'EXTRAS', 'find_command', 'missing_extra', 'load_command'
 # %% ../nbs/90_cli.ipynb #c004
 COMMANDS = {
     'sample-data':      ('melanoma.sample:sample_data_cli',        'write a small synthetic data set in the SIIM-ISIC Kaggle layout'),
-    'prepare':          ('melanoma.preprocess:prepare_cli',        'write resized copies of a data set (JPEG or DICOM) in the same layout'),
+    'prepare':          ('melanoma.prepare:prepare_cli',           'write resized copies of a data set (JPEG or DICOM) in the same layout'),
     'folds':            ('melanoma.folds:folds_cli',               'assign patient/lesion-grouped stratified folds and save them to CSV'),
     'train':            ('melanoma.train:train_cli',               'fine-tune a pretrained backbone with fastai; saves safetensors + JSON'),
     'predict':          ('melanoma.inference:predict_cli',         'predict a test set (TTA, folds, ensembles) into a validated submission CSV'),
@@ -30,7 +30,7 @@ COMMANDS = {
     'kaggle download':  ('melanoma.kaggle:download_cli',           'download and unzip competition files or a Kaggle dataset, resumably'),
     'kaggle dataset':   ('melanoma.kaggle:dataset_cli',            'create or version a Kaggle dataset, uploading batch by batch'),
     'kaggle train':     ('melanoma.kaggle:kaggle_train_cli',       'generate, push and follow a Kaggle GPU kernel that runs `melanoma train`'),
-    'demo':             ('melanoma.app:demo_cli',                  'serve the Gradio demo for a trained model'),
+    'demo':             ('melanoma.space:demo_cli',                'serve the Gradio demo for a trained model'),
     'seg train':        ('melanoma.segment:seg_train_cli',         'train a lesion-segmentation U-Net (ISIC 2017/2018, PH2 layouts); reports Jaccard'),
     'seg predict':      ('melanoma.segment:seg_predict_cli',       'write a 0/255 PNG lesion mask per image, batched and resumable'),
     'seg measure':      ('melanoma.segment:seg_measure_cli',       'ABCD-style lesion measurements (asymmetry, border, colours) from masks to a CSV'),
@@ -45,8 +45,10 @@ def _usage(group: str | None = None) -> str:
     lines = [f'usage: melanoma {what} [ARGS...]   (melanoma {what} --help for its options)', '', 'commands:']
     return '\n'.join(lines + [f'  {k:<{w}}  {v[1]}' for k, v in cmds.items()])
 
+# %% ../nbs/90_cli.ipynb #ccbd859d
 def _is_group(word: str) -> bool: return any(k.startswith(word + ' ') for k in COMMANDS)
 
+# %% ../nbs/90_cli.ipynb #fcc977d8
 def find_command(argv: list[str]) -> tuple[str, list[str]]:
     "Split `argv` into the longest subcommand name it starts with and the remaining arguments."
     for n in (2, 1):
@@ -63,6 +65,7 @@ def missing_extra(e: ModuleNotFoundError) -> str | None:
     top = (e.name or '').split('.')[0]
     return f'pip install "melanoma[{EXTRAS[top]}]"' if top in EXTRAS else None
 
+# %% ../nbs/90_cli.ipynb #68153112
 def load_command(name: str):
     "Import the function behind subcommand `name`."
     mod, fn = COMMANDS[name][0].split(':')

@@ -6,15 +6,16 @@ Docs: https://melanoma-dev.github.io/melanoma/core.html.md"""
 
 # %% ../nbs/00_core.ipynb #c002
 from __future__ import annotations
-import hashlib, os, tempfile, contextlib
+import contextlib, hashlib, math, os, tempfile
 from pathlib import Path
 from typing import Iterator
+import numpy as np
 import pandas as pd
 from fastcore.script import CliError
 
 # %% auto #0
 __all__ = ['MelanomaError', 'atomic_write', 'atomic_path', 'write_csv', 'sha256_file', 'default_device', 'require_columns',
-           'safe_auc']
+           'safe_auc', 'jsonable']
 
 # %% ../nbs/00_core.ipynb #c003
 class MelanomaError(CliError):
@@ -87,7 +88,16 @@ def require_columns(df: pd.DataFrame, cols: list[str], source: str | os.PathLike
 # %% ../nbs/00_core.ipynb #c014
 def safe_auc(y, p) -> float:
     "ROC AUC of labels `y` and scores `p` (scikit-learn), or NaN when `y` holds a single class."
-    import numpy as np
     from sklearn.metrics import roc_auc_score
     y, p = np.asarray(y), np.asarray(p)
     return float(roc_auc_score(y, p)) if len(np.unique(y)) == 2 else float('nan')
+
+# %% ../nbs/00_core.ipynb #44fa7a36
+def jsonable(o):
+    "`o` as plain JSON values: containers recursed, numpy numbers and arrays as Python ones, NaN as null, other objects as strings."
+    if isinstance(o, dict): return {str(k): jsonable(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple, np.ndarray)): return [jsonable(v) for v in (o.tolist() if isinstance(o, np.ndarray) else o)]
+    if isinstance(o, np.generic): o = o.item()
+    if isinstance(o, float) and math.isnan(o): return None
+    if o is None or isinstance(o, (str, int, float, bool)): return o
+    return str(o)

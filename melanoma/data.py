@@ -33,6 +33,7 @@ def _text(s: pd.Series) -> pd.Series:
     "Strings with missing values as ''."
     return s.astype(object).where(s.notna(), '').astype(str).str.strip()
 
+# %% ../nbs/01_data.ipynb #87cece4b
 def conform(df: pd.DataFrame, source: str | os.PathLike = 'data') -> pd.DataFrame:
     "A copy of `df` with exactly the `SCHEMA` columns and types (text '' when unknown, float `age`, `Int64` `target`)."
     require_columns(df, SCHEMA, source)
@@ -67,6 +68,7 @@ def _map_vocab(values: pd.Series, mapping: dict, what: str, source, default: str
         out = out.fillna('')
     return out.astype(str)
 
+# %% ../nbs/01_data.ipynb #6258186a
 def _age(values: pd.Series, source) -> pd.Series:
     "Ages as floats; a non-numeric or implausible value raises `MelanomaError` naming the row."
     a = pd.to_numeric(values, errors='coerce')
@@ -76,6 +78,7 @@ def _age(values: pd.Series, source) -> pd.Series:
         raise MelanomaError(f'{source}: row {i + 2}: age {values.iloc[i]!r} is not a number of years')
     return a.astype(float)
 
+# %% ../nbs/01_data.ipynb #3f1a52d9
 def _target(values: pd.Series, source, col: str = 'target') -> pd.Series:
     "0/1 targets; anything else raises `MelanomaError` naming the row."
     t = pd.to_numeric(values, errors='coerce')
@@ -85,6 +88,7 @@ def _target(values: pd.Series, source, col: str = 'target') -> pd.Series:
         raise MelanomaError(f'{source}: row {i + 2}: {col} must be 0 or 1, got {values.iloc[i]!r}')
     return t.astype('Int64')
 
+# %% ../nbs/01_data.ipynb #e196d39a
 def _ids(values: pd.Series, source, col: str) -> pd.Series:
     "Image ids: non-empty and unique, else `MelanomaError` naming the row."
     ids = _text(values)
@@ -94,6 +98,7 @@ def _ids(values: pd.Series, source, col: str) -> pd.Series:
             raise MelanomaError(f'{source}: row {i + 2}: {col} {ids.iloc[i]!r} {why}')
     return ids
 
+# %% ../nbs/01_data.ipynb #f07697ed
 def _read_csv(path: Path, cols: list[str]) -> pd.DataFrame:
     "Read a CSV as text, checking it exists and has `cols`."
     if not path.is_file(): raise MelanomaError(f'{path}: file not found')
@@ -112,6 +117,7 @@ def _listing(folder: Path) -> dict[str, str]:
         if ext.lower() in IMAGE_EXTS and stem not in out: out[stem] = e.name
     return out
 
+# %% ../nbs/01_data.ipynb #db961aa2
 def _find(ids: pd.Series, folders: list[Path], ext: str = '.jpg') -> pd.Series:
     "Absolute path of each id's image in the first of `folders` that holds it; `folders[0]/<id><ext>` when none does."
     lists = [(f, _listing(f)) for f in folders]
@@ -121,6 +127,7 @@ def _find(ids: pd.Series, folders: list[Path], ext: str = '.jpg') -> pd.Series:
         return str((folders[0]/f'{i}{ext}').absolute())
     return ids.map(one).astype(str)
 
+# %% ../nbs/01_data.ipynb #94afdbd6
 def check_images(df: pd.DataFrame) -> pd.DataFrame:
     "The rows of `df` whose `path` is not an existing file (each folder is listed once)."
     dirs = {d: None for d in map(os.path.dirname, df['path'])}
@@ -130,6 +137,7 @@ def check_images(df: pd.DataFrame) -> pd.DataFrame:
     ok = [os.path.basename(p) in dirs[os.path.dirname(p)] for p in df['path']]
     return df[~np.array(ok, dtype=bool)]
 
+# %% ../nbs/01_data.ipynb #81f20714
 def _handle_missing(df: pd.DataFrame, missing: str, source) -> pd.DataFrame:
     "Apply the `missing` policy; the number of missing images goes in `df.attrs['n_missing']`."
     if missing not in ('warn', 'drop', 'ignore', 'error'):
@@ -146,6 +154,7 @@ def _handle_missing(df: pd.DataFrame, missing: str, source) -> pd.DataFrame:
     df.attrs['n_missing'] = len(miss)
     return df
 
+# %% ../nbs/01_data.ipynb #9462eb8e
 def _frame(source: str, split: str, **cols) -> pd.DataFrame:
     "A schema DataFrame from column values (missing columns empty)."
     n = len(cols['image_id'])
@@ -224,6 +233,7 @@ def _ham_csv(root: Path) -> Path | None:
     for n in ('HAM10000_metadata.csv', 'HAM10000_metadata'):
         if (root/n).is_file(): return root/n
 
+# %% ../nbs/01_data.ipynb #686e516e
 def read_ham10000(root: str | os.PathLike, # folder with `HAM10000_metadata.csv` and the image folders
                   missing: str = 'warn', # rows whose image is absent: warn, drop, ignore, error
                  ) -> pd.DataFrame:
@@ -255,6 +265,7 @@ def detect_layout(root: str | os.PathLike) -> str:
     raise MelanomaError(f'{root}: not a known data layout (looked for train.csv/test.csv (SIIM-ISIC 2020), '
                         'ISIC_2019_Training_GroundTruth.csv (ISIC 2019) and HAM10000_metadata.csv (HAM10000))')
 
+# %% ../nbs/01_data.ipynb #739f5f3e
 def read_dataset(root: str | os.PathLike, # a data folder in any supported layout
                  split: str = 'train', # `train` or `test` (only SIIM-ISIC 2020 has a test split)
                  images: str = 'auto', # SIIM-ISIC 2020 only: `jpeg`, `dicom` or `auto`
@@ -274,6 +285,7 @@ def _head_hash(path: str) -> str:
     import hashlib
     with open(path, 'rb') as f: return hashlib.sha256(f.read(_HEAD)).hexdigest()
 
+# %% ../nbs/01_data.ipynb #a03b61c9
 def _identical_files(paths: pd.Series) -> pd.Series:
     "For each path, the index label of the first earlier row whose file has the same bytes (NaN when none)."
     by_size = defaultdict(list)
@@ -297,6 +309,7 @@ def _identical_files(paths: pd.Series) -> pd.Series:
     bar.close()
     return pd.Series(first, index=paths.index, dtype=float)
 
+# %% ../nbs/01_data.ipynb #86ed3c46
 def combine(*dfs: pd.DataFrame, # readers' outputs, in order of preference
             duplicates: str | os.PathLike | pd.DataFrame | None = None, # official 2020 duplicates CSV (`ISIC_id,ISIC_id_paired`)
             hash_files: bool = True, # also drop byte-identical image files

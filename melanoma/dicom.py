@@ -56,6 +56,7 @@ assert list(SITE_CODES) == SITES
 def _unquote(v) -> str:
     return '' if v is None else str(v).strip().strip('"\'').strip()
 
+# %% ../nbs/02_dicom.ipynb #f6745117
 def _q(v: str, quirks: bool) -> str: return f'"{v}"' if quirks else v
 
 # %% ../nbs/02_dicom.ipynb #c007
@@ -125,6 +126,7 @@ def _read(path: Path, pixels: bool = True) -> Dataset:
     if pixels and 'PixelData' not in ds: raise MelanomaError(f'{path}: DICOM file has no pixel data')
     return ds
 
+# %% ../nbs/02_dicom.ipynb #ebebb21b
 def _to_rgb(a: np.ndarray) -> Image.Image:
     "An RGB PIL image from a decoded pixel array (grey, RGB or RGBA; any integer depth)."
     if a.ndim == 4: a = a[0]  # multi-frame: the first frame
@@ -136,6 +138,7 @@ def _to_rgb(a: np.ndarray) -> Image.Image:
     if a.ndim == 3 and a.shape[-1] == 4: a = a[..., :3]
     return Image.fromarray(a).convert('RGB')
 
+# %% ../nbs/02_dicom.ipynb #e266432f
 def _pillow_fast(ds: Dataset, size: int | None) -> Image.Image | None:
     "Decode a YBR JPEG Baseline single frame with Pillow (in draft mode for `size`); None when not that case."
     ts = getattr(ds.file_meta, 'TransferSyntaxUID', None) if hasattr(ds, 'file_meta') else None

@@ -28,6 +28,7 @@ def check_folds(df: pd.DataFrame, source: str | os.PathLike = 'folds') -> None:
         g = n[n > 1].index[0]
         raise MelanomaError(f"{source}: group {g!r} spans folds {sorted(f.fold[f.group == g].unique().tolist())}")
 
+# %% ../nbs/03_folds.ipynb #34499a61
 def make_folds(df: pd.DataFrame, # a reader's output (`image_id`, `group`, `target`)
                n_folds: int = 5, # number of folds
                seed: int = 42, # shuffling seed
@@ -52,6 +53,7 @@ def _folds_path(path: str | os.PathLike) -> Path:
     p = Path(path)
     return p/'folds.csv' if p.is_dir() or not p.suffix else p
 
+# %% ../nbs/03_folds.ipynb #1f2ca789
 def save_folds(df: pd.DataFrame, # with `image_id, group, target, fold`
                path: str | os.PathLike, # a data folder (writes `folds.csv` in it) or a CSV path
               ) -> Path:
@@ -59,6 +61,7 @@ def save_folds(df: pd.DataFrame, # with `image_id, group, target, fold`
     require_columns(df, FOLD_COLS, 'save_folds')
     return write_csv(df[FOLD_COLS], _folds_path(path))
 
+# %% ../nbs/03_folds.ipynb #ce27390e
 def load_folds(path: str | os.PathLike, # a data folder holding `folds.csv`, or a CSV path
               ) -> pd.DataFrame:
     "Read a `folds.csv`, checking its columns, fold numbers and that no group spans two folds."
@@ -79,6 +82,7 @@ def load_folds(path: str | os.PathLike, # a data folder holding `folds.csv`, or 
     check_folds(f, p)
     return f
 
+# %% ../nbs/03_folds.ipynb #588436ed
 def with_folds(df: pd.DataFrame, # a reader's (or `combine`'s) output
                folds: pd.DataFrame | str | os.PathLike, # folds DataFrame, or a data folder / `folds.csv` path
                strict: bool = True, # error when a main-source image has no fold (stale `folds.csv`)
@@ -105,6 +109,7 @@ def fold_summary(df: pd.DataFrame) -> pd.DataFrame:
     s['rate'] = (s.melanoma / s.images).round(4)
     return s
 
+# %% ../nbs/03_folds.ipynb #b619fd7f
 def folds_cli(data: str, # data folder (SIIM-ISIC 2020, ISIC 2019 or HAM10000 layout)
               n_folds: int = 5, # number of folds
               seed: int = 42, # shuffling seed

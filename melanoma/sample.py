@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw
 from tqdm.auto import tqdm
-from .core import MelanomaError, atomic_write, atomic_path, write_csv
+from .core import MelanomaError, atomic_path, atomic_write, write_csv
+from .dicom import lenient_dicom, write_dicom
 
 # %% auto #0
 __all__ = ['SKIN', 'BENIGN_COLOURS', 'MELANOMA_COLOURS', 'SITE_P', 'BENIGN_DX', 'MANIFEST', 'README', 'draw_lesion',
@@ -28,6 +29,7 @@ def _noise(rng: np.random.Generator, size: int, cells: int = 6, n: int = 1) -> n
     return np.stack([np.asarray(Image.fromarray(rng.standard_normal((cells, cells)).astype(np.float32), 'F')
                                 .resize((size, size), Image.BICUBIC)) for _ in range(n)])
 
+# %% ../nbs/05_sample.ipynb #6d033b98
 def draw_lesion(m: float, # malignancy in [0, 1]: size, darkness, border irregularity and colour variety grow with it
                 size: int = 256, # image side in pixels
                 skin: int | np.ndarray = 1, # index into `SKIN` or an RGB triple
@@ -122,6 +124,7 @@ def _expected_files(df_tr: pd.DataFrame, df_te: pd.DataFrame, dicom: int) -> lis
         fs += [f'{split}/{i}.dcm' for i in df.image_name[:dicom]]
     return fs
 
+# %% ../nbs/05_sample.ipynb #fdf7f40b
 def make_sample_data(dest: str | os.PathLike, # folder to write (created; an existing sample set there is reused or replaced)
                      n_train: int = 240, # training images
                      n_test: int = 60, # test images (different patients)
@@ -155,7 +158,6 @@ def make_sample_data(dest: str | os.PathLike, # folder to write (created; an exi
         p = dest/'jpeg'/split/f'{r.image_name}.jpg'
         with atomic_path(p) as tmp: img.save(tmp, 'JPEG', quality=90)
         if r.Index < dicom:
-            from melanoma.dicom import write_dicom, lenient_dicom
             with lenient_dicom(): write_dicom(img, dest/split/f'{r.image_name}.dcm', r.image_name, r.patient_id, r.sex or None,
                         None if np.isnan(r.age_approx) else r.age_approx, r.anatom_site_general_challenge or None, quirks=True)
     write_csv(tr.drop(columns=['m', 'skin', 'seed']), dest/'train.csv')

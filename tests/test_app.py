@@ -9,6 +9,7 @@ from PIL import Image
 
 from melanoma.core import MelanomaError
 from melanoma import app as A
+from melanoma import space as SP
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / 'app' / 'examples'
@@ -195,7 +196,8 @@ def test_real_dicom(model, siim_mini):
 
 def test_calibrated_model(tmp_path, files):
     "Probability at the prevalence asked for; the default threshold is the operating point moved with it, so the verdict stays."
-    from melanoma.model import load_model, prior_shift
+    from melanoma.model import load_model
+    from melanoma.metrics import prior_shift
     from gradio_client import Client, handle_file
     m = load_model(make_model_dir(tmp_path / 'cal', calibrated=True), device='cpu')
     r0 = A.predict_image(m, files['jpeg'], heatmap=False)
@@ -344,7 +346,7 @@ def test_demo_cli_options(tmp_path):
 def test_export_space(tmp_path, model_dir, seg_dir):
     import gradio, yaml
     from melanoma import __version__
-    out = A.export_space(tmp_path / 'space', model_dir, seg_dir, pin=True, title='Melanoma: a demo')
+    out = SP.export_space(tmp_path / 'space', model_dir, seg_dir, pin=True, title='Melanoma: a demo')
     got = {str(p.relative_to(out)) for p in out.rglob('*') if p.is_file()}
     assert {'app.py', 'requirements.txt', 'README.md', '.gitattributes', 'models/tiny/config.json', 'models/tiny/oof_auc.json',
             'models/tiny/fold0.safetensors', 'models/tiny/fold1.safetensors', 'models/seg/config.json',
@@ -354,10 +356,10 @@ def test_export_space(tmp_path, model_dir, seg_dir):
     assert meta['sdk'] == 'gradio' and meta['sdk_version'] == gradio.__version__ and meta['app_file'] == 'app.py'
     assert meta['license'] == 'apache-2.0' and meta['title'] == 'Melanoma: a demo' and len(meta['short_description']) <= 60
     assert (out / 'requirements.txt').read_text().split() == [f'melanoma[demo]=={__version__}', f'gradio=={gradio.__version__}']
-    assert (out / 'app.py').read_text() == A.SPACE_APP == (REPO / 'app' / 'app.py').read_text()  # the repo's app is the Space's
-    with pytest.raises(MelanomaError, match='not empty'): A.export_space(out, model_dir, pin=True)
+    assert (out / 'app.py').read_text() == SP.SPACE_APP == (REPO / 'app' / 'app.py').read_text()  # the repo's app is the Space's
+    with pytest.raises(MelanomaError, match='not empty'): SP.export_space(out, model_dir, pin=True)
     (tmp_path / 'x.whl').write_text('no')
-    with pytest.raises(MelanomaError, match='not a melanoma wheel'): A.export_space(tmp_path / 's2', model_dir, False, wheel=tmp_path / 'x.whl')
+    with pytest.raises(MelanomaError, match='not a melanoma wheel'): SP.export_space(tmp_path / 's2', model_dir, False, wheel=tmp_path / 'x.whl')
     assert sorted(p.name for p in tmp_path.iterdir()) == ['space', 'x.whl']  # nothing half-written
 
 
@@ -381,7 +383,7 @@ def test_exported_space_serves_from_a_fresh_venv(tmp_path, model, model_dir, seg
     importable in that venv: the app runs the bundled wheel."""
     from gradio_client import Client, handle_file
     from melanoma.cli import main
-    whl = A.build_wheel(tmp_path / 'wheels')  # `pip wheel --no-deps` on a copy of the checkout (no build/ left in it)
+    whl = SP.build_wheel(tmp_path / 'wheels')  # `pip wheel --no-deps` on a copy of the checkout (no build/ left in it)
     space = tmp_path / 'space'
     assert main(['demo', '--export', str(space), '--model', str(model_dir), '--seg-model', str(seg_dir), '--wheel', str(whl)]) == 0
     assert (space / whl.name).is_file() and 'torch' in (space / 'requirements.txt').read_text()

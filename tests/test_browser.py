@@ -95,7 +95,7 @@ def test_age_left_empty_is_missing_and_typed_age_is_sent(served, browser):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
     from melanoma import app as A
-    from melanoma.model import prior_shift
+    from melanoma.metrics import prior_shift
     url, calls = served
     browser.get(url)
     wait = WebDriverWait(browser, 90)

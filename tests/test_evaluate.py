@@ -5,9 +5,10 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 from melanoma.core import MelanomaError
-from melanoma.evaluate import bootstrap_auc, operating_points, subgroup_table, evaluate, at_threshold
+from melanoma.metrics import bootstrap_auc, operating_points, at_threshold
 
 
+from melanoma.evaluate import subgroup_table, evaluate
 def fake_preds(n=400, prev=0.3, sep=1.5, seed=0):
     rng = np.random.default_rng(seed)
     y = (rng.random(n) < prev).astype(int)
@@ -122,7 +123,8 @@ def test_real_fold_report(siim_mini, tmp_path):
 def test_oof_by_population_with_training_metadata(sample_data, tmp_path, capsys):
     "--oof: 2020 rows and held-out extra rows (once per fold model) scored apart; subgroups from the training folders."
     from melanoma.data import read_dataset
-    from melanoma.evaluate import evaluate_cli, calibration_error
+    from melanoma.evaluate import evaluate_cli
+    from melanoma.metrics import calibration_error
     df = read_dataset(sample_data, 'train')
     rng = np.random.default_rng(0)
     a = pd.DataFrame({'image_id': df.image_id, 'target': df.target.astype(int), 'fold': np.arange(len(df)) % 2, 'source': 'siim2020',
@@ -159,7 +161,7 @@ def test_oof_by_population_with_training_metadata(sample_data, tmp_path, capsys)
 
 
 def test_calibration_error():
-    from melanoma.evaluate import calibration_error
+    from melanoma.metrics import calibration_error
     y = np.r_[np.zeros(80), np.ones(20)]
     assert calibration_error(y, np.full(100, 0.2)) == pytest.approx(0)
     assert calibration_error(y, np.full(100, 0.5)) == pytest.approx(0.3)

@@ -1,10 +1,12 @@
-"Tests for melanoma.imagestore: the streaming store gives the cache's pixels, survives bad files, works in CacheDL workers, and choose_store picks by budget."
+"Tests for melanoma.store: the streaming store gives the cache's pixels, survives bad files, works in CacheDL workers, and choose_store picks by budget."
 import warnings
 from pathlib import Path
 import numpy as np, pandas as pd, pytest, torch
-from melanoma.imagestore import JPEGStore, choose_store, store_plan, header_ok, decode_pil, decode_tv, DECODERS
-from melanoma.train import image_cache, load_resized, CachedItems, CacheDL
+from melanoma.store import JPEGStore, choose_store, store_plan, header_ok, decode_pil, decode_tv, DECODERS
+from melanoma.store import image_cache, CachedItems
 
+from melanoma.images import load_resized
+from melanoma.learner import CacheDL
 pytestmark = pytest.mark.timeout(300)
 
 

@@ -224,7 +224,7 @@ def test_onnx_metadata_model_averages_missing_fields_like_torch(sample_data, tmp
 
 def test_prevalence(sample_data, tmp_path, monkeypatch, capsys):
     "--prevalence P: probabilities corrected from the training prevalence by prior shift; the output says which one."
-    from melanoma.model import prior_shift
+    from melanoma.metrics import prior_shift
     torch.manual_seed(0)
     m = save_model(create_model('resnet18', pretrained=False), tmp_path / 'm' / 'cal', {'size': 64, 'train_prevalence': 0.3})
     monkeypatch.chdir(tmp_path)

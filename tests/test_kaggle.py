@@ -7,8 +7,8 @@ import requests
 import melanoma.kaggle as mk
 from melanoma.batch import batch, MANIFEST
 from melanoma.core import MelanomaError
-from melanoma.kaggle import (call_kaggle, download, upload_dataset, dataset_metadata, kernel_metadata, write_kernel,
-                             kaggle_train, wait_kernel, COMPETITION, UPLOAD_STATE, KERNEL_STATE)
+from melanoma.kaggle import call_kaggle, download, upload_dataset, dataset_metadata, kernel_metadata, write_kernel, kaggle_train, wait_kernel, UPLOAD_STATE, KERNEL_STATE
+from melanoma.submission import COMPETITION
 from melanoma.submission import _kaggle_api_class
 
 def http_error(status: int, retry_after: str | None = None) -> requests.HTTPError:

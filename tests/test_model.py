@@ -6,6 +6,7 @@ from PIL import Image
 from melanoma.core import MelanomaError
 from melanoma.data import DIAGNOSES
 from melanoma import model as M
+from melanoma import metrics as MT
 
 SITE = Path(np.__file__).resolve().parents[1]  # site-packages of the running interpreter
 # real photos shipped by installed packages, with the ImageNet classes a sane network gives them
@@ -309,27 +310,27 @@ def _oof(seed=0):
 def test_prior_shift():
     p = np.linspace(0, 1, 101)
     for a, b in [(0.5, 0.05), (0.018, 0.3), (0.2, 0.2)]:
-        q = M.prior_shift(p, a, b)
-        np.testing.assert_allclose(M.prior_shift(q, b, a), p, rtol=1e-9, atol=1e-12)
+        q = MT.prior_shift(p, a, b)
+        np.testing.assert_allclose(MT.prior_shift(q, b, a), p, rtol=1e-9, atol=1e-12)
         assert (np.diff(q) >= 0).all()
     odds = lambda v: v / (1 - v)
-    assert np.isclose(odds(M.prior_shift(0.3, 0.5, 0.05)) / odds(0.3), odds(0.05) / odds(0.5))  # Bayes on the odds
-    assert isinstance(M.prior_shift(0.3, 0.5, 0.05), float)
+    assert np.isclose(odds(MT.prior_shift(0.3, 0.5, 0.05)) / odds(0.3), odds(0.05) / odds(0.5))  # Bayes on the odds
+    assert isinstance(MT.prior_shift(0.3, 0.5, 0.05), float)
     for bad in (0, 1, 2, float('nan'), 'a'):
-        with pytest.raises(MelanomaError, match='to_prevalence'): M.prior_shift(0.3, 0.5, bad)
-    with pytest.raises(MelanomaError, match='between 0 and 1'): M.prior_shift([0.2, -0.1], 0.5, 0.1)
+        with pytest.raises(MelanomaError, match='to_prevalence'): MT.prior_shift(0.3, 0.5, bad)
+    with pytest.raises(MelanomaError, match='between 0 and 1'): MT.prior_shift([0.2, -0.1], 0.5, 0.1)
 
 
 def test_oof_by_image_and_operating_point():
     o = _oof()
-    img = M.oof_by_image(o)
+    img = MT.oof_by_image(o)
     assert len(img) == 280 and (img[img.source == 'isic2019'].fold == -1).all() and (img[img.source == 'siim2020'].fold >= 0).all()
     mean = o[o.source == 'isic2019'].groupby('image_id').pred.mean()
     assert np.allclose(img[img.source == 'isic2019'].set_index('image_id').pred[mean.index], mean)
-    assert M.oof_prevalence(o) == pytest.approx(o[o.source == 'siim2020'].target.mean())
-    assert M.oof_prevalence(o.drop(columns='source')) is None  # one unnamed source, but images scored by several folds
-    assert M.oof_prevalence(o[o.source == 'siim2020'].drop(columns='source')) == pytest.approx(o[o.source == 'siim2020'].target.mean())
-    op = M.operating_point(o, 0.95, prevalence=0.3)
+    assert MT.oof_prevalence(o) == pytest.approx(o[o.source == 'siim2020'].target.mean())
+    assert MT.oof_prevalence(o.drop(columns='source')) is None  # one unnamed source, but images scored by several folds
+    assert MT.oof_prevalence(o[o.source == 'siim2020'].drop(columns='source')) == pytest.approx(o[o.source == 'siim2020'].target.mean())
+    op = MT.operating_point(o, 0.95, prevalence=0.3)
     y, p = img.target.to_numpy(), img.pred.to_numpy()
     assert op['prevalence'] == 0.3 and op['n'] == 280 and op['positives'] == int(y.sum())
     called = p >= op['threshold']
@@ -339,8 +340,8 @@ def test_oof_by_image_and_operating_point():
         g = img.source == s
         assert r['n'] == g.sum() and np.isclose(r['specificity'], 1 - called[g & (y == 0)].mean())
     json.dumps(op)  # storable in config.json
-    with pytest.raises(MelanomaError, match='sensitivity'): M.operating_point(o, 1.5)
-    with pytest.raises(MelanomaError, match='pred'): M.operating_point(o.drop(columns='pred'))
+    with pytest.raises(MelanomaError, match='sensitivity'): MT.operating_point(o, 1.5)
+    with pytest.raises(MelanomaError, match='pred'): MT.operating_point(o.drop(columns='pred'))
 
 
 def test_model_prevalence_and_threshold(tmp_path):
@@ -351,17 +352,17 @@ def test_model_prevalence_and_threshold(tmp_path):
     d = M.save_model(M.create_model('resnet18', pretrained=False), tmp_path / 'old', {'size': 32})
     o.to_csv(d / 'oof.csv', index=False)
     m = M.load_model(d, 'cpu')
-    assert m.train_prevalence == pytest.approx(M.oof_prevalence(o))
-    assert m.threshold() == pytest.approx(M.operating_point(o)['threshold'])
+    assert m.train_prevalence == pytest.approx(MT.oof_prevalence(o))
+    assert m.threshold() == pytest.approx(MT.operating_point(o)['threshold'])
     # a run that recorded them in config.json (as `melanoma train` does): those win over oof.csv
-    op = M.operating_point(o, prevalence=0.4)
+    op = MT.operating_point(o, prevalence=0.4)
     d2 = M.save_model(M.create_model('resnet18', pretrained=False), tmp_path / 'new', {'size': 32, 'train_prevalence': 0.4, 'operating_point': op})
     o.to_csv(d2 / 'oof.csv', index=False)
     m2 = M.load_model(d2, 'cpu')
     assert m2.train_prevalence == 0.4 and m2.threshold() == op['threshold']
     p, p05 = m2.predict(imgs, progress=False), m2.predict(imgs, prevalence=0.05, progress=False)
-    np.testing.assert_allclose(p05, M.prior_shift(p, 0.4, 0.05), rtol=1e-5)
-    assert (p05 < p).all() and np.isclose(m2.threshold(0.05), M.prior_shift(op['threshold'], 0.4, 0.05))
+    np.testing.assert_allclose(p05, MT.prior_shift(p, 0.4, 0.05), rtol=1e-5)
+    assert (p05 < p).all() and np.isclose(m2.threshold(0.05), MT.prior_shift(op['threshold'], 0.4, 0.05))
     for t in (m2.threshold(), float(np.median(p))):  # a decision is the same at any prevalence
         m2.operating_point = {**op, 'threshold': t}
         assert ((p >= m2.threshold()) == (p05 >= m2.threshold(0.05))).all()

@@ -1,4 +1,4 @@
-"Tests for melanoma.preprocess: open_image on every awkward kind of file, resize_image, and prepare."
+"Tests for melanoma.prepare: open_image on every awkward kind of file, resize_image, and prepare."
 import os, shutil, struct, zlib
 from pathlib import Path
 import numpy as np
@@ -9,8 +9,9 @@ from PIL import Image
 from melanoma.core import MelanomaError
 from melanoma.data import read_siim2020
 from melanoma.dicom import write_dicom
-from melanoma.preprocess import open_image, resize_image, prepare, prepare_cli, prepare_one, to_rgb, FAILURES_CSV
+from melanoma.images import open_image, resize_image, to_rgb
 
+from melanoma.prepare import prepare, prepare_cli, prepare_one, FAILURES_CSV
 RNG = np.random.default_rng(0)
 BASE = Image.fromarray(RNG.integers(0, 256, (60, 80, 3), dtype=np.uint8))
 
@@ -254,7 +255,7 @@ def test_real_prepare_isic2019_layout(isic2019_mini, tmp_path):
 
 
 def test_dicom_without_extension(tmp_path):
-    from melanoma.preprocess import is_dicom
+    from melanoma.images import is_dicom
     p = write_dicom(BASE, tmp_path/'scan', 'ISIC_0000004')  # no .dcm: found by the DICM marker
     assert is_dicom(p) and not is_dicom(tmp_path/'nothere')
     assert open_image(p).size == (80, 60)

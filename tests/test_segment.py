@@ -142,7 +142,7 @@ def test_seg_commands(tiny_model, tmp_path, capsys):
 
 
 def test_prepare_lesion_crop_with_model(tiny_model, tmp_path):
-    from melanoma.preprocess import prepare
+    from melanoma.prepare import prepare
     root, d, mdir, _ = tiny_model
     src = d / 'ISIC-2017_Validation_Data'
     rep = prepare(src, tmp_path / 'crops', size=24, mode='lesion-crop', seg_model=mdir, workers=1, progress=False)

@@ -6,9 +6,10 @@ from melanoma.cli import main
 from melanoma.core import MelanomaError
 from melanoma.data import DIAGNOSES
 from melanoma.model import create_model, save_model, load_model
-from melanoma.train import (train, train_table, fold_split, image_cache, CachedItems, CacheDL, fold_learner, predict_rows,
-                            melanoma_prob, labels, ExtraEpochs)
+from melanoma.train import train, train_table, fold_split
 
+from melanoma.store import image_cache, CachedItems
+from melanoma.learner import CacheDL, fold_learner, predict_rows, melanoma_prob, labels, ExtraEpochs
 OUTPUTS = {'config.json', 'fold0.safetensors', 'fold1.safetensors', 'metrics.csv', 'oof.csv', 'oof_auc.json'}
 
 
@@ -174,7 +175,7 @@ def test_freeze_epochs_recorded(data, tmp_path):
 
 def test_precision_callbacks_on_cpu():
     "CPU default: channels-last fp32 (measured fastest); bf16 autocast on request; fp16 needs a GPU."
-    from melanoma.train import precision_cbs, ChannelsLastInput, CPUMixedPrecision, PlainInput
+    from melanoma.learner import precision_cbs, ChannelsLastInput, CPUMixedPrecision, PlainInput
     cpu = torch.device('cpu')
     assert [type(c) for c in precision_cbs('auto', cpu)] == [ChannelsLastInput]
     assert [type(c) for c in precision_cbs('fp32', cpu, channels_last=False)] == [PlainInput]
@@ -230,7 +231,7 @@ def test_two_stages_without_replay_and_binary_stage1(data, tmp_path):
 
 def test_image_cache_reused_across_path_spellings(data, tmp_path, monkeypatch):
     "The same file named by a relative or an absolute path is one cache entry: a second run decodes nothing."
-    import melanoma.train as T
+    import melanoma.store as T
     df = train_table(data).head(6)
     x1, ok1 = image_cache(df, 32, tmp_path / 'c')
     calls = []
@@ -246,7 +247,7 @@ def test_meta_dropout_hides_fields_in_training_only():
     "MetaDropout: p=1 makes every training row 'unknown' (as a blank CSV row encodes); p=0 and validation batches are untouched."
     from types import SimpleNamespace
     from melanoma.model import meta_frame_to_tensor
-    from melanoma.train import MetaDropout
+    from melanoma.learner import MetaDropout
     df = pd.DataFrame(dict(sex=['male', 'female'] * 50, age=[40., 70.] * 50, site=['torso', 'head/neck'] * 50))
     m = meta_frame_to_tensor(df)
     blank = meta_frame_to_tensor(pd.DataFrame(dict(sex=[''], age=[float('nan')], site=[None])))[0]
@@ -294,7 +295,7 @@ def test_bars_kept_in_a_terminal(monkeypatch):
     "In a terminal fastai's bars and tables stay; redirected (or with progress off) they give way to the per-epoch lines."
     import sys
     from types import SimpleNamespace
-    from melanoma.train import _quiet
+    from melanoma.learner import _quiet
     learn = SimpleNamespace(no_bar=lambda: 'no_bar', no_logging=lambda: 'no_logging')
     monkeypatch.setattr(sys.stdout, 'isatty', lambda: True)
     assert _quiet(learn, True) == [] and _quiet(learn, False) == ['no_bar', 'no_logging']
@@ -317,7 +318,7 @@ def test_streamed_images_train_like_the_cache(data, tmp_path):
 def test_precision_fits_the_gpu(monkeypatch):
     "`auto` on a GPU: bf16 where it is native (compute capability 8+), fp16 with loss scaling on a T4 (7.5), whatever `is_bf16_supported` says."
     from fastai.callback.fp16 import MixedPrecision
-    import melanoma.train as mt
+    import melanoma.learner as mt
     monkeypatch.setattr(torch.cuda, 'is_bf16_supported', lambda *a, **k: True)  # recent PyTorch: True on a T4 (emulated)
     for cap, want in (((7, 5), 'fp16'), ((8, 0), 'bf16'), ((9, 0), 'bf16')):
         monkeypatch.setattr(torch.cuda, 'get_device_capability', lambda *a, cap=cap: cap)
