@@ -118,9 +118,10 @@ def oof_by_image(oof: pd.DataFrame # out-of-fold rows: `image_id, pred` (+ `sour
     if 'fold' in df: out['fold'] = out.fold.where(out.pop('_folds') <= 1, -1)
     return out
 
-# %% ../nbs/06_metrics.ipynb #9fcfe732
-MAIN_SOURCE = 'siim2020'
+# %% ../nbs/06_metrics.ipynb #cdd06a73
+MAIN_SOURCE = 'siim2020'  # the competition's own images: the population a run's probabilities are about
 
+# %% ../nbs/06_metrics.ipynb #626e8a27
 def oof_prevalence(oof: pd.DataFrame) -> float | None:
     """Melanoma fraction of a run's main out-of-fold images, the stand-in for `train_prevalence` of runs that did not record
     it: the SIIM-ISIC 2020 rows; without them every row when no image was scored by several folds; else None."""
@@ -171,6 +172,7 @@ def train_prevalence(target: np.ndarray, # melanoma flags of a fold's training r
 COLUMN_ALIASES = {'image_name': 'image_id', 'anatom_site_general_challenge': 'site', 'anatom_site_general': 'site',
             'age_approx': 'age', 'label': 'target'}
 
+# %% ../nbs/06_metrics.ipynb #25c3ac9d
 def read_oof(model_dir: str | os.PathLike) -> pd.DataFrame:
     "The out-of-fold predictions of a training run (`oof.csv`) as `image_id, pred` (+ `target`, `fold`, `source` when saved)."
     p = Path(model_dir) / 'oof.csv'
