@@ -1,5 +1,5 @@
-"""Training images that stream from the prepared JPEGs instead of sitting in RAM: `JPEGStore`, a drop-in for the
-cached uint8 tensor, and `choose_store`, which keeps the in-RAM cache where it fits a memory budget.
+"""Where training images live while a model trains: an in-RAM uint8 cache (`image_cache`) when it fits, a stream that
+decodes the prepared files on demand (`JPEGStore`) when it does not, and `choose_store`, which picks between them.
 
 Docs: https://melanoma-dev.github.io/melanoma/store.html.md"""
 
@@ -14,6 +14,7 @@ from typing import Sequence
 import numpy as np, pandas as pd, torch
 from PIL import Image
 from tqdm.auto import tqdm
+from fastcore.basics import patch
 from .core import MelanomaError, atomic_path, require_columns, write_csv
 from .images import is_dicom, load_image, load_resized, open_image
 
@@ -125,6 +126,7 @@ def decode_tv(path: str | os.PathLike, size: int) -> torch.Tensor:
     if tuple(t.shape[1:]) == (size, size): return t
     return torch.from_numpy(load_image(Image.fromarray(t.permute(1, 2, 0).numpy()), size)).permute(2, 0, 1)
 
+# %% ../nbs/08_store.ipynb #c1bc4038
 DECODERS = {'pil': decode_pil, 'torchvision': decode_tv}
 DECODER = 'torchvision'  # the faster on prepared 512 px JPEGs (bench/data_path.py)
 
@@ -145,24 +147,31 @@ class JPEGStore:
     @property
     def shape(self) -> torch.Size: return torch.Size((len(self), 3, self.size, self.size))
     def path(self, i: int) -> str: return os.fsdecode(self.paths[i])
-    def load(self, i: int) -> torch.Tensor:
-        "Row `i` as a 3 x size x size uint8 tensor; black (and recorded in `bad`/`errors`) when it cannot be read."
-        try: return DECODERS[self.decoder](self.path(i), self.size)
-        except Exception as e:
-            msg = str(e) if isinstance(e, MelanomaError) else f'{self.path(i)}: {type(e).__name__}: {e}'
-            if i not in self.errors: warnings.warn(f'{msg}; a black image is used instead')
-            self.errors[i] = msg; self.bad[i] = True
-            return torch.zeros((3, self.size, self.size), dtype=torch.uint8)
-    def __getitem__(self, rows) -> torch.Tensor:
-        if isinstance(rows, (int, np.integer)) or (torch.is_tensor(rows) and rows.ndim == 0): return self.load(int(rows))
-        if isinstance(rows, slice): rows = range(*rows.indices(len(self)))
-        rows = torch.as_tensor(np.asarray(rows), dtype=torch.long).reshape(-1)
-        out = torch.empty((len(rows), 3, self.size, self.size), dtype=torch.uint8)
-        for k, i in enumerate(rows.tolist()):
-            if not -len(self) <= i < len(self): raise IndexError(f'row {i} is outside the store of {len(self)} images')
-            out[k] = self.load(i % len(self))
-        return out
     def __repr__(self): return f'{type(self).__name__}({len(self)} images at {self.size}px, {self.decoder}, {int(self.bad.sum())} bad)'
+
+# %% ../nbs/08_store.ipynb #18b8f207
+@patch
+def load(self: JPEGStore, i: int) -> torch.Tensor:
+    "Row `i` as a 3 x size x size uint8 tensor; black (and recorded in `bad`/`errors`) when it cannot be read."
+    try: return DECODERS[self.decoder](self.path(i), self.size)
+    except Exception as e:
+        msg = str(e) if isinstance(e, MelanomaError) else f'{self.path(i)}: {type(e).__name__}: {e}'
+        if i not in self.errors: warnings.warn(f'{msg}; a black image is used instead')
+        self.errors[i] = msg; self.bad[i] = True
+        return torch.zeros((3, self.size, self.size), dtype=torch.uint8)
+
+# %% ../nbs/08_store.ipynb #92f80255
+@patch
+def __getitem__(self: JPEGStore, rows) -> torch.Tensor:
+    "Rows `rows` as an N x 3 x size x size uint8 tensor (one int row: 3 x size x size)."
+    if isinstance(rows, (int, np.integer)) or (torch.is_tensor(rows) and rows.ndim == 0): return self.load(int(rows))
+    if isinstance(rows, slice): rows = range(*rows.indices(len(self)))
+    rows = torch.as_tensor(np.asarray(rows), dtype=torch.long).reshape(-1)
+    out = torch.empty((len(rows), 3, self.size, self.size), dtype=torch.uint8)
+    for k, i in enumerate(rows.tolist()):
+        if not -len(self) <= i < len(self): raise IndexError(f'row {i} is outside the store of {len(self)} images')
+        out[k] = self.load(i % len(self))
+    return out
 
 # %% ../nbs/08_store.ipynb #c013
 def _header_error(path: str) -> str:
@@ -182,10 +191,11 @@ def header_ok(paths: Sequence[str | os.PathLike], workers: int = 4) -> tuple[np.
     return np.array([e == '' for e in errs], bool), errs
 
 # %% ../nbs/08_store.ipynb #c016
-CACHE_PEAK = 3.5  # peak host memory of the in-RAM cache, in multiples of the uint8 array (issue #12's measurement)
+CACHE_PEAK = 3.5  # peak host memory of the in-RAM cache, in multiples of the uint8 array (measured in issue #12)
 RAM_FRACTION = 0.5  # default budget: this fraction of the memory available when training starts
 MODES = ('auto', 'memory', 'stream')
 
+# %% ../nbs/08_store.ipynb #f82c5e84
 def available_ram() -> int | None:
     "Bytes of memory available for new allocations now (psutil, else /proc/meminfo's MemAvailable); None if unknown."
     try:
