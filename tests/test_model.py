@@ -375,3 +375,39 @@ def test_model_prevalence_and_threshold(tmp_path):
     # a broken oof.csv: a warning, the model still loads
     (d3 / 'oof.csv').write_text('image_id,target\nISIC_1,1\n')
     with pytest.warns(UserWarning, match='oof.csv'): assert M.load_model(d3, 'cpu').threshold() is None
+
+
+# --- config.json through `ModelConfig` ----------------------------------------------------------------------------
+
+V1_CONFIG = Path(__file__).parent / 'fixtures' / 'config_v1.json'  # written by `melanoma train --debug` of the release before ModelConfig
+
+def test_previous_release_model_folder_loads(tmp_path):
+    "A model folder of the previous release (config.json without `config_version`) loads, predicts, and loses no key."
+    cfg = json.loads(V1_CONFIG.read_text())
+    (tmp_path / 'config.json').write_text(json.dumps(cfg))
+    torch.manual_seed(0)
+    net = M.create_model(cfg['arch'], n_out=cfg['n_out'], n_meta=cfg['n_meta'], pretrained=False, **cfg['backbone_kwargs'])
+    for k in (0, 1): M.save_state(net, tmp_path / f'fold{k}.safetensors')
+    m = M.load_model(tmp_path, 'cpu')
+    c = m.config
+    assert isinstance(c, M.ModelConfig) and c.config_version == 1 and c.size == 64 and c.folds == [0, 1]
+    assert c.train_prevalence == cfg['train_prevalence'] and m.threshold() == pytest.approx(cfg['operating_point']['threshold'])
+    assert c.to_dict() == {**cfg, 'folds': [0, 1], 'config_version': 1}
+    assert c['meta_vocab'] == cfg['meta_vocab'] and c.get('no_such_key', 3) == 3  # dict-style reads still answer
+    p = m.predict([Image.new("RGB", (80, 60), (150, 100, 80))])
+    assert p.shape == (1,) and 0 <= p[0] <= 1
+
+
+def test_model_config_round_trip_and_errors(tmp_path):
+    "What `save_model` writes is what `ModelConfig.read` gives back; keys of a newer release survive; bad files are named."
+    net = M.create_model('resnet18', pretrained=False)
+    M.save_model(net, tmp_path / 'm', {'size': 48, 'name': 'x', 'from_the_future': {'a': 1}})
+    raw = json.loads((tmp_path / 'm' / 'config.json').read_text())
+    c = M.ModelConfig.read(tmp_path / 'm')
+    assert raw['config_version'] == M.CONFIG_VERSION and c.extra == {'from_the_future': {'a': 1}} and c.to_dict() == raw
+    assert c.data == {'size': 48, 'mean': list(M.IMAGENET_MEAN), 'std': list(M.IMAGENET_STD), 'resize': 'squish'}
+    c.write(tmp_path / 'again'); assert json.loads((tmp_path / 'again' / 'config.json').read_text()) == raw
+    (tmp_path / 'bad').mkdir(); (tmp_path / 'bad' / 'config.json').write_text('{"arch": "resnet18", "n_out": 1}')
+    with pytest.raises(MelanomaError, match=r'bad/config.json: missing field\(s\) size, mean, std'): M.load_model(tmp_path / 'bad')
+    (tmp_path / 'bad' / 'config.json').write_text('[1, 2]')
+    with pytest.raises(MelanomaError, match='expected a JSON object'): M.ModelConfig.read(tmp_path / 'bad')
