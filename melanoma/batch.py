@@ -85,6 +85,10 @@ def read_manifest(path: str | os.PathLike) -> pd.DataFrame:
     require_columns(df, ['file', 'batch', 'bytes', 'sha256'], path)
     dup = df.file[df.file.duplicated()]
     if len(dup): raise MelanomaError(f'{path}: file {dup.iloc[0]!r} is listed more than once')
+    for f in df.file:  # both columns become paths under the batched and restored folders: nothing may point outside
+        if Path(f).is_absolute() or '..' in Path(f).parts: raise MelanomaError(f'{path}: unsafe path {f!r} (absolute or with ..)')
+    for b in df.batch:
+        if b in ('', '.', '..') or Path(b).name != b: raise MelanomaError(f'{path}: unsafe batch {b!r} (must be a folder name like batch_0000, without / or ..)')
     return df
 
 # %% ../nbs/17_batch.ipynb #c010
@@ -271,8 +275,7 @@ def unbatch(src: str | os.PathLike, dest: str | os.PathLike, method: str = 'copy
     if method not in METHODS + ('symlink',): raise MelanomaError(f"method must be one of {', '.join(METHODS + ('symlink',))}, got {method!r}")
     man = src/MANIFEST
     if not man.exists(): raise MelanomaError(f'{man}: not found; is {src} a folder written by `melanoma batch`?')
-    df = read_manifest(man)
-    for f in df.file: _safe_rel(f, man)
+    df = read_manifest(man)  # refuses paths and batches outside src and dest
     if dry_run:
         s = _summary(df)
         s['stored'] = ['folder' if (src/b).is_dir() else 'zip' if (src/f'{b}.zip').exists() else 'missing' for b in s.batch]

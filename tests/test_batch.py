@@ -191,3 +191,18 @@ def test_cli(tmp_path, capsys):
     assert main(['unbatch', str(tmp_path / 'b'), str(tmp_path / 'o'), '--method', 'copy']) == 0
     assert snapshot(tmp_path / 'o') == orig
     with pytest.raises(SystemExit): main(['unbatch', str(tmp_path / 'nothing'), str(tmp_path / 'o')])
+
+@pytest.mark.parametrize('bad', ['../victim', 'ABS', 'batch_0000/../../victim', '..', '.', ''])
+def test_unbatch_unsafe_batch_column(tmp_path, bad):
+    "A manifest whose `batch` names a folder outside the batched folder is refused before anything is read or moved."
+    victim = tmp_path / 'victim'; victim.mkdir()
+    (victim / 'precious.jpg').write_bytes(b'keep me')
+    sha = sha256_file(victim / 'precious.jpg')
+    b = str(victim) if bad == 'ABS' else bad
+    (tmp_path / 'b').mkdir()
+    pd.DataFrame({'file': ['precious.jpg'], 'batch': [b], 'bytes': [7], 'sha256': [sha]}).to_csv(tmp_path / 'b' / MANIFEST, index=False)
+    for method in ('move', 'copy'):
+        with pytest.raises(MelanomaError, match=r"manifest.csv: unsafe batch"): unbatch(tmp_path / 'b', tmp_path / 'out', method=method)
+        assert (victim / 'precious.jpg').read_bytes() == b'keep me' and not (tmp_path / 'out').exists()
+    with pytest.raises(MelanomaError, match=r"manifest.csv: unsafe batch"): batch(victim, tmp_path / 'b', method='move')  # resuming
+    assert (victim / 'precious.jpg').read_bytes() == b'keep me'
