@@ -633,8 +633,10 @@ def measure_masks(masks: str | os.PathLike, # folder of masks (`<stem>_segmentat
                   out: str | os.PathLike | None = None, # CSV to write
                  ) -> pd.DataFrame:
     "`lesion_measurements` for every image under `data` that has a mask under `masks` (one row per image)."
-    idx, rows = mask_index(masks), []
+    idx, rows, seen = mask_index(masks), [], {}
     for p in _image_list(data):
+        if p.stem in seen: warnings.warn(f'{p}: same name as {seen[p.stem]}, whose mask it would share; skipped'); continue
+        seen[p.stem] = p  # masks are named by stem: the first image of a name owns its mask, as in `seg_predict`
         mp = idx.get(p.stem)
         if mp is None: warnings.warn(f'{p}: no mask in {masks}; skipped'); continue
         try:

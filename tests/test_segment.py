@@ -141,6 +141,25 @@ def test_seg_commands(tiny_model, tmp_path, capsys):
     assert set(mask_index(out)) == {p.stem for p in imgs.glob('ISIC_*.jpg')}
 
 
+def test_seg_predict_measure_same_name_in_two_folders(tiny_model, tmp_path):
+    "Two images with one file name get one mask (the first's): the second is skipped, never measured against that mask."
+    from melanoma.segment import seg_predict, measure_masks
+    root, d, mdir, _ = tiny_model
+    first, second = sorted((d / 'ISIC-2017_Validation_Data').glob('*.jpg'))[:2]
+    imgs = tmp_path / 'imgs'
+    (imgs / 'a').mkdir(parents=True); (imgs / 'b').mkdir()
+    Image.open(first).resize((80, 60)).save(imgs / 'a' / 'x.jpg')
+    Image.open(second).resize((120, 90)).save(imgs / 'b' / 'x.jpg')
+    out = tmp_path / 'masks'
+    with pytest.warns(UserWarning) as w: res = seg_predict(mdir, imgs, out, measure=True, progress=False)
+    assert res['written'] == 1 and any('b/x.jpg' in str(x.message) for x in w)
+    df = pd.read_csv(out / 'measurements.csv')
+    assert df.image_id.astype(str).tolist() == ['x']  # b/x.jpg has no mask of its own
+    want = lesion_measurements(Image.open(imgs / 'a' / 'x.jpg').convert('RGB'), read_mask(out / 'x_segmentation.png'))
+    assert df.iloc[0][MEASURE_COLUMNS].astype(float).to_numpy() == pytest.approx(np.array([want[c] for c in MEASURE_COLUMNS], float), nan_ok=True)
+    with pytest.warns(UserWarning, match='b/x.jpg: same name as'): assert len(measure_masks(out, imgs)) == 1  # `seg measure`
+
+
 def test_prepare_lesion_crop_with_model(tiny_model, tmp_path):
     from melanoma.prepare import prepare
     root, d, mdir, _ = tiny_model
