@@ -125,6 +125,13 @@ def _cache_key(models: Sequence, tta: int, data: Path, prevalence: float | None 
         else: parts += [str(p.resolve())] + [f'{f.name}:{f.stat().st_mtime_ns}' for f in sorted(p.glob('*.safetensors'))]
     return hashlib.sha256('|'.join(parts).encode()).hexdigest()[:12]
 
+# %% ../nbs/14_inference.ipynb #f1e5a7a0
+def _file_stamp(path) -> str:
+    "`size:mtime_ns` of file `path` ('' when it cannot be stat'ed): a cached prediction is reused only for the same file."
+    try: st = os.stat(path)
+    except (OSError, TypeError, ValueError): return ''
+    return f'{st.st_size}:{st.st_mtime_ns}'
+
 # %% ../nbs/14_inference.ipynb #0e02fcf3
 def predict_dataset(model_dirs: Sequence[str | os.PathLike] | str | os.PathLike, # model folder(s) (or loaded `MelanomaModel`s)
                     data: str | os.PathLike, # Kaggle-layout data folder with test.csv and jpeg/test/ or test/*.dcm
@@ -167,14 +174,16 @@ def predict_dataset(model_dirs: Sequence[str | os.PathLike] | str | os.PathLike,
     err = pd.Series('', index=df.index, dtype=object)
     cache = Path(cache) if cache else None
     key = _cache_key(model_dirs, tta, data, prevalence) + ('-dx' if diagnoses else '')
+    stamp = df.path.map(_file_stamp)  # each image file's size and mtime, kept with its cached prediction
     if cache and cache.is_file():
-        c = pd.read_csv(cache, dtype={'image_name': str, 'error': str, 'key': str}, keep_default_na=False)
-        if len(c) and (c['key'] == key).all() and all(col in c for j in range(k) for col in pcols(j)):
+        c = pd.read_csv(cache, dtype={'image_name': str, 'error': str, 'key': str, 'stamp': str}, keep_default_na=False)
+        if len(c) and 'stamp' in c and (c['key'] == key).all() and all(col in c for j in range(k) for col in pcols(j)):
             pos = pd.Series(df.index, index=df.image_id)
             c = c[c.image_name.isin(pos.index)]
+            # reuse a prediction only for the same file; never an error (the image may have been fixed since): retry it
+            c = c[c.error.eq('').to_numpy() & c.stamp.ne('').to_numpy() & (c.stamp.to_numpy() == stamp[pos[c.image_name]].to_numpy())]
             idx = pos[c.image_name].to_numpy()
             for j in range(k): P[j, idx] = c[pcols(j)].apply(pd.to_numeric, errors='coerce').to_numpy()
-            err[idx] = c['error'].to_numpy()
     todo = np.flatnonzero(np.isnan(P).any((0, 2)) & err.eq('').to_numpy())
     meta = df[['sex', 'age', 'site']]
     bar = tqdm(total=n, initial=n - len(todo), desc='predict', unit='img', disable=not progress, dynamic_ncols=True)
@@ -195,7 +204,7 @@ def predict_dataset(model_dirs: Sequence[str | os.PathLike] | str | os.PathLike,
                     for j in good[~np.isfinite(P[mi, good, 0])]: err[j] = f'{df.path[j]}: {names[mi]} could not process it'
             if cache:
                 done = ~np.isnan(P).any((0, 2)) | err.ne('').to_numpy()
-                part = pd.DataFrame({'image_name': df.image_id[done], 'error': err[done], 'key': key,
+                part = pd.DataFrame({'image_name': df.image_id[done], 'error': err[done], 'key': key, 'stamp': stamp[done],
                                      **{col: P[j, done, i] for j in range(k) for i, col in enumerate(pcols(j))}})
                 write_csv(part, cache)
             bar.update(len(ch))

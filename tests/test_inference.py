@@ -7,7 +7,7 @@ import pytest
 import torch
 from melanoma.core import MelanomaError
 from melanoma.cli import main
-from melanoma.inference import blend, predict_dataset, export_onnx, run_name, model_tta, _cache_key
+from melanoma.inference import blend, predict_dataset, export_onnx, run_name, model_tta, _cache_key, _file_stamp
 from melanoma.model import create_model, save_model, meta_dim
 from melanoma.submission import validate_submission, read_sample_ids, LOG_COLUMNS
 
@@ -93,12 +93,38 @@ def test_bad_image_filled_or_fatal(tiny, data_copy):
 def test_resume_from_cache(tiny, sample_data, tmp_path):
     cache = tmp_path / 'partial.csv'
     tid = ids(sample_data)
-    pd.DataFrame({'image_name': tid[:4], 'error': '', 'key': _cache_key([tiny[0]], 1, sample_data), 'p0': 0.25}).to_csv(cache, index=False)
+    stamps = [_file_stamp(sample_data / 'jpeg' / 'test' / f'{i}.jpg') for i in tid[:4]]
+    pd.DataFrame({'image_name': tid[:4], 'error': '', 'key': _cache_key([tiny[0]], 1, sample_data), 'stamp': stamps, 'p0': 0.25}).to_csv(cache, index=False)
     df = predict_dataset(tiny[0], sample_data, workers=0, cache=cache, progress=False)
     assert (df.target[:4] == 0.25).all() and (df.target[4:] != 0.25).all() and not cache.exists()
     # a cache from other models/settings is ignored
-    pd.DataFrame({'image_name': tid[:4], 'error': '', 'key': 'other', 'p0': 0.25}).to_csv(cache, index=False)
+    pd.DataFrame({'image_name': tid[:4], 'error': '', 'key': 'other', 'stamp': stamps, 'p0': 0.25}).to_csv(cache, index=False)
     assert (predict_dataset(tiny[0], sample_data, workers=0, cache=cache, progress=False).target != 0.25).all()
+
+def test_resume_retries_fixed_and_replaced_images(tiny, data_copy, tmp_path):
+    "A cached row is reused only for the same file (size and mtime), and a cached error never: a fixed image is predicted."
+    tid, jp, cache = ids(data_copy), data_copy / 'jpeg' / 'test', tmp_path / 'partial.csv'
+    clean = predict_dataset(tiny[0], data_copy, workers=0, progress=False).target.to_numpy()
+    bad = jp / f'{tid[2]}.jpg'
+    good = bad.read_bytes()
+    for on_error in ('fail', 'fill'):  # --strict, and the default (which gave the fixed image the median, silently)
+        bad.write_bytes(b'not a jpeg')
+        with pytest.raises(MelanomaError, match=tid[2]):  # the run stops and leaves its partial results
+            predict_dataset(tiny[0], data_copy, workers=0, on_error='fail', cache=cache, progress=False)
+        assert cache.is_file()
+        bad.write_bytes(good)  # fixed
+        with warnings.catch_warnings():
+            warnings.simplefilter('error', UserWarning)
+            df = predict_dataset(tiny[0], data_copy, workers=0, on_error=on_error, cache=cache, progress=False)
+        assert np.allclose(df.target, clean, atol=1e-5) and not df.attrs['skipped'] and not cache.exists()
+    # a file replaced by another image after its prediction was cached is predicted again
+    bad.write_bytes(b'not a jpeg')
+    with pytest.raises(MelanomaError, match=tid[2]): predict_dataset(tiny[0], data_copy, workers=0, on_error='fail', cache=cache, progress=False)
+    bad.write_bytes(good)
+    shutil.copy(jp / f'{tid[0]}.jpg', jp / f'{tid[7]}.jpg')
+    df = predict_dataset(tiny[0], data_copy, workers=0, on_error='fail', cache=cache, progress=False)
+    assert np.allclose(df.target, np.where(np.arange(len(clean)) == 7, clean[0], clean), atol=1e-5)
+
 
 def test_bad_arguments(tiny, sample_data, tmp_path):
     with pytest.raises(MelanomaError, match='not a model folder'): predict_dataset(tmp_path, sample_data, progress=False)
