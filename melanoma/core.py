@@ -14,8 +14,8 @@ import pandas as pd
 from fastcore.script import CliError
 
 # %% auto #0
-__all__ = ['MelanomaError', 'atomic_write', 'atomic_path', 'write_csv', 'sha256_file', 'default_device', 'require_columns',
-           'safe_auc', 'jsonable']
+__all__ = ['MelanomaError', 'atomic_write', 'atomic_path', 'write_csv', 'check_writable_dir', 'file_stamp', 'sha256_file',
+           'default_device', 'require_columns', 'safe_auc', 'jsonable']
 
 # %% ../nbs/00_core.ipynb #c003
 class MelanomaError(CliError):
@@ -64,6 +64,25 @@ def write_csv(df: pd.DataFrame, path: str | os.PathLike, **kwargs) -> Path:
     kwargs.setdefault('index', False)
     with atomic_write(path, newline='') as f: df.to_csv(f, **kwargs)
     return Path(path)
+
+# %% ../nbs/00_core.ipynb #ec09a4e3
+def check_writable_dir(path: str | os.PathLike, what: str) -> Path:
+    "Check, before any work, that folder `path` is there or can be made, and takes files; a `MelanomaError` naming `what` if not."
+    p = Path(path)
+    q = next(q for q in (p, *p.parents) if q.exists() or q.is_symlink())  # the deepest part there already
+    if not q.is_dir():
+        raise MelanomaError(f'{what}: {p} exists and is not a folder' if q == p else f'{what}: cannot make folder {p}: {q} is not a folder')
+    try:
+        with tempfile.TemporaryFile(dir=q): pass  # a file made and removed: nothing is left behind
+    except OSError as e: raise MelanomaError(f'{what}: cannot write in {q} ({e.strerror or e})') from None
+    return p
+
+# %% ../nbs/00_core.ipynb #cb51ab6a
+def file_stamp(path: str | os.PathLike) -> str:
+    "`size:mtime_ns` of file `path` ('' when it cannot be stat'ed): what says that a file changed since it was read."
+    try: st = os.stat(path)
+    except (OSError, TypeError, ValueError): return ''
+    return f'{st.st_size}:{st.st_mtime_ns}'
 
 # %% ../nbs/00_core.ipynb #c010
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:

@@ -15,7 +15,7 @@ import numpy as np, pandas as pd, torch
 from PIL import Image
 from tqdm.auto import tqdm
 from fastcore.basics import patch
-from .core import MelanomaError, atomic_path, require_columns, write_csv
+from .core import MelanomaError, atomic_path, file_stamp, require_columns, write_csv
 from .images import is_dicom, load_image, load_resized, open_image
 
 # %% auto #0
@@ -50,20 +50,29 @@ def image_cache(df: pd.DataFrame, # rows with `image_id` and `path`
     "The images of `df` resized to `size`: a uint8 N x 3 x size x size tensor and a bool mask of images that opened."
     require_columns(df, ['image_id', 'path'], 'image_cache')
     ids = df.image_id.astype(str).to_numpy()
-    arr, idx = np.zeros((0, size, size, 3), np.uint8), pd.DataFrame(columns=['image_id', 'path', 'error'])
+    arr, idx = np.zeros((0, size, size, 3), np.uint8), pd.DataFrame(columns=['image_id', 'path', 'stamp', 'error'])
     d = Path(cache_dir) if cache_dir is not None else None
     if d is not None and (d/'images.npy').is_file() and (d/'index.csv').is_file():
         try:
             old = pd.read_csv(d/'index.csv', dtype=str, keep_default_na=False)
             a = np.load(d/'images.npy', mmap_mode='r')
-            if len(a) == len(old) and a.shape[1:] == (size, size, 3): arr, idx = a, old
+            if 'stamp' not in old: print(f'{d}: image cache without file sizes and times (an older version): rebuilding it', flush=True)
+            elif len(a) == len(old) and a.shape[1:] == (size, size, 3): arr, idx = a, old
         except Exception as e: warnings.warn(f'{d}: image cache unreadable, rebuilding ({e})')
     pos = pd.Series(np.arange(len(idx)), index=idx.image_id.to_numpy())
     pos = pos[~pos.index.duplicated()]
     paths = np.array([os.path.realpath(p) for p in df.path.astype(str)], dtype=object)  # `../data/x.jpg` and `/abs/data/x.jpg`: one entry
+    stamps = np.array([file_stamp(p) for p in paths], dtype=object)
     known = pd.Series(ids).isin(pos.index).to_numpy().copy()
-    # a cached image whose path changed is read again
-    if known.any(): known[known] = idx.path.to_numpy()[pos[ids[known]].to_numpy()] == paths[known]
+    # a cached image whose path changed, or whose file did (fixed, replaced, touched), is read again
+    if known.any():
+        r = pos[ids[known]].to_numpy()
+        same_path = idx.path.to_numpy()[r] == paths[known]
+        same = same_path & (idx.stamp.to_numpy()[r] == stamps[known])
+        if d is not None and (changed := pd.unique(ids[known][same_path & ~same])).size:
+            print(f'{d}: {len(changed)} cached image(s) changed since they were cached (size or modification time), '
+                  f'e.g. {paths[known][same_path & ~same][0]}; reading them again', flush=True)
+        known[known] = same
     new = ~known
     if new.any():
         new_ids = pd.unique(ids[new])
@@ -71,7 +80,8 @@ def image_cache(df: pd.DataFrame, # rows with `image_id` and `path`
         add, err = _load_many(paths[first[new_ids].to_numpy()].tolist(), size, workers, f'caching {len(new_ids)} images at {size}px')
         keep = ~idx.image_id.isin(new_ids).to_numpy()
         arr = np.concatenate([np.asarray(arr)[keep], add]) if keep.any() else add
-        idx = pd.concat([idx[keep], pd.DataFrame({'image_id': new_ids, 'path': paths[first[new_ids].to_numpy()], 'error': err})], ignore_index=True)
+        idx = pd.concat([idx[keep], pd.DataFrame({'image_id': new_ids, 'path': paths[first[new_ids].to_numpy()],
+                                                  'stamp': stamps[first[new_ids].to_numpy()], 'error': err})], ignore_index=True)
         if d is not None:
             d.mkdir(parents=True, exist_ok=True)
             with atomic_path(d/'images.npy') as tmp: np.save(tmp, arr)
