@@ -7,6 +7,6 @@ Modules:
 - `melanoma.model`: Backbones by name (timm or torchvision ResNets), offline ImageNet weights for EfficientNet-Lite0/1/2, optional metadata fusion, safetensors + JSON artifacts and `load_model`.
 - `melanoma.segment`: Lesion segmentation: readers for the ISIC 2017 / ISIC 2018 / PH2 mask layouts, a small U-Net over the offline EfficientNet-Lite0 encoder trained with fastai (three seeds averaged by default), batched mask prediction, and what masks are used for: ABCD-style lesion measurements and lesion crops.
 - `melanoma.store`: Training images that stream from the prepared JPEGs instead of sitting in RAM: `JPEGStore`, a drop-in for the cached uint8 tensor, and `choose_store`, which keeps the in-RAM cache where it fits a memory budget.
-- `melanoma.train`: The fastai `Learner` for melanoma: a pre-resized in-memory image cache, GPU/CPU batch augmentation, imbalance handling (BCE `pos_weight`, focal loss, negative downsampling redrawn every epoch), k-fold training with out-of-fold scores, and the `melanoma train` command."""
+- `melanoma.train`: k-fold training with fastai: the table and its folds, the settings of a run (`TrainConfig`), `train` as a short sequence of steps that hand small dataclasses to each other, and the `melanoma train` command."""
 
 __version__ = "0.1.0"

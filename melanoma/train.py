@@ -1,6 +1,5 @@
-"""The fastai `Learner` for melanoma: a pre-resized in-memory image cache, GPU/CPU batch augmentation, imbalance
-handling (BCE `pos_weight`, focal loss, negative downsampling redrawn every epoch), k-fold training with
-out-of-fold scores, and the `melanoma train` command.
+"""k-fold training with fastai: the table and its folds, the settings of a run (`TrainConfig`), `train` as a short
+sequence of steps that hand small dataclasses to each other, and the `melanoma train` command.
 
 Docs: https://melanoma-dev.github.io/melanoma/train.html.md"""
 
@@ -8,38 +7,28 @@ Docs: https://melanoma-dev.github.io/melanoma/train.html.md"""
 
 # %% ../nbs/10_train.ipynb #c002
 from __future__ import annotations
-import contextlib, datetime, functools, hashlib, inspect, json, os, stat, sys, time, typing, warnings
-from concurrent.futures import ThreadPoolExecutor
+import contextlib, datetime, inspect, json, os, time, typing, warnings
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Annotated, Sequence
 import numpy as np, pandas as pd
-import torch, torch.nn as nn, torch.nn.functional as F
-from fastai.basics import (Learner, DataLoaders, Callback, CancelStepException, Normalize, AccumMetric,
-                           BCEWithLogitsLossFlat, CrossEntropyLossFlat, FocalLossFlat, set_seed, noop)
-from fastai.data.core import TfmdDL
-from fastai.callback.fp16 import MixedPrecision
-import fastai.callback.schedule  # noqa: F401 (fit_one_cycle, lr_find)
-from fastai.callback.training import GradientAccumulation
-from fastai.optimizer import OptimWrapper
-from fastai.vision.augment import (aug_transforms, AffineCoordTfm, Hue, Saturation, affine_mat, _draw_mask, Resize)
-from fastai.vision.core import PILImage
-from fastai.torch_core import TensorImage, TensorCategory
-from fastcore.basics import store_attr
+import torch
+from fastai.basics import Learner, set_seed
 from fastcore.docments import docments
 from tqdm.auto import tqdm
-from .core import (MelanomaError, atomic_path, atomic_write, default_device, jsonable, require_columns, safe_auc, write_csv)
+from .core import MelanomaError, atomic_path, atomic_write, default_device, jsonable, safe_auc, write_csv
 from .data import DIAGNOSES, read_dataset
 from .folds import make_folds, save_folds, with_folds
-from .images import Pixels, RESIZE, dihedral, load_image, open_image
+from .images import RESIZE
 from .metrics import oof_by_image, operating_point, train_prevalence
-from .model import (MelanomaModel, _meta_groups, create_model, default_meta_vocab, meta_dim, meta_frame_to_tensor, meta_prior, model_config, save_model, save_state, splitter)
+from .model import create_model, default_meta_vocab, meta_dim, meta_prior, save_model, save_state
 from .store import JPEGStore, choose_store, image_cache, store_plan, work_dir
 from .learner import (Checkpoint, ExtraEpochs, Throughput, _ckpt_tag, _distrib_ctx, _one_process, _quiet, _rank0, batch_tfms, fit_stage, fold_learner, make_loss, predict_rows)
 
 # %% auto #0
-__all__ = ['RUN_KEYS', 'FOLD_SEED', 'RUNS_COLS', 'train_table', 'fold_split', 'pretrain_extra', 'TrainConfig', 'train',
-           'train_cli']
+__all__ = ['RUN_KEYS', 'FOLD_SEED', 'RUNS_COLS', 'OOF_COLS', 'train_table', 'fold_split', 'pretrain_extra', 'TrainConfig',
+           'FoldResult', 'Stage1', 'RunData', 'load_images', 'run_split', 'run_config', 'prepare_run', 'pretrain',
+           'fit_fold', 'train_fold', 'RunResult', 'finish_run', 'train', 'train_cli']
 
 # %% ../nbs/10_train.ipynb #c018
 def train_table(data: str | os.PathLike, # the main (competition) data folder
@@ -71,10 +60,11 @@ def train_table(data: str | os.PathLike, # the main (competition) data folder
     out['target'] = out.target.astype(int)
     return out
 
-# %% ../nbs/10_train.ipynb #c023
+# %% ../nbs/10_train.ipynb #bdfc6327
 RUN_KEYS = ('arch', 'size', 'head', 'meta')  # a rerun with the same name must agree on these to resume
 FOLD_SEED = 42  # folds (and the held-out extra fold) are a property of the data, not of the training seed: `melanoma folds --seed` changes them
 RUNS_COLS = ['name', 'arch', 'size', 'epochs', 'folds', 'auc', 'minutes', 'images_per_s', 'date']
+OOF_COLS = ['image_id', 'target', 'pred', 'fold', 'source']
 
 def fold_split(df: pd.DataFrame, # `train_table` output (`fold`, `extra_fold`)
                k: int, # the validation fold
@@ -126,8 +116,6 @@ def _oof_auc(oof: pd.DataFrame, main_sources: set) -> dict:
                 sources={s: safe_auc(g.target, g.pred) for s, g in img.groupby('source')},
                 n={s: int(len(g)) for s, g in img.groupby('source')})
 
-
-
 # %% ../nbs/10_train.ipynb #98ad7f30
 def _append_run(models_dir: Path, row: dict) -> None:
     p = models_dir/'runs.csv'
@@ -177,15 +165,15 @@ def pretrain_extra(x: torch.Tensor, df: pd.DataFrame, ok: np.ndarray, # the cach
     if progress: print(f'pretrain on the extra data: valid AUC {m.auc.iloc[-1]:.4f} ({len(va)} images), {n / max(t, 1e-9):.1f} train images/s')
     return sd, m.drop(columns=['_n', '_t']), (n, t)
 
-# %% ../nbs/10_train.ipynb #c034
+# %% ../nbs/10_train.ipynb #c032
 _RUN_ONLY = {'saved': False}  # how a run is carried out (where, how fast, what it prints), not what it trains
 _NO_CLI = {'cli': False}
 
 @dataclass
 class TrainConfig:
     "The settings of a `melanoma train` run: `train(cfg)` runs it; the CLI flags, `config.json`'s `train_args` and the resume checks derive from these fields."
+    # What every run trains
     data: str | os.PathLike | None = None # main data folder (SIIM-ISIC 2020 layout, or ISIC 2019 / HAM10000)
-    name: str | None = field(default=None, metadata=_RUN_ONLY) # run name (default `<arch>-<size>-<timestamp>`); rerunning a name resumes it
     arch: str = 'tf_efficientnet_lite0' # timm or torchvision backbone
     weights: str | os.PathLike | None = None # backbone weights file (a state_dict .safetensors/.pth, or a trained fold) instead of ImageNet's
     size: int = 128 # input size in pixels
@@ -194,16 +182,10 @@ class TrainConfig:
     lr: str | float | None = None # peak learning rate (default 1e-3), or `find` for fastai's lr_find
     fold: str | int = 'all' # `all`, a fold number, or a comma list of folds
     n_folds: int = 5 # folds to create when `<data>/folds.csv` is absent
-    extra: str | Sequence[str] | None = field(default=None, metadata={'cli': Annotated[str, {'action': 'append'}]}) # extra training data folder (repeatable, or a comma list); never validated on
     loss: str = 'bce' # `bce` or `focal`
     pos_weight: float = 1. # weight of the melanoma class in the loss
     neg_ratio: float | None = 0. # negatives drawn afresh each epoch per melanoma (0: all negatives every epoch)
-    extra_ratio: float | None = 0.25 # with --pretrain-epochs 0: extra-data images drawn afresh each epoch per main-data image (0: all)
-    main_only_epochs: int = 3 # with --pretrain-epochs 0: the last N epochs train on the main data alone (0: extra data in every epoch)
     freeze_epochs: int = 0 # epochs training the head alone (body frozen) before the full fit
-    pretrain_epochs: int = 2 # with --extra: first N epochs on the extra data alone, one model every fold starts from (0: mix it into each fold)
-    replay: float = 1.5 # with two stages: extra-data images drawn afresh each epoch per main-data image while the folds fine-tune (0: main data alone)
-    pretrain_head: str = 'multiclass' # stage 1's head: `multiclass` (the extra data's diagnoses) or `binary` (melanoma)
     head: str = 'binary' # `binary` or `multiclass` (diagnoses; melanoma = softmax[:, MEL])
     meta: bool = True # fuse age, sex and site with the image features (--no-meta: image only)
     meta_dropout: float = 0. # with --meta: chance that a training image's age, sex or site is hidden, so photos without them predict well
@@ -212,16 +194,25 @@ class TrainConfig:
     accum: int = 1 # gradient accumulation steps
     seed: int = 42 # random seed (weights, batches, augmentation; the folds stay as they are)
     debug: bool = False # a few images, one epoch, 64 px, 2 folds: a smoke test in seconds
+    tta: int = 8 # dihedral views averaged for the out-of-fold predictions (`predict` uses as many by default)
+    wd: float = field(default=1e-2, metadata=_NO_CLI) # weight decay
+    # Extra data only: the two-stage recipe (--pretrain-epochs N, the default) or the mixed one (--pretrain-epochs 0)
+    extra: str | Sequence[str] | None = field(default=None, metadata={'cli': Annotated[str, {'action': 'append'}]}) # extra training data folder (repeatable, or a comma list); never validated on
+    score_extra: bool = True # with --extra: score extra data out of fold (--no-score-extra: train on all of it in every fold)
+    pretrain_epochs: int = 2 # with --extra, two stages: first N epochs on the extra data alone, one model every fold starts from (0: the mixed recipe)
+    pretrain_head: str = 'multiclass' # with --extra, two stages: stage 1's head, `multiclass` (the extra data's diagnoses) or `binary` (melanoma)
+    replay: float = 1.5 # with --extra, two stages: extra-data images drawn afresh each epoch per main-data image while the folds fine-tune (0: main data alone)
+    extra_ratio: float | None = 0.25 # with --extra, mixed (--pretrain-epochs 0): extra-data images drawn afresh each epoch per main-data image (0: all)
+    main_only_epochs: int = 3 # with --extra, mixed (--pretrain-epochs 0): the last N epochs train on the main data alone (0: extra data in every epoch)
+    # How the run is carried out: not saved with the model, free to change when resuming
+    name: str | None = field(default=None, metadata=_RUN_ONLY) # run name (default `<arch>-<size>-<timestamp>`); rerunning a name resumes it
     models_dir: str | os.PathLike = field(default='models', metadata=_RUN_ONLY) # where `<name>/` and `runs.csv` go
     cache: bool = field(default=True, metadata=_RUN_ONLY) # keep resized images on disk under `<data>/.cache/<size>/` (--no-cache: memory only)
     workers: int | None = field(default=None, metadata=_RUN_ONLY) # threads decoding images (default: CPU count, at most 8)
     store: str = field(default='auto', metadata=_RUN_ONLY) # images in RAM (`memory`), decoded from the files every epoch (`stream`), or `auto`: RAM when it fits --memory-gib
-    memory_gib: float | None = field(default=None, metadata=_RUN_ONLY) # host memory for the images per machine with --store auto (default: half of what is available)
-    loader_workers: int | None = field(default=None, metadata=_RUN_ONLY) # DataLoader processes (default: 0 in RAM; with --store stream, CPU count, at most 4)
-    tta: int = 8 # dihedral views averaged for the out-of-fold predictions (`predict` uses as many by default)
-    score_extra: bool = True # score extra data out of fold (--no-score-extra: train on all of it in every fold)
+    memory_gib: float | None = field(default=None, metadata=_RUN_ONLY) # host memory for the images per machine (every data-parallel process holds its own copy) with --store auto (default: half of what is available)
+    loader_workers: int | None = field(default=None, metadata=_RUN_ONLY) # DataLoader processes per training process (default: 0 in RAM; with --store stream, CPU count, at most 4)
     export_pkl: bool = field(default=False, metadata=_RUN_ONLY) # also write fastai `Learner.export` pickles
-    wd: float = field(default=1e-2, metadata=_NO_CLI) # weight decay
     progress: bool = field(default=True, metadata={**_RUN_ONLY, **_NO_CLI}) # show progress bars and per-fold lines
 
     def checked(self) -> TrainConfig:
@@ -271,169 +262,296 @@ def _cli_signature(cls) -> inspect.Signature:
                               for f in fields(cls) if f.metadata.get('cli', True) is not False], return_annotation=None)
 
 # %% ../nbs/10_train.ipynb #c038
-class _Run:
-    "The state one `train` call shares between its stages."
-    def __init__(self, cfg: TrainConfig):
-        self.cfg, self.t_start, self.device = cfg, time.time(), default_device()
-        self.dir, self.args = Path(cfg.models_dir)/cfg.name, cfg.train_args()
-        if (self.dir/'config.json').is_file():
-            old = json.loads((self.dir/'config.json').read_text()).get('train_args', {})
-            diff = [k for k in RUN_KEYS if k in old and old[k] != self.args[k]]
-            if diff: raise MelanomaError(f'{self.dir}: an earlier run with {", ".join(f"{k}={old[k]!r}" for k in diff)} is there; '
-                                         f'use another --name (or delete the folder) to train with {", ".join(f"{k}={self.args[k]!r}" for k in diff)}')
-        self.n_img, self.t_img = 0, 0.
+@dataclass
+class FoldResult:
+    "What a fold leaves for the run's files: its `oof.csv` rows, its `metrics.csv` rows, and the training images and seconds behind them."
+    oof: pd.DataFrame = field(repr=False) # `OOF_COLS`: its validation rows and the extra rows it scored
+    metrics: pd.DataFrame = field(repr=False) # one row per epoch (fold, epoch, stage, losses, AUC, peak lr)
+    images: int = 0 # training images seen (this process)
+    seconds: float = 0. # time spent in training batches
 
-    def load_data(self):
-        "The table (the same folds and held-out images for every --seed), its cached images, and what each epoch draws."
-        c = self.cfg
-        df = train_table(c.data, c.extra, c.n_folds, FOLD_SEED, c.score_extra)
-        if c.debug: df = _debug_table(df, seed=c.seed)
-        self.nf = int(df.fold.max()) + 1
-        self.folds = _folds_arg(c.fold, self.nf)
-        procs = int(os.environ.get('LOCAL_WORLD_SIZE', os.environ.get('WORLD_SIZE', '1')))  # each data-parallel process holds its own images
-        plan = store_plan(len(df), c.size, c.memory_gib, c.store, procs)
-        self.stream = plan['mode'] == 'stream'
-        if self.stream and _rank0(): print(f"images: streamed from the files ({plan['why']})", flush=True)
-        if self.stream: x, ok = choose_store(df, c.size, mode='stream', workers=c.workers)  # nothing in RAM, nothing written
-        else: x, ok = torch.zeros((len(df), 3, c.size, c.size), dtype=torch.uint8), np.zeros(len(df), bool)
-        for src_dir, part in ([] if self.stream else df.groupby('origin', sort=False)):
-            cdir = work_dir(src_dir)/'.cache'/str(c.size) if c.cache and not c.debug else None
-            xi, oi = image_cache(part, c.size, cdir, c.workers)
+# %% ../nbs/10_train.ipynb #c039
+@dataclass
+class Stage1:
+    "The stage-1 network of the two-stage recipe: the weights every fold's backbone starts from, and its `metrics.csv` rows (none when read from an earlier attempt's file)."
+    state: dict = field(repr=False) # the network's state_dict (its `body.` part is what the folds take)
+    metrics: pd.DataFrame = field(repr=False) # one row per epoch, fold -1
+    images: int = 0 # training images seen (0 when read from the file)
+    seconds: float = 0. # time spent in training batches
+
+# %% ../nbs/10_train.ipynb #dc5c9bd6
+@dataclass
+class RunData:
+    "What every step of a run reads, made once by `prepare_run` and never changed."
+    cfg: TrainConfig # the checked settings
+    dir: Path # `<models_dir>/<name>`: every file of the run
+    df: pd.DataFrame = field(repr=False) # `train_table` (two stages: extra folds past 0 set to -1, so every fold trains on them)
+    x: torch.Tensor | JPEGStore = field(repr=False) # `df`'s images: the uint8 cache, or the files decoded as batches ask
+    ok: np.ndarray = field(repr=False) # rows whose image could be read
+    earlier: FoldResult = field(repr=False) # the finished folds' rows of `oof.csv` and `metrics.csv` (and stage 1's)
+    todo: list[int] = field(default_factory=list) # folds to train: those asked for that an earlier attempt did not finish
+    config: dict = field(default_factory=dict, repr=False) # `config.json` before the operating point (`finish_run` adds it)
+    stream: bool = False # `x` decodes the files (`--store stream`): loader workers help
+    started: float = 0. # `time.time()` when the run began (runs.csv's minutes)
+
+    @property
+    def two_stage(self) -> bool:
+        "The two-stage recipe: extra data and `pretrain_epochs`."
+        return bool(self.cfg.pretrain_epochs) and bool((self.df.fold < 0).any())
+    @property
+    def holdout(self) -> int | None:
+        "The extra fold every fold model scores and none trains on (two stages: 0, the stage-1 network's validation set)."
+        return 0 if self.two_stage else None
+    @property
+    def ratio(self) -> float | None:
+        "Extra images drawn per main image each epoch: `replay` with two stages, `extra_ratio` mixed; None: all of them."
+        return (self.cfg.replay if self.two_stage else self.cfg.extra_ratio) or None
+    @property
+    def main_sources(self) -> set:
+        "The main data's sources: the out-of-fold AUC is theirs."
+        return set(self.df.source[self.df.fold >= 0])
+
+# %% ../nbs/10_train.ipynb #683b5965
+def _check_rerun(run: Path, args: dict) -> None:
+    "An earlier run in `run` is resumed only when it agrees on `RUN_KEYS`; otherwise a `MelanomaError` names both settings."
+    if not (run/'config.json').is_file(): return
+    old = json.loads((run/'config.json').read_text()).get('train_args', {})
+    diff = [k for k in RUN_KEYS if k in old and old[k] != args[k]]
+    if diff: raise MelanomaError(f'{run}: an earlier run with {", ".join(f"{k}={old[k]!r}" for k in diff)} is there; '
+                                 f'use another --name (or delete the folder) to train with {", ".join(f"{k}={args[k]!r}" for k in diff)}')
+
+# %% ../nbs/10_train.ipynb #1f83f8ac
+def load_images(df: pd.DataFrame, # `train_table` rows (`path`, `origin`)
+                cfg: TrainConfig, # a checked config: `size`, `store`, `memory_gib`, `cache`, `workers`, `debug`
+               ) -> tuple[torch.Tensor | JPEGStore, np.ndarray, bool]:
+    """`df`'s images as training reads them: the resized uint8 cache in RAM (kept on disk under `<data>/.cache/<size>/`
+    with `cache`, except in `debug` runs), or a `JPEGStore` decoding the files as batches ask when they do not fit
+    `memory_gib` (or with `store='stream'`). Returns the images, which rows could be read, and whether they stream."""
+    procs = int(os.environ.get('LOCAL_WORLD_SIZE', os.environ.get('WORLD_SIZE', '1')))  # each data-parallel process holds its own images
+    plan = store_plan(len(df), cfg.size, cfg.memory_gib, cfg.store, procs)
+    stream = plan['mode'] == 'stream'
+    if stream:
+        if _rank0(): print(f"images: streamed from the files ({plan['why']})", flush=True)
+        x, ok = choose_store(df, cfg.size, mode='stream', workers=cfg.workers)  # nothing in RAM, nothing written
+    else:
+        x, ok = torch.zeros((len(df), 3, cfg.size, cfg.size), dtype=torch.uint8), np.zeros(len(df), bool)
+        for src_dir, part in df.groupby('origin', sort=False):
+            cdir = work_dir(src_dir)/'.cache'/str(cfg.size) if cfg.cache and not cfg.debug else None
+            xi, oi = image_cache(part, cfg.size, cdir, cfg.workers)
             i = part.index.to_numpy()
             x[torch.from_numpy(i.copy())] = xi; ok[i] = oi
             del xi
-        if (~ok).any():
-            warnings.warn(f'{int((~ok).sum())} image(s) could not be read and are skipped, e.g. {df.path[~ok].iloc[0]}')
-        self.main_sources = set(df.source[df.fold >= 0])
-        self.two_stage = bool(c.pretrain_epochs) and bool((df.fold < 0).any())
-        if self.two_stage:  # the pretrained start has seen every extra image outside extra fold 0: those are held out, scored by every fold
-            df.loc[(df.fold < 0) & (df.extra_fold > 0), 'extra_fold'] = -1
-        self.holdout = 0 if self.two_stage else None
-        self.ratio = (c.replay if self.two_stage else c.extra_ratio) or None  # extra images per main image and epoch
-        self.df, self.x, self.ok = df, x, ok
+    if (~ok).any():
+        warnings.warn(f'{int((~ok).sum())} image(s) could not be read and are skipped, e.g. {df.path[~ok].iloc[0]}')
+    return x, ok, stream
 
-    def split(self, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        "Fold `k`'s training, validation and scored extra rows (two stages without replay: the extra data was for stage 1)."
-        tr, va, xe = fold_split(self.df, k, self.ok, self.holdout)
-        if self.two_stage and not self.cfg.replay: tr = tr[self.df.fold.to_numpy()[tr] >= 0]
-        return tr, va, xe
+# %% ../nbs/10_train.ipynb #a0f1064b
+def _finished(run: Path, n_folds: int, folds: Sequence[int], progress: bool = False) -> tuple[FoldResult, list[int]]:
+    "What an earlier attempt finished (the folds with weights): their rows of `oof.csv` and `metrics.csv` (and stage 1's), and the folds of `folds` still to train."
+    finished = {k for k in range(n_folds) if (run/f'fold{k}.safetensors').is_file()}
+    oof = pd.read_csv(run/'oof.csv', dtype={'image_id': str}) if (run/'oof.csv').is_file() else pd.DataFrame(columns=OOF_COLS)
+    mets = pd.read_csv(run/'metrics.csv') if (run/'metrics.csv').is_file() else pd.DataFrame()
+    mets = mets[mets.fold.isin(finished) | (mets.fold < 0)] if len(mets) else mets  # fold -1: the shared stage 1
+    done, todo = [k for k in folds if k in finished], [k for k in folds if k not in finished]
+    if done and progress: print(f'{run}: fold(s) {sorted(done)} already trained; resuming with {todo}')
+    return FoldResult(oof[oof.fold.isin(finished)], mets), todo
 
-    def resume(self):
-        "Folds with weights are done: keep their OOF rows and metrics, drop leftovers of unfinished folds; write the config."
-        c, run = self.cfg, self.dir
-        finished = {k for k in range(self.nf) if (run/f'fold{k}.safetensors').is_file()}
-        oof = pd.read_csv(run/'oof.csv', dtype={'image_id': str}) if (run/'oof.csv').is_file() else pd.DataFrame(columns=['image_id', 'target', 'pred', 'fold', 'source'])
-        mets = pd.read_csv(run/'metrics.csv') if (run/'metrics.csv').is_file() else pd.DataFrame()
-        self.oof = oof[oof.fold.isin(finished)]
-        self.mets = mets[mets.fold.isin(finished) | (mets.fold < 0)] if len(mets) else mets  # fold -1: the shared pretraining stage
-        done = [k for k in self.folds if k in finished]
-        self.todo = [k for k in self.folds if k not in finished]
-        if done and c.progress: print(f'{run}: fold(s) {sorted(done)} already trained; resuming with {self.todo}')
-        tr0 = self.split(self.folds[0])[0]
-        df = self.df
-        self.config = dict(size=c.size, preprocessing={'resize': RESIZE}, name=c.name, train_args=self.args,
-                           train_prevalence=train_prevalence(df.target.to_numpy()[tr0], df.fold.to_numpy()[tr0] < 0, self.ratio, c.neg_ratio))
-        if c.meta: self.config.update(meta_vocab=default_meta_vocab(), meta_prior=meta_prior(df[df.fold >= 0]))  # prior: the main data's combinations
-        self.net_kw = dict(n_out=1 if c.head == 'binary' else len(DIAGNOSES), n_meta=meta_dim() if c.meta else 0, weights=c.weights,
-                           pretrained=not c.debug or c.arch.startswith(('tf_efficientnet_lite', 'efficientnet_lite')))
-        self.learn_kw = dict(bs=c.bs, aug=c.aug, loss=c.loss, head=c.head, pos_weight=c.pos_weight, meta=c.meta, meta_dropout=c.meta_dropout,
-                             precision=c.precision, accum=c.accum, wd=c.wd, device=self.device,
-                             num_workers=c.loader_workers if c.loader_workers is not None else min(4, os.cpu_count() or 1) if self.stream else 0)
+# %% ../nbs/10_train.ipynb #ba5ff4fe
+def run_split(data: RunData, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Fold `k`'s training, validation and scored extra rows in this run: `fold_split` with the readable rows and the
+    two-stage hold-out; two stages without replay train the folds on the main data alone (the extra data was stage 1's)."""
+    tr, va, xe = fold_split(data.df, k, data.ok, data.holdout)
+    if data.two_stage and not data.cfg.replay: tr = tr[data.df.fold.to_numpy()[tr] >= 0]
+    return tr, va, xe
 
-    def stage1(self):
-        "With extra data and `pretrain_epochs`: one network on the extra data alone; every fold starts from its backbone."
-        c, self.pre_state = self.cfg, None
-        if not (c.pretrain_epochs and (self.df.fold < 0).any() and self.todo): return
-        self.pre_state, m, (n, t) = pretrain_extra(
-            self.x, self.df, self.ok, self.dir/'pretrain.safetensors', c.arch,
-            {**self.net_kw, 'n_meta': 0, 'n_out': 1 if c.pretrain_head == 'binary' else len(DIAGNOSES)},
-            {**self.learn_kw, 'meta': False, 'head': c.pretrain_head}, c.pretrain_epochs,
-            c.lr if isinstance(c.lr, (int, float)) else 1e-3, c.seed, c.progress, settings=c.stage1())
-        self.n_img += n; self.t_img += t
-        if len(m) and _rank0():
-            self.mets = pd.concat([self.mets[self.mets.fold >= 0] if len(self.mets) else self.mets, m], ignore_index=True)
-            write_csv(self.mets, self.dir/'metrics.csv')
+# %% ../nbs/10_train.ipynb #bde786ef
+def run_config(data: RunData, k: int) -> dict:
+    """`config.json` as every fold writes it: size, preprocessing, name, `train_args`, the melanoma fraction that fold
+    `k`'s epochs train on (`train_prevalence`), and with `meta` the vocabulary and the main data's combinations."""
+    c, df = data.cfg, data.df
+    tr = run_split(data, k)[0]
+    cfg = dict(size=c.size, preprocessing={'resize': RESIZE}, name=c.name, train_args=c.train_args(),
+               train_prevalence=train_prevalence(df.target.to_numpy()[tr], df.fold.to_numpy()[tr] < 0, data.ratio, c.neg_ratio))
+    if c.meta: cfg.update(meta_vocab=default_meta_vocab(), meta_prior=meta_prior(df[df.fold >= 0]))  # prior: the main data's combinations
+    return cfg
 
-    def fold(self, k: int):
-        "Fit fold `k` (from the stage-1 backbone when there is one), score its held-out rows, save its weights."
-        c, df, x, run = self.cfg, self.df, self.x, self.dir
-        set_seed(c.seed + k, reproducible=False)
-        tr, va, xe = self.split(k)
-        if not len(tr) or not len(va): raise MelanomaError(f'fold {k}: no training or no validation images')
-        net = create_model(c.arch, **self.net_kw)
-        if self.pre_state is not None: net.body.load_state_dict({n[5:]: v for n, v in self.pre_state.items() if n.startswith('body.')})  # a fresh head
-        learn = fold_learner(x, df, tr, va, net, neg_ratio=c.neg_ratio, extra_ratio=self.ratio, **self.learn_kw)
-        ck = Checkpoint(run/f'checkpoint-fold{k}.safetensors', _ckpt_tag(self.args, fold=k))  # an interrupted attempt's last epoch
-        with contextlib.ExitStack() as st:
-            for q in _quiet(learn, c.progress): st.enter_context(q)
-            with _distrib_ctx(learn):  # several processes: each fits its share of every batch
-                if ck.state: peak = ck.state['peak']  # continuing a fold: its learning rate, not a new lr_find
-                else: peak = float(learn.lr_find(show_plot=False).valley) if c.lr == 'find' else c.lr
-                peak = float(peak) if peak not in (None, '') else 1e-3
-                fit_cbs = [ExtraEpochs(max(1, c.epochs - c.main_only_epochs))] if c.main_only_epochs and not self.two_stage else []
-                recs, stages = [], ('frozen', 'full')
-                if c.freeze_epochs:
-                    learn.freeze(); recs += fit_stage(learn, ck, 'frozen', stages, k, c.freeze_epochs, peak, 0.3, extra=dict(peak=peak), progress=c.progress); learn.unfreeze()
-                recs += fit_stage(learn, ck, 'full', stages, k, c.epochs, slice(peak / 5, peak), 0.25, prior=recs, cbs=fit_cbs, extra=dict(peak=peak), progress=c.progress)
-            if not _rank0(): return
-            tp_n, tp_t = sum(r['_n'] for r in recs), sum(r['_t'] for r in recs)
-            self.n_img += tp_n; self.t_img += tp_t
-            m = pd.DataFrame(recs).drop(columns=['_n', '_t'])
-            with _one_process():  # rank 0 alone scores the fold, while the others go on to the next
-                p = predict_rows(learn, x, df, va, c.tta, c.meta, c.head, config=self.config)
-                pe = predict_rows(learn, x, df, xe, 1 if self.two_stage else c.tta, c.meta, c.head, config=self.config)  # shared held-out rows: every fold scores them (one view each)
-        rows = pd.concat([df.iloc[va], df.iloc[xe]])
-        o = pd.DataFrame(dict(image_id=rows.image_id.to_numpy(), target=rows.target.to_numpy(), pred=np.concatenate([p, pe]),
-                              fold=k, source=rows.source.to_numpy()))
-        self.oof = pd.concat([self.oof, o], ignore_index=True) if len(self.oof) else o
-        self.mets = pd.concat([self.mets, m], ignore_index=True) if len(self.mets) else m
-        write_csv(self.oof, run/'oof.csv'); write_csv(self.mets, run/'metrics.csv')
-        learn.model.to(memory_format=torch.contiguous_format)
-        save_model(learn.model, run, self.config, fold=k)
-        if isinstance(x, JPEGStore) and x.bad.any():  # found unreadable while streaming: trained on as black, named here
-            bad = np.flatnonzero(x.bad.numpy())
-            warnings.warn(f'fold {k}: {len(bad)} image(s) could not be decoded and were used as black images, e.g. {df.path.iloc[bad[0]]}')
-        ck.remove()
-        if c.export_pkl:
-            learn.remove_cbs([cb for cb in learn.cbs if isinstance(cb, Throughput)])
-            with atomic_path(run/f'fold{k}.pkl') as tmp: learn.export(tmp.resolve())
-        if c.progress:
-            main = o.source.isin(self.main_sources)
-            print(f'fold {k}: valid AUC {safe_auc(o.target[main], o.pred[main]):.4f} ({len(va)} images), {tp_n / max(tp_t, 1e-9):.1f} train images/s')
+# %% ../nbs/10_train.ipynb #8ca78281
+def prepare_run(cfg: TrainConfig) -> RunData:
+    """Step 1: everything the later steps read. The run folder (checked against an earlier run of the same name), the
+    table with the same folds and held-out extra images for every `seed` (`FOLD_SEED`), its images, the folds an
+    earlier attempt finished, and `config.json`'s content."""
+    cfg, started = cfg.checked(), time.time()
+    run = Path(cfg.models_dir)/cfg.name
+    _check_rerun(run, cfg.train_args())
+    df = train_table(cfg.data, cfg.extra, cfg.n_folds, FOLD_SEED, cfg.score_extra)
+    if cfg.debug: df = _debug_table(df, seed=cfg.seed)
+    n = int(df.fold.max()) + 1
+    folds = _folds_arg(cfg.fold, n)
+    x, ok, stream = load_images(df, cfg)
+    if cfg.pretrain_epochs and (df.fold < 0).any():  # two stages: stage 1 trains on every extra image outside extra fold 0, so the folds may too
+        df.loc[(df.fold < 0) & (df.extra_fold > 0), 'extra_fold'] = -1
+    earlier, todo = _finished(run, n, folds, cfg.progress)
+    data = RunData(cfg, run, df, x, ok, earlier, todo, stream=stream, started=started)
+    return replace(data, config=run_config(data, folds[0]))
 
-    def finish(self) -> Path:
-        "The out-of-fold AUC (`oof_auc.json`), the operating point in `config.json`, and a row of `runs.csv`."
-        c, run, oof = self.cfg, self.dir, self.oof
-        if not _rank0(): return run
-        if not len(oof): raise MelanomaError(f'{run}: no fold was trained')
-        res = _oof_auc(oof, self.main_sources)
-        res.update(folds_trained=sorted(int(f) for f in oof.fold.unique()), train_images_per_s=self.n_img / self.t_img if self.t_img else None,
-                   skipped_images=int((~self.ok).sum()))
-        with atomic_write(run/'oof_auc.json') as f: json.dump(jsonable(res), f, indent=2)
-        try:  # the decision threshold at 95% out-of-fold sensitivity (demo, evaluate)
-            op = jsonable(operating_point(oof, prevalence=self.config['train_prevalence']))
-            cfg = json.loads((run/'config.json').read_text()); cfg['operating_point'] = op
-            with atomic_write(run/'config.json') as f: json.dump(cfg, f, indent=2)
-        except MelanomaError as e: warnings.warn(f'{run}: no operating point recorded ({e})')
-        minutes = (time.time() - self.t_start) / 60
-        _append_run(Path(c.models_dir), dict(name=c.name, arch=c.arch, size=c.size, epochs=c.epochs, folds=len(res['folds_trained']),
-                                             auc=round(res['auc'], 4) if res['auc'] == res['auc'] else '', minutes=round(minutes, 2),
-                                             images_per_s=round(self.n_img / self.t_img, 1) if self.t_img else '', date=f'{datetime.datetime.now():%Y-%m-%d %H:%M}'))
-        if c.progress: print(f"{run}: OOF AUC {res['auc']:.4f} " + ' '.join(f'{s} {a:.4f}' for s, a in res['sources'].items()) + f' ({minutes:.1f} min)')
-        return run
+# %% ../nbs/10_train.ipynb #bd49648a
+def _net_kw(c: TrainConfig) -> dict:
+    "`create_model` arguments of the fold networks (a debug run of a Lite model keeps its offline ImageNet weights)."
+    return dict(n_out=1 if c.head == 'binary' else len(DIAGNOSES), n_meta=meta_dim() if c.meta else 0, weights=c.weights,
+                pretrained=not c.debug or c.arch.startswith(('tf_efficientnet_lite', 'efficientnet_lite')))
 
-# %% ../nbs/10_train.ipynb #c039
+# %% ../nbs/10_train.ipynb #9750a2bb
+def _learn_kw(data: RunData) -> dict:
+    "`fold_learner` arguments shared by stage 1 and the folds."
+    c = data.cfg
+    return dict(bs=c.bs, aug=c.aug, loss=c.loss, head=c.head, pos_weight=c.pos_weight, meta=c.meta, meta_dropout=c.meta_dropout,
+                precision=c.precision, accum=c.accum, wd=c.wd, device=default_device(),
+                num_workers=c.loader_workers if c.loader_workers is not None else min(4, os.cpu_count() or 1) if data.stream else 0)
+
+# %% ../nbs/10_train.ipynb #dbc06983
+def _append(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame: return pd.concat([a, b], ignore_index=True) if len(a) else b
+
+# %% ../nbs/10_train.ipynb #1cd24ea3
+def _oof(data: RunData, folds: Sequence[FoldResult]) -> pd.DataFrame:
+    "`oof.csv`: the finished folds' rows, then those of this attempt's `folds`."
+    o = data.earlier.oof
+    for f in folds: o = _append(o, f.oof)
+    return o
+
+# %% ../nbs/10_train.ipynb #701001ed
+def _metrics(data: RunData, stage1: Stage1 | None, folds: Sequence[FoldResult]) -> pd.DataFrame:
+    "`metrics.csv`: the finished folds' rows, stage 1's (this attempt's when it trained, else the earlier file's), then this attempt's folds."
+    m = data.earlier.metrics
+    if stage1 is not None and len(stage1.metrics): m = pd.concat([m[m.fold >= 0] if len(m) else m, stage1.metrics], ignore_index=True)
+    for f in folds: m = _append(m, f.metrics)
+    return m
+
+# %% ../nbs/10_train.ipynb #47afcade
+def pretrain(data: RunData) -> Stage1 | None:
+    """Step 2, two-stage recipe only: `pretrain_extra` fits (or reads from `pretrain.safetensors`) the network every
+    fold starts from, image-only, with `pretrain_head`; its rows go into `metrics.csv` as fold -1. None when the run is
+    not two-stage, or no fold is left to train."""
+    c = data.cfg
+    if not (data.two_stage and data.todo): return None
+    state, m, (n, t) = pretrain_extra(
+        data.x, data.df, data.ok, data.dir/'pretrain.safetensors', c.arch,
+        {**_net_kw(c), 'n_meta': 0, 'n_out': 1 if c.pretrain_head == 'binary' else len(DIAGNOSES)},
+        {**_learn_kw(data), 'meta': False, 'head': c.pretrain_head}, c.pretrain_epochs,
+        c.lr if isinstance(c.lr, (int, float)) else 1e-3, c.seed, c.progress, settings=c.stage1())
+    s1 = Stage1(state, m, n, t)
+    if len(m) and _rank0(): write_csv(_metrics(data, s1, []), data.dir/'metrics.csv')
+    return s1
+
+# %% ../nbs/10_train.ipynb #7a284dfc
+def fit_fold(data: RunData, stage1: Stage1 | None, k: int) -> tuple[Learner, list[dict]]:
+    """Fold `k`'s `Learner`, fitted: a fresh network (its backbone from `stage1` when there is one, with a fresh head:
+    the extra data's class balance and metadata differ), `freeze_epochs` on the head alone, then the one-cycle fit,
+    continuing from an interrupted attempt's checkpoint. Returns the learner and one metrics row per epoch."""
+    c = data.cfg
+    set_seed(c.seed + k, reproducible=False)
+    tr, va, _ = run_split(data, k)
+    if not len(tr) or not len(va): raise MelanomaError(f'fold {k}: no training or no validation images')
+    net = create_model(c.arch, **_net_kw(c))
+    if stage1 is not None: net.body.load_state_dict({n[5:]: v for n, v in stage1.state.items() if n.startswith('body.')})
+    learn = fold_learner(data.x, data.df, tr, va, net, neg_ratio=c.neg_ratio, extra_ratio=data.ratio, **_learn_kw(data))
+    ck = Checkpoint(data.dir/f'checkpoint-fold{k}.safetensors', _ckpt_tag(c.train_args(), fold=k))  # an interrupted attempt's last epoch
+    with contextlib.ExitStack() as st:
+        for q in _quiet(learn, c.progress): st.enter_context(q)
+        st.enter_context(_distrib_ctx(learn))  # several processes: each fits its share of every batch
+        if ck.state: peak = ck.state['peak']  # continuing a fold: its learning rate, not a new lr_find
+        else: peak = float(learn.lr_find(show_plot=False).valley) if c.lr == 'find' else c.lr
+        peak = float(peak) if peak not in (None, '') else 1e-3
+        fit_cbs = [ExtraEpochs(max(1, c.epochs - c.main_only_epochs))] if c.main_only_epochs and not data.two_stage else []
+        recs, stages = [], ('frozen', 'full')
+        if c.freeze_epochs:
+            learn.freeze(); recs += fit_stage(learn, ck, 'frozen', stages, k, c.freeze_epochs, peak, 0.3, extra=dict(peak=peak), progress=c.progress); learn.unfreeze()
+        recs += fit_stage(learn, ck, 'full', stages, k, c.epochs, slice(peak / 5, peak), 0.25, prior=recs, cbs=fit_cbs, extra=dict(peak=peak), progress=c.progress)
+    return learn, recs
+
+# %% ../nbs/10_train.ipynb #2c3beb0d
+def train_fold(data: RunData, stage1: Stage1 | None, k: int,
+               before: Sequence[FoldResult] = (), # this attempt's folds trained before `k`: their rows stay in the files
+              ) -> FoldResult:
+    """Step 3, once per fold: fit fold `k` (`fit_fold`), score its validation rows (`tta` views) and the extra rows it
+    holds out, then write `oof.csv` and `metrics.csv` and last its weights and `config.json`: a fold with weights is
+    finished. Rank 0 scores and writes; the other processes of a data-parallel run return an empty result."""
+    c, df, x = data.cfg, data.df, data.x
+    learn, recs = fit_fold(data, stage1, k)
+    if not _rank0(): return FoldResult(pd.DataFrame(columns=OOF_COLS), pd.DataFrame())
+    _, va, xe = run_split(data, k)
+    with _one_process():  # rank 0 alone scores the fold, while the others go on to the next
+        p = predict_rows(learn, x, df, va, c.tta, c.meta, c.head, config=data.config)
+        pe = predict_rows(learn, x, df, xe, 1 if data.two_stage else c.tta, c.meta, c.head, config=data.config)  # shared held-out rows: every fold scores them (one view each)
+    rows = pd.concat([df.iloc[va], df.iloc[xe]])
+    o = pd.DataFrame(dict(image_id=rows.image_id.to_numpy(), target=rows.target.to_numpy(), pred=np.concatenate([p, pe]),
+                          fold=k, source=rows.source.to_numpy()))
+    res = FoldResult(o, pd.DataFrame(recs).drop(columns=['_n', '_t']), sum(r['_n'] for r in recs), sum(r['_t'] for r in recs))
+    write_csv(_oof(data, [*before, res]), data.dir/'oof.csv'); write_csv(_metrics(data, stage1, [*before, res]), data.dir/'metrics.csv')
+    learn.model.to(memory_format=torch.contiguous_format)
+    save_model(learn.model, data.dir, data.config, fold=k)
+    if isinstance(x, JPEGStore) and x.bad.any():  # found unreadable while streaming: trained on as black, named here
+        bad = np.flatnonzero(x.bad.numpy())
+        warnings.warn(f'fold {k}: {len(bad)} image(s) could not be decoded and were used as black images, e.g. {df.path.iloc[bad[0]]}')
+    (data.dir/f'checkpoint-fold{k}.safetensors').unlink(missing_ok=True)  # the fold is finished: nothing to continue
+    if c.export_pkl:
+        learn.remove_cbs([cb for cb in learn.cbs if isinstance(cb, Throughput)])
+        with atomic_path(data.dir/f'fold{k}.pkl') as tmp: learn.export(tmp.resolve())
+    if c.progress:
+        main = o.source.isin(data.main_sources)
+        print(f'fold {k}: valid AUC {safe_auc(o.target[main], o.pred[main]):.4f} ({len(va)} images), {res.images / max(res.seconds, 1e-9):.1f} train images/s')
+    return res
+
+# %% ../nbs/10_train.ipynb #20ee2bd6
+@dataclass
+class RunResult:
+    "What a run ends with: its folder and its out-of-fold scores (`oof_auc.json`; empty on the other processes of a data-parallel run)."
+    dir: Path # `<models_dir>/<name>`
+    scores: dict = field(default_factory=dict) # AUC overall (main data), per fold and per source, images per source, throughput
+    minutes: float = 0. # the run's wall time
+
+# %% ../nbs/10_train.ipynb #62659959
+def _record_operating_point(run: Path, oof: pd.DataFrame, prevalence: float) -> None:
+    "The decision threshold at 95% out-of-fold sensitivity (the demo and `evaluate` use it), added to `config.json`; a warning when there is none."
+    try:
+        op = jsonable(operating_point(oof, prevalence=prevalence))
+        cfg = json.loads((run/'config.json').read_text()); cfg['operating_point'] = op
+        with atomic_write(run/'config.json') as f: json.dump(cfg, f, indent=2)
+    except MelanomaError as e: warnings.warn(f'{run}: no operating point recorded ({e})')
+
+# %% ../nbs/10_train.ipynb #2e4b281c
+def finish_run(data: RunData, stage1: Stage1 | None, folds: Sequence[FoldResult]) -> RunResult:
+    """Step 4, rank 0 only: `oof_auc.json` (the main data's out-of-fold AUC, per fold and per source, over the finished
+    folds and `folds`), the operating point in `config.json`, and the run's row of `runs.csv`."""
+    c, run = data.cfg, data.dir
+    if not _rank0(): return RunResult(run)
+    oof = _oof(data, folds)
+    if not len(oof): raise MelanomaError(f'{run}: no fold was trained')
+    parts = [*folds, *([stage1] if stage1 is not None else [])]
+    n, t = sum(p.images for p in parts), sum(p.seconds for p in parts)
+    res = _oof_auc(oof, data.main_sources)
+    res.update(folds_trained=sorted(int(f) for f in oof.fold.unique()), train_images_per_s=n / t if t else None,
+               skipped_images=int((~data.ok).sum()))
+    with atomic_write(run/'oof_auc.json') as f: json.dump(jsonable(res), f, indent=2)
+    _record_operating_point(run, oof, data.config['train_prevalence'])
+    minutes = (time.time() - data.started) / 60
+    _append_run(Path(c.models_dir), dict(name=c.name, arch=c.arch, size=c.size, epochs=c.epochs, folds=len(res['folds_trained']),
+                                         auc=round(res['auc'], 4) if res['auc'] == res['auc'] else '', minutes=round(minutes, 2),
+                                         images_per_s=round(n / t, 1) if t else '', date=f'{datetime.datetime.now():%Y-%m-%d %H:%M}'))
+    if c.progress: print(f"{run}: OOF AUC {res['auc']:.4f} " + ' '.join(f'{s} {a:.4f}' for s, a in res['sources'].items()) + f' ({minutes:.1f} min)')
+    return RunResult(run, res, minutes)
+
+# %% ../nbs/10_train.ipynb #56dc30bb
 def train(data: TrainConfig | str | os.PathLike | None = None, # a `TrainConfig`, or the main data folder
           **kwargs, # `TrainConfig` fields (overriding those of a given config)
          ) -> Path:
     "Train one model per fold with fastai; write `models/<name>/` (weights, config, metrics, out-of-fold predictions)."
     cfg = replace(data, **kwargs) if isinstance(data, TrainConfig) else TrainConfig(data=data, **kwargs)
-    r = _Run(cfg.checked())  # the run folder, checked against an earlier run of the same name
-    r.load_data()            # table -> folds -> cached images
-    r.resume()               # folds already finished by an earlier attempt
-    r.stage1()               # the extra data alone, one network every fold starts from
-    for k in tqdm(r.todo, desc=f'{r.cfg.name}: folds', disable=True if not r.cfg.progress or len(r.todo) < 2 else None): r.fold(k)  # None: no bar outside a terminal
-    return r.finish()        # out-of-fold AUC, operating point, runs.csv
+    run = prepare_run(cfg)  # the checked settings, the table, its images, what an earlier attempt finished
+    stage1 = pretrain(run)            # two stages: the network every fold starts from
+    folds = []
+    for k in tqdm(run.todo, desc=f'{run.cfg.name}: folds', disable=True if not run.cfg.progress or len(run.todo) < 2 else None):  # None: no bar outside a terminal
+        folds.append(train_fold(run, stage1, k, folds))
+    return finish_run(run, stage1, folds).dir  # out-of-fold AUC, operating point, runs.csv
 
 # %% ../nbs/10_train.ipynb #c041
 def train_cli(**kwargs) -> None:
