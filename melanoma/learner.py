@@ -20,7 +20,7 @@ from fastai.callback.training import GradientAccumulation
 from fastai.optimizer import OptimWrapper
 from fastai.vision.augment import (aug_transforms, AffineCoordTfm, Hue, Saturation, affine_mat, _draw_mask, Resize)
 from fastai.torch_core import TensorImage, TensorCategory
-from fastcore.basics import store_attr
+from fastcore.basics import patch, store_attr
 from tqdm.auto import tqdm
 from .core import MelanomaError, atomic_path, atomic_write, default_device, jsonable, safe_auc
 from .data import DIAGNOSES
@@ -404,43 +404,50 @@ class Checkpoint:
         "The metrics rows saved so far (of `stage`)."
         recs = (self.state or {}).get('records', [])
         return [r for r in recs if stage is None or r['stage'] == stage]
-    def save(self, learn: Learner, stage: str, epoch: int, records: list[dict], extra: dict | None = None):
-        "Write the checkpoint after `epoch` epochs of `stage` (rank 0 only)."
-        if not _rank0(): return
-        t, rng = _rng_states(learn)
-        t.update({f'model.{k}': v for k, v in _unwrap(learn.model).state_dict().items()})
-        opt = learn.opt.opt if isinstance(learn.opt, OptimWrapper) else None
-        groups = None
-        if opt is not None:
-            sd = opt.state_dict()
-            for i, s in sd['state'].items():
-                t.update({f'opt.{i}.{k}': v if torch.is_tensor(v) else torch.tensor(v) for k, v in s.items()})
-            groups = sd['param_groups']
-        sl = learn.recorder.smooth_loss
-        st = dict(tag=self.tag, stage=stage, epoch=epoch, records=records, rng=rng, opt_groups=groups,
-                  smooth_loss=[int(sl.count), float(sl.val)], scaler=getattr(getattr(learn, 'scaler', None), 'state_dict', lambda: None)(),
-                  **(extra or {}))
-        save_state(t, self.path, {'melanoma_checkpoint': json.dumps(jsonable(st))})
-    def restore(self, learn: Learner):
-        "Load the weights, optimiser state, smoothed loss and RNG states into `learn` (whose optimiser exists)."
-        t, st = self.tensors, self.state
-        _unwrap(learn.model).load_state_dict({k[6:]: v for k, v in t.items() if k.startswith('model.')})
-        if st.get('opt_groups') is not None and isinstance(learn.opt, OptimWrapper):
-            state = {}
-            for k, v in t.items():
-                if k.startswith('opt.'): _, i, n = k.split('.', 2); state.setdefault(int(i), {})[n] = v
-            learn.opt.opt.load_state_dict({'state': state, 'param_groups': st['opt_groups']})
-            opt = learn.opt.opt
-            for g in opt.param_groups:  # moments in the parameters' memory layout (channels-last), as the fused step expects
-                for p in g['params']:
-                    for n, v in opt.state.get(p, {}).items():
-                        if torch.is_tensor(v) and v.shape == p.shape: opt.state[p][n] = torch.empty_like(p, dtype=v.dtype).copy_(v)
-        sl = learn.recorder.smooth_loss
-        sl.count, sl.val = st['smooth_loss'][0], torch.tensor(st['smooth_loss'][1])
-        if st.get('scaler') and getattr(learn, 'scaler', None) is not None: learn.scaler.load_state_dict(st['scaler'])
-        _set_rng_states(learn, t, st['rng'])
     def remove(self):
+        "Delete the file (rank 0 only): its fold is finished."
         if _rank0(): self.path.unlink(missing_ok=True)
+
+# %% ../nbs/09_learner.ipynb #ea3e0979
+@patch
+def save(self: Checkpoint, learn: Learner, stage: str, epoch: int, records: list[dict], extra: dict | None = None):
+    "Write the checkpoint after `epoch` epochs of `stage` (rank 0 only)."
+    if not _rank0(): return
+    t, rng = _rng_states(learn)
+    t.update({f'model.{k}': v for k, v in _unwrap(learn.model).state_dict().items()})
+    opt = learn.opt.opt if isinstance(learn.opt, OptimWrapper) else None
+    groups = None
+    if opt is not None:
+        sd = opt.state_dict()
+        for i, s in sd['state'].items():
+            t.update({f'opt.{i}.{k}': v if torch.is_tensor(v) else torch.tensor(v) for k, v in s.items()})
+        groups = sd['param_groups']
+    sl = learn.recorder.smooth_loss
+    st = dict(tag=self.tag, stage=stage, epoch=epoch, records=records, rng=rng, opt_groups=groups,
+              smooth_loss=[int(sl.count), float(sl.val)], scaler=getattr(getattr(learn, 'scaler', None), 'state_dict', lambda: None)(),
+              **(extra or {}))
+    save_state(t, self.path, {'melanoma_checkpoint': json.dumps(jsonable(st))})
+
+# %% ../nbs/09_learner.ipynb #53c31e20
+@patch
+def restore(self: Checkpoint, learn: Learner):
+    "Load the weights, optimiser state, smoothed loss and RNG states into `learn` (whose optimiser exists)."
+    t, st = self.tensors, self.state
+    _unwrap(learn.model).load_state_dict({k[6:]: v for k, v in t.items() if k.startswith('model.')})
+    if st.get('opt_groups') is not None and isinstance(learn.opt, OptimWrapper):
+        state = {}
+        for k, v in t.items():
+            if k.startswith('opt.'): _, i, n = k.split('.', 2); state.setdefault(int(i), {})[n] = v
+        learn.opt.opt.load_state_dict({'state': state, 'param_groups': st['opt_groups']})
+        opt = learn.opt.opt
+        for g in opt.param_groups:  # moments in the parameters' memory layout (channels-last), as the fused step expects
+            for p in g['params']:
+                for n, v in opt.state.get(p, {}).items():
+                    if torch.is_tensor(v) and v.shape == p.shape: opt.state[p][n] = torch.empty_like(p, dtype=v.dtype).copy_(v)
+    sl = learn.recorder.smooth_loss
+    sl.count, sl.val = st['smooth_loss'][0], torch.tensor(st['smooth_loss'][1])
+    if st.get('scaler') and getattr(learn, 'scaler', None) is not None: learn.scaler.load_state_dict(st['scaler'])
+    _set_rng_states(learn, t, st['rng'])
 
 # %% ../nbs/09_learner.ipynb #3f6b9fa2
 def _crash_at() -> tuple[int, int, int] | None:
