@@ -20,8 +20,8 @@ install: $(BIN)/melanoma
 demo: install
 	$(BIN)/melanoma sample-data $(DEMO_DATA)
 	$(BIN)/melanoma folds $(DEMO_DATA)
-	$(BIN)/melanoma train --data $(DEMO_DATA) --name $(DEMO_RUN)
-	$(BIN)/melanoma predict --model models/$(DEMO_RUN) --data $(DEMO_DATA) --out submissions/$(DEMO_RUN).csv
+	$(BIN)/melanoma train $(DEMO_DATA) --name $(DEMO_RUN)
+	$(BIN)/melanoma predict $(DEMO_DATA) --model models/$(DEMO_RUN) --out submissions/$(DEMO_RUN).csv
 	@echo "Submission written: submissions/$(DEMO_RUN).csv"
 
 test: install

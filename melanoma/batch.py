@@ -326,17 +326,17 @@ def batch_cli(src: str,  # folder to split (searched recursively; relative paths
               method: str = 'copy',  # copy, hardlink (same file system, no extra space) or move
               zip: bool = False,  # write each batch as batch_NNNN.zip instead of a folder
               dry_run: bool = False,  # show the plan and change nothing
-              workers: int = 4,  # threads hashing files
+              workers: int = None,  # files read and hashed in parallel (default: 4)
              ) -> None:
     "Split a folder into numbered batch folders with a checksum manifest; re-run to resume after a crash."
-    batch(src, dest, max_files=max_files, max_bytes=max_bytes, method=method, zip=zip, dry_run=dry_run, workers=workers)
+    batch(src, dest, max_files=max_files, max_bytes=max_bytes, method=method, zip=zip, dry_run=dry_run, workers=workers or 4)
 
 # %% ../nbs/17_batch.ipynb #847cc8fd
 def unbatch_cli(src: str,  # folder written by `melanoma batch` (batch folders or zips + manifest.csv)
                 dest: str,  # folder to restore the original layout into
                 method: str = 'copy',  # copy, hardlink, move or symlink (symlink: for read-only inputs such as /kaggle/input)
                 dry_run: bool = False,  # show what would be restored and change nothing
-                no_verify: bool = False,  # skip the SHA-256 check of every file (faster, not recommended)
+                verify: bool = True,  # check every file's SHA-256 (--no-verify: faster, not recommended)
                ) -> None:
     "Restore the flat layout from batch folders and verify every checksum; re-run to resume after a crash."
-    unbatch(src, dest, method=method, dry_run=dry_run, verify=not no_verify)
+    unbatch(src, dest, method=method, dry_run=dry_run, verify=verify)

@@ -6,12 +6,13 @@ Docs: https://melanoma-dev.github.io/melanoma/cli.html.md"""
 
 # %% ../nbs/90_cli.ipynb #c002
 from __future__ import annotations
-import importlib, sys, warnings
+import argparse, contextlib, importlib, inspect, os, re, sys, types, typing, warnings
 from fastcore.script import anno_parser
 from .core import MelanomaError
 
 # %% auto #0
-__all__ = ['COMMANDS', 'EXTRAS', 'find_command', 'missing_extra', 'load_command', 'run_command', 'main']
+__all__ = ['COMMANDS', 'EXTRAS', 'ALIASES', 'TORCH_COMMANDS', 'METAVARS', 'THREADS_HELP', 'find_command', 'missing_extra',
+           'load_command', 'Switch', 'CommandParser', 'command_parser', 'run_command', 'main']
 
 # %% ../nbs/90_cli.ipynb #c004
 COMMANDS = {
@@ -79,17 +80,138 @@ def load_command(name: str):
         raise MelanomaError(f'command {name!r} is not available in this installation ({e})') from e
 
 # %% ../nbs/90_cli.ipynb #c011
+ALIASES = {'export-onnx': {'model_dir': 'model'}}  # command -> {hidden old spelling's dest: its dest now}
+TORCH_COMMANDS = ('prepare', 'train', 'predict', 'export-onnx', 'evaluate', 'explain', 'demo', 'seg train', 'seg predict')
+METAVARS = {'model': 'DIR', 'out': 'PATH', 'tta': 'N', 'workers': 'N', 'threads': 'N', 'fold': 'K'}  # the shared names, in place of `(type)`
+THREADS_HELP = "torch CPU threads (default: torch's choice); 1 is much faster while another job uses a core"
+
+# %% ../nbs/90_cli.ipynb #853836ac
+def _anno_meta(anno) -> tuple[object, dict]:
+    "The type inside `Annotated[...]` (or `anno` itself) and the `add_argument` dict given with it."
+    if typing.get_origin(anno) is not typing.Annotated: return anno, {}
+    t, *meta = typing.get_args(anno)
+    return t, next((m for m in meta if isinstance(m, dict)), {})
+
+def _is_bool(anno) -> bool:
+    "Whether annotation `anno` is `bool` or `bool | None` (with or without `Annotated`)."
+    t = _anno_meta(anno)[0]
+    return t is bool or t == 'bool' or (typing.get_origin(t) in (typing.Union, types.UnionType)
+                                        and set(typing.get_args(t)) == {bool, type(None)})
+
+# %% ../nbs/90_cli.ipynb #d0dcfead
+class Switch(argparse.BooleanOptionalAction):
+    "`--x` / `--no-x`; passing both spellings is an error instead of the last one silently winning."
+    def __call__(self, parser, namespace, values, option_string=None):
+        on, seen = not option_string.startswith('--no-'), namespace.__dict__.setdefault('_switches', {})
+        if seen.setdefault(self.dest, on) != on:
+            raise MelanomaError(f'{self.option_strings[0]} and {self.option_strings[1]} contradict each other: pass one')
+        super().__call__(parser, namespace, values, option_string)
+
+# %% ../nbs/90_cli.ipynb #49b21bb2
+class CommandParser(argparse.ArgumentParser):
+    """An `ArgumentParser` without abbreviations that resolves hidden old spellings (`aliases`: dest -> dest) and checks
+    the required arguments (`required`: dest -> how to spell it) after parsing, so either spelling satisfies them."""
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, allow_abbrev=False, **kwargs)
+        self.aliases, self.required = {}, {}
+
+    @contextlib.contextmanager
+    def _as_shown(self):
+        "The required arguments as `--help` and usage show them; while parsing they are optional (checked afterwards)."
+        acts = [a for a in self._actions if a.dest in self.required]
+        saved = [(a.required, a.nargs) for a in acts]
+        for a in acts: a.required, a.nargs = True, (a.nargs if a.option_strings else None)
+        try: yield
+        finally:
+            for a, (r, n) in zip(acts, saved): a.required, a.nargs = r, n
+
+    def format_usage(self):
+        with self._as_shown(): return super().format_usage()
+
+    def format_help(self):
+        with self._as_shown(): return super().format_help()
+
+    def parse_known_args(self, args=None, namespace=None):
+        ns, rest = super().parse_known_args(args, namespace)
+        ns.__dict__.pop('_switches', None)
+        for old, new in self.aliases.items():
+            v = ns.__dict__.pop(old, None)
+            if v is None: continue
+            if getattr(ns, new, None) not in (None, v): raise MelanomaError(f'{self.required.get(new, new)} given twice ({getattr(ns, new)} and {v}): pass one')
+            setattr(ns, new, v)
+        if 'data' in self.required and getattr(ns, 'data', None) is None and len(getattr(ns, 'model', None) or ()) > 1:
+            ns.data = ns.model.pop()  # `--model M DATA`: --model takes the folders up to the next option; the last is DATA
+        if miss := [s for d, s in self.required.items() if getattr(ns, d, None) in (None, [])]:
+            raise MelanomaError(f"missing required argument(s): {', '.join(miss)} (see {self.prog} --help)")
+        return ns, rest
+
+# %% ../nbs/90_cli.ipynb #08d88375
+def _switch(a: argparse.Action, p: inspect.Parameter) -> Switch:
+    "The `--x/--no-x` switch for bool parameter `p` (fastcore made `a`, a `store_true` or a `--no-x` `store_false`)."
+    d = None if p.default is inspect.Parameter.empty else p.default
+    help = re.sub(r'\s*\(default: (True|False|None)\)$', '', a.help or '')
+    if isinstance(d, bool): help += f" (default: {'on' if d else 'off'})"
+    s = Switch([f"--{p.name.replace('_', '-')}"], dest=p.name, default=d)
+    s.help = help  # after __init__: some Pythons append `(default: %(default)s)` there
+    return s
+
+def _data(a: argparse.Action) -> argparse.Action:
+    "Positional `DATA` in place of fastcore's `--data` option `a`."
+    return argparse._StoreAction([], dest='data', nargs='?', default=None, type=a.type,
+                                 help=re.sub(r'\s*\(required\)$', '', a.help or ''), metavar='DATA')
+
+# %% ../nbs/90_cli.ipynb #7a788e5b
+def command_parser(func, # a subcommand's function (type hints, docments comments, `Annotated` argparse options)
+                   prog: str | None = None, # the program name in `--help` and in error messages
+                   name: str | None = None, # its key in `COMMANDS` (the commands in `TORCH_COMMANDS` get `--threads`)
+                  ) -> CommandParser:
+    "The parser of subcommand `func`: fastcore's `anno_parser`, with the flag vocabulary above applied."
+    p0 = anno_parser(func, prog=prog)
+    params = inspect.signature(func, eval_str=True).parameters
+    p = CommandParser(prog=p0.prog, description=p0.description, epilog=p0.epilog, formatter_class=p0.formatter_class)
+    p.aliases.update(ALIASES.get(name, {}))
+    for a in p0._actions:
+        if isinstance(a, argparse._HelpAction) or a.dest in ('pdb', 'xtra'): continue  # fastcore's debugging options
+        prm = params.get(a.dest)
+        if prm is not None and _is_bool(prm.annotation): a = _switch(a, prm)
+        elif a.dest == 'data':  # the input: positional, `--data` kept hidden for one release
+            req = _anno_meta(prm.annotation)[1].get('required', True) if prm is not None else True
+            p._add_action(argparse._StoreAction(['--data'], dest='_data_option', type=a.type, help=argparse.SUPPRESS))
+            p.aliases['_data_option'] = 'data'
+            a = _data(a)
+            if req: p.required['data'] = 'DATA'
+        elif not a.option_strings and a.help != argparse.SUPPRESS and a.metavar is None: a.metavar = a.dest.upper()
+        if a.option_strings and a.dest in METAVARS and (a.metavar or '(').startswith('('): a.metavar = METAVARS[a.dest]
+        if a.option_strings and a.required:  # checked after parsing, when the hidden old spellings are resolved
+            p.required[a.dest] = f"{a.option_strings[0]} {a.metavar if a.metavar and a.metavar[0] != '(' else a.dest.upper()}"
+            a.required = False
+        if a.dest in p.required and not (a.help or '').endswith('(required)'): a.help = f'{a.help or ""} (required)'.strip()
+        p._add_action(a)
+    p.threads = name in TORCH_COMMANDS and 'threads' not in params  # the command does not set them itself: `run_command` does
+    if p.threads: p.add_argument('--threads', type=int, metavar='N', help=THREADS_HELP)
+    return p
+
+
+
+# %% ../nbs/90_cli.ipynb #2acda330
+def _set_threads(n: int) -> None:
+    "Use `n` torch CPU threads: now when torch is loaded, and through `OMP_NUM_THREADS` when it loads later."
+    os.environ['OMP_NUM_THREADS'] = str(n)
+    if (torch := sys.modules.get('torch')) is not None: torch.set_num_threads(n)
+
+# %% ../nbs/90_cli.ipynb #a1822d14
 def run_command(name: str, # a key of `COMMANDS`, e.g. `batch` or `kaggle dataset`
                 argv: list[str], # its arguments, e.g. `['data/x', 'data/x-batched', '--batch-size', '500']`
                 prog: str | None = None, # the program name in `--help` and in error messages; default `melanoma NAME`
                ) -> int:
-    """Parse `argv` into the arguments of subcommand `name` with fastcore's `anno_parser`, run it, and return its exit
-    status. A `MelanomaError` (or a missing optional package) exits with its message and no traceback."""
+    """Parse `argv` into the arguments of subcommand `name` with `command_parser`, run it, and return its exit status.
+    A `MelanomaError` (or a missing optional package) exits with its message and no traceback."""
     prog = prog or f'melanoma {name}'
     try:
         func = load_command(name)
-        kw = vars(anno_parser(func, prog=prog).parse_args(argv))
-        for k in ('pdb', 'xtra'): kw.pop(k, None)  # fastcore's hidden debugging options: not ours
+        parser = command_parser(func, prog, name)
+        kw = vars(parser.parse_args(argv))
+        if parser.threads and (n := kw.pop('threads', None)): _set_threads(n)
         try: res = func(**kw)  # every subcommand takes keyword arguments (none has `*args`)
         except ModuleNotFoundError as e:
             if not (hint := missing_extra(e)): raise

@@ -451,18 +451,21 @@ def _predict_models(models: list, labels: pd.DataFrame, tta: int = 1) -> tuple[p
 
 # %% ../nbs/15_evaluate.ipynb #c026
 def evaluate_cli(model: Annotated[list[str], {'type': str, 'nargs': '+', 'action': 'extend', 'metavar': 'DIR'}] = None, # trained model folder(s), averaged (--model A B, or --model A --model B)
-                 data: str = None, # labelled data folder (any supported layout): labels, metadata, images to predict
+                 data: Annotated[str, 'labelled data folder (any supported layout): labels, metadata, images to predict; put it before --model, whose folders run to the next option', {'required': False}] = None,
                  preds: str = None, # CSV of predictions (image_name/image_id, pred[, target]), or a submission with --data
                  name: str = None, # report name: written to OUT_DIR/NAME/ (default: from the model or predictions file)
                  threshold: float = 0.5, # threshold for the confusion matrix
-                 fold: int = None, # only validation fold K of DATA/folds.csv
+                 fold: str = None, # only validation fold K of DATA/folds.csv, or `all` (default: all)
                  tta: int = None, # test-time augmentations when predicting with --model (default: as the model's out-of-fold scores)
                  oof: bool = False, # use the runs' out-of-fold predictions (oof.csv): the honest score of a k-fold run
                  out_dir: str = 'reports', # parent folder of the reports
                  n_boot: int = 1000, # bootstrap resamples for the AUC interval
                 ):
     "Evaluate predictions: AUC with a bootstrap 95% interval, ROC/PR/calibration plots, operating points, subgroup AUCs."
-    if not (preds or model): raise MelanomaError('give --preds CSV, or --model DIR with --data DIR (or --oof)')
+    if isinstance(fold, str):  # `--fold K` or `--fold all`
+        try: fold = None if fold == 'all' else int(fold)
+        except ValueError: raise MelanomaError(f'--fold {fold!r}: a fold number or `all`') from None
+    if not (preds or model): raise MelanomaError('give --preds CSV, or --model DIR with DATA (or --oof)')
     dx = None  # the diagnoses of multi-class models, when they predict --data
     if preds and model: raise MelanomaError('give either --preds or --model, not both')
     labels = read_labelled(data, fold) if data else None
@@ -474,7 +477,7 @@ def evaluate_cli(model: Annotated[list[str], {'type': str, 'nargs': '+', 'action
         note = (f"Out-of-fold predictions of {', '.join(model)}" + (f', fold {fold}' if fold is not None else '')
                 + '; held-out images scored by several fold models count once, with their mean. ' + meta_note).strip()
     else:
-        if labels is None: raise MelanomaError('--model needs --data (labelled images to predict) or --oof')
+        if labels is None: raise MelanomaError('--model needs DATA (labelled images to predict; before --model) or --oof')
         if tta is None:
             tta = max(model_tta(m) for m in model)
         df, dx = _predict_models(model, labels, tta)

@@ -170,10 +170,13 @@ def explain_cli(model: Annotated[str, 'a model folder from `melanoma train`', {'
                 data: Annotated[str, 'a labelled data folder (any supported layout)', {'opt': True, 'required': True, 'metavar': 'DIR'}],
                 out: str = None, # the PNG to write (default: reports/<run>/gradcam.png)
                 n: int = 8, # images of each kind: false negatives, false positives, random
-                fold: int = None, # only validation fold K of DATA/folds.csv, explained with that fold's network
+                fold: str = None, # only validation fold K of DATA/folds.csv, explained with that fold's network, or `all` (default: all)
                 threshold: float = 0.5, # probability threshold that defines the errors
                 split: str = 'train', # the split of DATA (`test`: random images only, no labels)
                ):
     "Grad-CAM heatmaps of the most confident false negatives and false positives, and random images, in one PNG."
+    if isinstance(fold, str):  # `--fold K` or `--fold all`
+        try: fold = None if fold == 'all' else int(fold)
+        except ValueError: raise MelanomaError(f'--fold {fold!r}: a fold number or `all`') from None
     p = explain(model, data, out, n=n, split=split, fold=fold, threshold=threshold)
     print(f'wrote {p}')

@@ -334,16 +334,14 @@ MODEL_ARG = {'opt': True, 'nargs': '+', 'action': 'extend', 'type': str, 'metava
 # %% ../nbs/14_inference.ipynb #37d9e4ec
 def predict_cli(model: Annotated[list[str], 'model folder(s) from `melanoma train`; several for an ensemble (--model A B, or --model A --model B)',
                                  {**MODEL_ARG, 'required': True}],
-                data: Annotated[str, 'Kaggle-layout data folder: test.csv with jpeg/test/*.jpg or test/*.dcm (sample_submission.csv checked when present)',
-                                {'opt': True, 'required': True, 'metavar': 'DIR'}],
+                data: Annotated[str, 'Kaggle-layout data folder: test.csv with jpeg/test/*.jpg or test/*.dcm (sample_submission.csv checked when present)'],
                 out: str = None, # submission CSV to write (default: submissions/<run-name>.csv); logged in its folder's log.csv
                 tta: int = None, # test-time augmentation: dihedral transforms averaged per image (1-8; default: as the model's out-of-fold scores, `train --tta`)
                 ensemble: Annotated[str, 'how several models are blended: mean probability or mean rank', {'choices': ['mean', 'rank']}] = 'mean',
                 blend_weights: Annotated[list[float], 'one blend weight per --model (default: equal)', {'nargs': '+', 'type': float, 'metavar': 'W'}] = None,
                 bs: int = 32, # batch size
-                workers: int = None, # image-decoding processes (default: the cores but one)
-                onnx: bool = False, # require onnxruntime (export first with `melanoma export-onnx`); default: used on the CPU when exported
-                no_onnx: bool = False, # run the torch networks even when ONNX exports are there
+                workers: int = None, # images read and decoded in parallel (default: the cores but one)
+                onnx: bool = None, # run the ONNX exports (`melanoma export-onnx`) with onnxruntime; --no-onnx: the torch networks (default: ONNX on the CPU when exported)
                 strict: bool = False, # stop on unreadable images instead of giving them the median prediction
                 images: Annotated[str, 'which test images: JPEGs (jpeg/test/), DICOMs (test/), or auto (JPEG when present)', {'choices': ['auto', 'jpeg', 'dicom']}] = 'auto',
                 prevalence: float = None, # express the probabilities at this melanoma prevalence (e.g. 0.02); default: as trained. Leave it for Kaggle: AUC does not change
@@ -351,7 +349,6 @@ def predict_cli(model: Annotated[list[str], 'model folder(s) from `melanoma trai
                 weights: Annotated[list[float], argparse.SUPPRESS, {'nargs': '+', 'type': float, 'help': argparse.SUPPRESS}] = None, # deprecated: --blend-weights
                ):
     "Predict a test set (TTA, folds, ensembles) into a validated submission CSV; an interrupted run resumes."
-    if onnx and no_onnx: raise MelanomaError("--onnx and --no-onnx contradict each other: pass one")
     if weights is not None:
         if blend_weights is not None: raise MelanomaError('--weights is the old name of --blend-weights: pass one')
         warnings.warn('predict --weights is deprecated: use --blend-weights (`train --weights` is a backbone file)', FutureWarning)
@@ -362,7 +359,7 @@ def predict_cli(model: Annotated[list[str], 'model folder(s) from `melanoma trai
     cache = out.parent / f'.{out.stem}.partial.csv'
     df = predict_dataset(model, data, tta=tta, ensemble=ensemble, weights=blend_weights, bs=bs, workers=workers,
                          on_error='fail' if strict else 'fill', cache=cache, images=images,
-                         onnx=True if onnx else False if no_onnx else None, prevalence=prevalence, diagnoses=diagnoses)
+                         onnx=onnx, prevalence=prevalence, diagnoses=diagnoses)
     write_submission(df, out, df.image_name.tolist(), read_sample_ids(data), models=df.attrs['models'], tta=tta,
                      ensemble=ensemble if len(model) > 1 else '', oof_aucs=df.attrs['oof_aucs'], prevalence=df.attrs['prevalence'])
     sk = df.attrs['skipped']
@@ -374,7 +371,7 @@ def predict_cli(model: Annotated[list[str], 'model folder(s) from `melanoma trai
         print(f"wrote {dx}: {', '.join(df.attrs['diagnoses'].columns[1:])} probabilities of each image")
 
 # %% ../nbs/14_inference.ipynb #e3da2e32
-def export_onnx_cli(model: Annotated[str, 'a model folder from `melanoma train`', {'opt': True, 'metavar': 'DIR'}] = None,
+def export_onnx_cli(model: Annotated[str, 'a model folder from `melanoma train`', {'opt': True, 'required': True, 'metavar': 'DIR'}] = None,
                     out: str = None, # folder for the fold<k>.onnx files (default: the model folder)
                     opset: int = ONNX_OPSET, # ONNX opset version (17 or later)
                     model_dir: Annotated[str, argparse.SUPPRESS, {'opt': False, 'nargs': '?', 'metavar': 'DIR', 'help': argparse.SUPPRESS}] = None, # the older positional form of --model

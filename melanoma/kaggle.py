@@ -486,13 +486,13 @@ def kaggle_train_cli(kernel: str,  # kernel id OWNER/SLUG or SLUG (slug: 5+ lowe
                      competition: str = COMPETITION,  # competition whose files are attached
                      out: str = 'kernels',  # where the kernel folder is written (out/SLUG)
                      models: str = 'models',  # where the trained model folders are pulled to
-                     no_push: bool = False,  # only write the kernel folder
-                     no_gpu: bool = False,  # run on CPU (for a quick check of the kernel)
+                     push: bool = True,  # push the kernel and follow it (--no-push: only write the kernel folder)
+                     gpu: bool = True,  # run on a GPU (--no-gpu: on the CPU, for a quick check of the kernel)
                      internet: bool = False,  # enable internet in the kernel
                      timeout: float = 12 * 3600,  # give up waiting after this many seconds (re-run to keep waiting)
                      interval: float = 60,  # seconds between status checks
                     ) -> None:
     "Generate, push and follow a Kaggle GPU kernel that runs `melanoma train`, then pull its models."
     kaggle_train(kernel, dataset=dataset, code_dataset=code_dataset, train_args=shlex.split(args), competition=competition,
-                 out=out, models=models, push=not no_push, upload=upload_code, gpu=not no_gpu, internet=internet,
+                 out=out, models=models, push=push, upload=upload_code, gpu=gpu, internet=internet,
                  timeout=timeout, interval=interval)

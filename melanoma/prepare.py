@@ -202,7 +202,7 @@ def prepare_cli(src: str, # a data folder: SIIM-ISIC 2020, ISIC 2019, HAM10000, 
                 size: int = 512, # output side in pixels
                 mode: str = 'resize', # `resize` (squash to square), `center-crop`, or `lesion-crop` (with --masks or --seg-model)
                 images: str = 'auto', # SIIM-ISIC 2020: `jpeg`, `dicom` or `auto`
-                workers: int = 0, # processes (0: all cores)
+                workers: int = None, # images read and decoded in parallel (default: all cores)
                 overwrite: bool = False, # rewrite images that are already there
                 masks: str = None, # lesion-crop: folder of lesion masks (e.g. from `melanoma seg predict`)
                 seg_model: str = None, # lesion-crop: a `melanoma seg train` model to predict the masks (into DEST_masks)

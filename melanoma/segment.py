@@ -10,7 +10,7 @@ Docs: https://melanoma-dev.github.io/melanoma/segment.html.md"""
 from __future__ import annotations
 import contextlib, json, math, os, re, time, warnings
 from pathlib import Path
-from typing import Sequence
+from typing import Annotated, Sequence
 import numpy as np, pandas as pd
 import torch, torch.nn as nn, torch.nn.functional as F
 from PIL import Image
@@ -610,7 +610,7 @@ def seg_train_cli(data: str = None, # a segmentation data folder: ISIC 2017 Part
                   seed: int = 42, # random seed (member i uses seed + i)
                   members: int = SEG_MEMBERS, # networks trained with seeds seed, seed+1, ...; their probabilities are averaged
                   limit: int = 0, # use only the first LIMIT training images (0: all)
-                  threads: int = 0, # torch CPU threads (0: default); 1 is much faster while another job uses a core
+                  threads: int = None, # torch CPU threads (default: torch's choice); 1 is much faster while another job uses a core
                  ) -> int:
     "Train a lesion-segmentation U-Net (fastai) and report held-out Jaccard with a bootstrap CI; saves safetensors + JSON."
     _need(data=data)
@@ -681,18 +681,20 @@ def seg_predict(model: str | os.PathLike, data: str | os.PathLike | Sequence, ou
     return res
 
 # %% ../nbs/11_segment.ipynb #bc1601e5
-def seg_predict_cli(model: str = None, # a model folder written by `melanoma seg train`
+def seg_predict_cli(model: Annotated[str, 'a model folder written by `melanoma seg train`', {'required': True, 'metavar': 'DIR'}] = None,
                     data: str = None, # a folder of images (any layout; subfolders are searched)
-                    out: str = None, # folder for the masks, `<stem>_segmentation.png`; re-running resumes
+                    out: Annotated[str, 'folder for the masks, `<stem>_segmentation.png`; re-running resumes', {'required': True, 'metavar': 'DIR'}] = None,
                     bs: int = 16, # batch size
-                    tta: bool = False, # average over flips (4x slower)
+                    tta: Annotated[int, 'flip views averaged per image: 1 (none) or 4 (the four flips, 4x slower; `--tta` alone means 4)', {'nargs': '?', 'const': 4}] = 1,
                     measure: bool = False, # also write OUT/measurements.csv (`seg measure`)
-                    threads: int = 0, # torch CPU threads (0: default); 1 is much faster while another job uses a core
+                    threads: int = None, # torch CPU threads (default: torch's choice); 1 is much faster while another job uses a core
                    ) -> int:
     "Predict a 0/255 PNG lesion mask per image at the image's own size; skips masks already written and unreadable images."
     _need(model=model, data=data, out=out)
+    tta = {True: 4, False: 1}.get(tta, tta) if isinstance(tta, bool) else tta  # the switch it was
+    if tta not in (1, 4): raise MelanomaError(f'seg predict --tta {tta}: 1 (no flips) or 4 (the four flips)')
     if threads: torch.set_num_threads(threads)
-    res = seg_predict(model, data, out, bs=bs, tta=tta, measure=measure)
+    res = seg_predict(model, data, out, bs=bs, tta=tta == 4, measure=measure)
     print(f"seg predict -> {out}: {res['written']} written, {res['skipped']} already there (skipped), {len(res['failed'])} unreadable"
           + (f", {res['images_per_s']} images/s" if res['images_per_s'] else ''))
     for f in res['failed'][:20]: print(f'  FAILED {f}')
@@ -700,9 +702,9 @@ def seg_predict_cli(model: str = None, # a model folder written by `melanoma seg
     return 1 if res['failed'] and not res['written'] + res['skipped'] else 0
 
 # %% ../nbs/11_segment.ipynb #b72aa24f
-def seg_measure_cli(masks: str = None, # folder of masks (e.g. from `melanoma seg predict`)
+def seg_measure_cli(masks: Annotated[str, 'folder of masks (e.g. from `melanoma seg predict`)', {'required': True, 'metavar': 'DIR'}] = None,
                     data: str = None, # the images' folder
-                    out: str = None, # CSV to write
+                    out: Annotated[str, 'CSV to write', {'required': True, 'metavar': 'CSV'}] = None,
                    ) -> int:
     "Write ABCD-style lesion measurements (area, asymmetry, border, colours) for every image with a mask to a CSV."
     _need(masks=masks, data=data, out=out)

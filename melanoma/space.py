@@ -214,7 +214,7 @@ def export_space(dest: str | os.PathLike, # the Space folder to write (must not 
 # %% ../nbs/20_space.ipynb #679f4a64
 def demo_cli(model: str = None, # trained model folder (default: the newest under models/)
              seg_model: str = None, # lesion-segmentation model folder from `melanoma seg train` (default: the newest under models/, if any)
-             no_seg: bool = False, # show no lesion outline or measurements, even when a segmentation model exists
+             seg: bool = True, # outline and measure the lesion when a segmentation model exists (--no-seg: never)
              port: int = 7860, # TCP port to serve on
              host: str = '127.0.0.1', # interface to listen on ('0.0.0.0' to serve the network)
              threshold: float = None, # default decision threshold (default: the model's operating point, 95% sensitivity out of fold; else 0.5)
@@ -228,8 +228,8 @@ def demo_cli(model: str = None, # trained model folder (default: the newest unde
     "Serve the Gradio demo for a trained model (with --export: write it as a Hugging Face Space folder)."
     os.environ.setdefault('GRADIO_ANALYTICS_ENABLED', 'False')
     if threshold is not None and not 0 <= threshold <= 1: raise MelanomaError(f'--threshold must be between 0 and 1, got {threshold}')
-    if no_seg and seg_model: raise MelanomaError('--seg-model and --no-seg exclude each other')
-    seg = False if no_seg else seg_model
+    if not seg and seg_model: raise MelanomaError('--seg-model and --no-seg exclude each other')
+    seg = seg_model if seg else False
     if export:
         if threshold is not None: raise MelanomaError('--threshold is not exported: set MELANOMA_THRESHOLD in the Space\'s variables')
         out = export_space(export, model, seg, wheel=wheel, pin=pin, title=title)
