@@ -24,15 +24,17 @@ from .segment import SegModel, lesion_measurements, load_seg_model, predict_mask
 from .explain import gradcam, overlay
 
 # %% auto #0
-__all__ = ['OUTLINE_COLOUR', 'NO_SEG_NOTE', 'MEASURE_LABELS', 'DISPLAY', 'MAX_PIXELS', 'DEMO_PREVALENCE', 'PREVALENCE_NOTE',
-           'DISCLAIMER', 'FILE_TYPES', 'EXAMPLES_DIR', 'find_model', 'find_seg_model', 'uses_metadata', 'model_summary',
-           'seg_summary', 'draw_outline', 'measurements_markdown', 'decision_threshold', 'predict_image',
-           'write_examples', 'build_app', 'launch', 'free_port', 'start_app', 'folder_app', 'launch_from_env']
+__all__ = ['NO_SEG_NOTE', 'OUTLINE_COLOUR', 'MEASURE_LABELS', 'EXAMPLES_DIR', 'DISPLAY', 'MAX_PIXELS', 'DEMO_PREVALENCE',
+           'PREVALENCE_NOTE', 'DISCLAIMER', 'FILE_TYPES', 'find_model', 'find_seg_model', 'uses_metadata',
+           'model_summary', 'seg_summary', 'draw_outline', 'measurements_markdown', 'write_examples',
+           'decision_threshold', 'predict_image', 'build_app', 'launch', 'free_port', 'start_app', 'folder_app',
+           'launch_from_env']
 
 # %% ../nbs/19_app.ipynb #c005
 _HOWTO = ("Train one first: `make demo` trains a small model on synthetic data into models/demo, or run "
           "`melanoma train --data DIR` on a SIIM-ISIC data folder; then `melanoma demo` (or `melanoma demo --model DIR`).")
 
+# %% ../nbs/19_app.ipynb #e0add45b
 def find_model(models_dir: str | os.PathLike = 'models', # folder holding one sub-folder per trained run
               ) -> Path:
     "The newest trained model under `models_dir` (the run whose `config.json` was written last)."
@@ -50,12 +52,12 @@ def find_seg_model(models_dir: str | os.PathLike = 'models', # folder holding on
 # %% ../nbs/19_app.ipynb #c009
 def uses_metadata(model: MelanomaModel) -> bool:
     "Whether `model` (a `MelanomaModel`) takes age, sex and site next to the image."
-    return bool(model.config.get('n_meta'))
+    return bool(model.config.n_meta)
 
 # %% ../nbs/19_app.ipynb #454c7a5e
 def _meta_choices(model: MelanomaModel) -> tuple[list[str], list[str]]:
     "The sex and site vocabularies the model was trained with."
-    voc = model.config.get('meta_vocab') or default_meta_vocab()
+    voc = model.config.meta_vocab or default_meta_vocab()
     return list(voc['sexes']), list(voc['sites'])
 
 # %% ../nbs/19_app.ipynb #71f2a55f
@@ -64,13 +66,18 @@ def model_summary(model: MelanomaModel, # the loaded model
                  ) -> str:
     "A markdown line saying which model answers: run name, architecture, input size, folds, out-of-fold AUC."
     c = model.config
-    arch = c.get('arch') or c.get('architecture') or '?'
+    arch = c.arch or '?'
     auc = model.oof_auc
     parts = [f'**{Path(model_dir).name}**' if model_dir else None, f'architecture `{arch}`',
              f'input {model.size} px', f'{len(model.nets)} fold(s)',
              f'out-of-fold AUC {auc:.3f}' if auc is not None else 'out-of-fold AUC not recorded',
              'uses age/sex/site' if uses_metadata(model) else 'image only']
     return 'Model: ' + ' · '.join(p for p in parts if p)
+
+# %% ../nbs/19_app.ipynb #64d689c3
+NO_SEG_NOTE = ('No segmentation model is loaded, so there is no lesion outline and no measurements. Train one with '
+               '`melanoma seg train --data DIR` (ISIC 2017/2018 or PH2 layout), then start the demo with '
+               '`melanoma demo --seg-model models/NAME` (the newest one under models/ is used by default).')
 
 # %% ../nbs/19_app.ipynb #0b40c27c
 def seg_summary(seg: SegModel | None, # the loaded segmentation model, or None
@@ -90,10 +97,8 @@ def seg_summary(seg: SegModel | None, # the loaded segmentation model, or None
 
 # %% ../nbs/19_app.ipynb #c011
 OUTLINE_COLOUR = (0, 255, 255)  # cyan: visible on light and dark skin and on brown, black, red or blue-grey lesions
-NO_SEG_NOTE = ('No segmentation model is loaded, so there is no lesion outline and no measurements. Train one with '
-               '`melanoma seg train --data DIR` (ISIC 2017/2018 or PH2 layout), then start the demo with '
-               '`melanoma demo --seg-model models/NAME` (the newest one under models/ is used by default).')
 
+# %% ../nbs/19_app.ipynb #f30dedfd
 def draw_outline(img: Image.Image, # the image (RGB)
                  mask: np.ndarray, # boolean lesion mask (any size: it is resized to the image)
                  colour: tuple[int, int, int] = OUTLINE_COLOUR, # line colour
@@ -119,6 +124,7 @@ MEASURE_LABELS = {  # the measurements the demo shows: field of `lesion_measurem
     'n_colours': ('Dermoscopic colours', 'how many of white, red, light brown, dark brown, blue-grey and black each cover at least 5% of the lesion'),
 }
 
+# %% ../nbs/19_app.ipynb #d6e0ca44
 def _fmt_measure(k: str, v) -> str:
     if v is None or (isinstance(v, float) and np.isnan(v)): return 'n/a'
     return f'{v:.1%}' if k == 'area_frac' else str(int(v)) if k == 'n_colours' else f'{v:.2f}'
@@ -133,10 +139,32 @@ def measurements_markdown(meas: dict | None, # from `lesion_measurements`, or No
     return '\n'.join(['**Lesion measurements** (of the outlined area; image analysis, not a diagnosis)', '',
                       '| Measurement | Value | What it means |', '| --- | --- | --- |', *rows])
 
-# %% ../nbs/19_app.ipynb #c015
+# %% ../nbs/19_app.ipynb #f8f1f283
+EXAMPLES_DIR = Path(sys.modules['melanoma'].__file__).resolve().parent.parent / 'app' / 'examples'  # the repo's synthetic examples
+
+# %% ../nbs/19_app.ipynb #2363805f
+def write_examples(dest: str | os.PathLike = EXAMPLES_DIR, # folder to write the example images into
+                   size: int = 256, # image side in pixels
+                  ) -> list[Path]:
+    "Write the demo's synthetic example images (drawn by `melanoma.sample.draw_lesion`; one also as a DICOM)."
+    dest = Path(dest); out = []
+    for name, m, skin, seed in [('synthetic_benign', 0.1, 1, 1), ('synthetic_borderline', 0.5, 2, 2), ('synthetic_melanoma', 0.9, 0, 3)]:
+        img = draw_lesion(m, size, skin, seed)
+        with atomic_path(dest / f'{name}.jpg') as tmp: img.save(tmp, 'JPEG', quality=90)
+        out.append(dest / f'{name}.jpg')
+    with lenient_dicom():  # a fourth lesion, as a competition-style DICOM with sex/age/site tags
+        out.append(write_dicom(draw_lesion(0.75, size, 3, 4), dest / 'synthetic_melanoma_dicom.dcm', 'ISIC_9999999',
+                               'IP_9999999', 'female', 55.0, 'torso'))
+    with atomic_write(dest / 'README.txt') as f:
+        f.write('Synthetic images drawn by melanoma.sample.draw_lesion (melanoma.app.write_examples): not real skin lesions.\n')
+    for p in [*out, dest / 'README.txt']: p.chmod(0o644)
+    return out
+
+# %% ../nbs/19_app.ipynb #d92f3abb
 DISPLAY = 512  # longest side of the images the demo shows (and computes Grad-CAM on)
 MAX_PIXELS = 40_000_000  # larger uploads are refused (the competition's biggest DICOMs are 6000x4000 = 24 MP)
 
+# %% ../nbs/19_app.ipynb #6ceea143
 def _open(file_or_img, size: int | None = None) -> tuple[Image.Image, dict]:
     "Open an upload as upright RGB (decoding big JPEGs/DICOMs at reduced scale near `size`); also return its DICOM tags."
     if isinstance(file_or_img, Image.Image): return to_rgb(ImageOps.exif_transpose(file_or_img)), {}
@@ -168,6 +196,7 @@ PREVALENCE_NOTE = ("The probability is for a population in which the given fract
                    "patients (1.8% of the SIIM-ISIC 2020 images), far fewer than among lesions sent for excision. The model "
                    "learned at its own training prevalence; its probabilities are moved to this one by prior shift.")
 
+# %% ../nbs/19_app.ipynb #b52bc62d
 def decision_threshold(model: MelanomaModel, # the loaded model
                        prevalence: float | None = None, # the prevalence the probabilities are shown at; None: as trained
                       ) -> tuple[float, str]:
@@ -202,7 +231,7 @@ def predict_image(model: MelanomaModel, # a `MelanomaModel` from `melanoma.model
     `diagnoses` ({'name (CODE)': probability}, most probable first; else None) and, with `seg`, the lesion `mask`
     (boolean, the shown copy's size), its `outline` drawn on the shown copy and its `measurements` (else all None)."""
     img, dmeta = _open(file_or_img, size=max(model.size, DISPLAY))  # shown, and the DICOM tags
-    # the network's input as `melanoma predict` makes it from the same file (one path: `melanoma.model.load_image`)
+    # the network's input as `melanoma predict` makes it from the same file (one path: `melanoma.images.load_image`)
     x = img if isinstance(file_or_img, Image.Image) else load_image(file_or_img, model.size, model.data['resize'], max_pixels=MAX_PIXELS)
     meta = _meta_frame(age, sex, site, dmeta) if uses_metadata(model) else None
     p = float(model.predict([x], meta=meta, progress=False, prevalence=prevalence)[0])
@@ -225,30 +254,14 @@ def predict_image(model: MelanomaModel, # a `MelanomaModel` from `melanoma.model
                 verdict=_verdict(p, threshold, assumed), image=shown, heatmap=heat, diagnoses=dx, mask=mask, outline=outline,
                 measurements=meas)
 
-# %% ../nbs/19_app.ipynb #c017
+# %% ../nbs/19_app.ipynb #045d9167
 DISCLAIMER = ("⚠️ **Research demo, not a medical device.** The score comes from a model trained on public "
               "dermoscopy data sets (or on synthetic images, for the demo model) and has not been validated for "
               "clinical use. It must not be used to diagnose, treat or rule out melanoma: see a dermatologist about any "
               "skin lesion that worries you.")
-FILE_TYPES = ['.jpg', '.jpeg', '.png', '.dcm', '.dicom', '.tif', '.tiff', '.bmp', '.webp']
-EXAMPLES_DIR = Path(sys.modules['melanoma'].__file__).resolve().parent.parent / 'app' / 'examples'  # the repo's synthetic examples
 
-def write_examples(dest: str | os.PathLike = EXAMPLES_DIR, # folder to write the example images into
-                   size: int = 256, # image side in pixels
-                  ) -> list[Path]:
-    "Write the demo's synthetic example images (drawn by `melanoma.sample.draw_lesion`; one also as a DICOM)."
-    dest = Path(dest); out = []
-    for name, m, skin, seed in [('synthetic_benign', 0.1, 1, 1), ('synthetic_borderline', 0.5, 2, 2), ('synthetic_melanoma', 0.9, 0, 3)]:
-        img = draw_lesion(m, size, skin, seed)
-        with atomic_path(dest / f'{name}.jpg') as tmp: img.save(tmp, 'JPEG', quality=90)
-        out.append(dest / f'{name}.jpg')
-    with lenient_dicom():  # a fourth lesion, as a competition-style DICOM with sex/age/site tags
-        out.append(write_dicom(draw_lesion(0.75, size, 3, 4), dest / 'synthetic_melanoma_dicom.dcm', 'ISIC_9999999',
-                               'IP_9999999', 'female', 55.0, 'torso'))
-    with atomic_write(dest / 'README.txt') as f:
-        f.write('Synthetic images drawn by melanoma.sample.draw_lesion (melanoma.app.write_examples): not real skin lesions.\n')
-    for p in [*out, dest / 'README.txt']: p.chmod(0o644)
-    return out
+# %% ../nbs/19_app.ipynb #ff207627
+FILE_TYPES = ['.jpg', '.jpeg', '.png', '.dcm', '.dicom', '.tif', '.tiff', '.bmp', '.webp']
 
 # %% ../nbs/19_app.ipynb #1432b936
 def _examples(examples) -> list[list[str]]:
@@ -271,19 +284,8 @@ def _ui_error(e: Exception, file=None):
                     print_exception=False)
 
 # %% ../nbs/19_app.ipynb #c018
-def build_app(model_dir: str | os.PathLike | None = None, # a trained model folder; default: the newest under `models/`
-              threshold: float | None = None, # default of the decision-threshold slider; None: the model's operating point
-              model: MelanomaModel | None = None, # an already loaded model (instead of `model_dir`)
-              examples: str | os.PathLike | list | None = None, # folder or list of example images; default app/examples
-              concurrency: int = 1, # requests run on the model at once (the rest wait in the queue)
-              max_queue: int = 64, # requests that may wait; more get a 'queue full' message
-              device: str = 'cpu', # where the model runs
-              seg_model_dir: str | os.PathLike | bool | None = None, # a segmentation model folder; None: the newest under `models/` if any; False: none
-              seg_model: SegModel | None = None, # an already loaded segmentation model (instead of `seg_model_dir`)
-             ) -> gr.Blocks:
-    "The Gradio `Blocks` demo for a trained model and, when there is one, a lesion-segmentation model (loaded once, here)."
-    os.environ.setdefault('GRADIO_ANALYTICS_ENABLED', 'False')  # before gradio is imported: nothing phones home
-    import gradio as gr
+def _load_demo_models(model_dir, model, seg_model_dir, seg_model, device) -> tuple:
+    "`build_app`'s models and their folders, `(model, model_dir, seg_model, seg_model_dir)`, loaded here unless given."
     if model is None:
         model_dir = Path(model_dir) if model_dir else find_model()
         if not (model_dir / 'config.json').exists():
@@ -294,14 +296,14 @@ def build_app(model_dir: str | os.PathLike | None = None, # a trained model fold
         if seg_model_dir is not None:
             seg_model = load_seg_model(seg_model_dir, device=device)
     if seg_model is None or seg_model_dir is False: seg_model_dir = None
-    seg = seg_model
+    return model, model_dir, seg_model, seg_model_dir
+
+# %% ../nbs/19_app.ipynb #8b4e4f23
+def _handlers(model: MelanomaModel, seg: SegModel | None) -> dict:
+    "The demo's event handlers for `model` (and `seg`): `predict`, `changed` (upload), `relabel` (threshold), `reprevalence`."
+    import gradio as gr
     lock = threading.Lock()
-    meta = uses_metadata(model)
-    sexes, sites = _meta_choices(model) if meta else ([], [])
     calibrated, mc = model.train_prevalence is not None, model.multiclass
-    prev0 = DEMO_PREVALENCE if calibrated else None
-    thr0, thr_note = decision_threshold(model, prev0)
-    if threshold is not None: thr0, thr_note = threshold, f'The threshold is {threshold:g}, as the demo was started with.'
 
     def prevalence_of(prev) -> float | None:
         if not calibrated: return None
@@ -332,57 +334,105 @@ def build_app(model_dir: str | os.PathLike | None = None, # a trained model fold
         p = prior_shift(last[0], last[1], prev)
         return {'melanoma': p, 'not melanoma': 1 - p}, _verdict(p, thr, prev), thr, (p, prev), prev
 
+    return dict(predict=predict, changed=changed, relabel=relabel, reprevalence=reprevalence)
+
+# %% ../nbs/19_app.ipynb #a1dd9a39
+def _header(model: MelanomaModel, model_dir, seg: SegModel | None, seg_model_dir) -> None:
+    "The top of the page: title, disclaimer, and which models answer."
+    import gradio as gr
+    gr.Markdown('# Melanoma classifier demo\nUpload a dermoscopy image (JPEG, PNG or DICOM) to see the '
+                "model's melanoma probability and where it looked (Grad-CAM)" +
+                (', with the lesion outlined and measured.' if seg else '.'))
+    gr.Markdown(DISCLAIMER, elem_id='disclaimer')
+    gr.Markdown(model_summary(model, model_dir), elem_id='model-info')
+    gr.Markdown(seg_summary(seg, seg_model_dir), elem_id='seg-info')
+
+# %% ../nbs/19_app.ipynb #f3599af9
+def _input_column(model: MelanomaModel, prev0: float | None, thr0: float, thr_note: str, examples) -> dict:
+    "The left column: upload, metadata, prevalence, threshold, heatmap switch, Predict button and examples, by name."
+    import gradio as gr
+    meta, calibrated = uses_metadata(model), model.train_prevalence is not None
+    sexes, sites = _meta_choices(model) if meta else ([], [])
+    file = gr.File(label='Dermoscopy image (JPEG, PNG or DICOM)', file_types=FILE_TYPES, type='filepath',
+                   elem_id='upload')
+    gr.Markdown('Age, sex and site are optional: for fields left empty (and not in the DICOM tags) the '
+                'prediction is averaged over the training patients.', visible=meta, elem_id='meta-note')
+    with gr.Row(visible=meta):  # a Textbox: Gradio's Number shows and sends 0 when left empty
+        age = gr.Textbox(label='Age (years)', value='', placeholder='unknown', visible=meta, elem_id='age')
+        sex = gr.Dropdown(label='Sex', choices=[''] + sexes, value='', visible=meta)
+        site = gr.Dropdown(label='Anatomical site', choices=[''] + sites, value='', visible=meta)
+    prev = gr.Number(value=prev0, step=0.01, visible=calibrated, elem_id='prevalence',  # no min/max: our message names the field
+                     label='Melanoma prevalence of the population (fraction of lesions that are melanomas)')
+    gr.Markdown(PREVALENCE_NOTE + f' (This model was trained at {model.train_prevalence:.3f}.)' if calibrated else
+                "The probability is as the model was trained: its training prevalence is not recorded, so it "
+                "cannot be moved to a population's.", elem_id='prevalence-note')
+    thr = gr.Slider(0, 1, value=thr0, step=0.001, label='Decision threshold', elem_id='threshold')
+    gr.Markdown(thr_note, elem_id='threshold-note')
+    heat = gr.Checkbox(value=True, label='Show Grad-CAM heatmap')
+    btn = gr.Button('Predict', variant='primary', elem_id='predict')
+    ex = _examples(examples)
+    if ex: gr.Examples(ex, inputs=[file], label='Synthetic example images (click one to try it)')
+    return dict(file=file, age=age, sex=sex, site=site, prev=prev, thr=thr, heat=heat, btn=btn)
+
+# %% ../nbs/19_app.ipynb #2ffcb8f8
+def _output_column(model: MelanomaModel, seg: SegModel | None) -> dict:
+    "The right column: verdict, probability, the shown image, Grad-CAM, outline, measurements and diagnoses, by name."
+    import gradio as gr
+    verdict = gr.Markdown(label='Verdict', elem_id='verdict')
+    probs = gr.Label(label='Melanoma probability', num_top_classes=2, show_heading=False, elem_id='probability')
+    with gr.Row():
+        shown = gr.Image(label='Image', type='pil', format='jpeg', interactive=False, elem_id='shown')
+        cam = gr.Image(label='Grad-CAM overlay (where the melanoma score looked, warmer = more)', type='pil',
+                       format='jpeg', interactive=False, elem_id='gradcam')
+        # without a segmentation model these two are hidden (the seg-info line says why)
+        outline = gr.Image(label='Lesion outline (segmentation model)', type='pil', format='jpeg',
+                           interactive=False, visible=seg is not None, elem_id='outline')
+    measures = gr.Markdown(visible=seg is not None, elem_id='measurements')
+    dxl = gr.Label(label="Most likely diagnoses (the model's diagnosis head, at its training data's mix of diagnoses)",
+                   num_top_classes=3, visible=model.multiclass, elem_id='diagnoses')
+    return dict(verdict=verdict, probs=probs, shown=shown, cam=cam, outline=outline, measures=measures, dxl=dxl)
+
+# %% ../nbs/19_app.ipynb #54e07546
+def _wire(ui: dict, h: dict, mc: bool, seg: SegModel | None, concurrency: int) -> None:
+    "Connect the components `ui` (by name) to the handlers `h` from `_handlers`."
+    ins = [ui['file'], ui['age'], ui['sex'], ui['site'], ui['heat'], ui['thr'], ui['prev']]
+    outs = [ui['probs'], ui['verdict'], ui['shown'], ui['cam'], *([ui['dxl']] if mc else []),
+            *([ui['outline'], ui['measures']] if seg else []), ui['last']]
+    ui['btn'].click(h['predict'], ins, outs, api_name='predict', concurrency_limit=concurrency, concurrency_id='model')
+    ui['file'].change(h['changed'], ins, outs, api_name=False, concurrency_limit=concurrency, concurrency_id='model')
+    ui['thr'].change(h['relabel'], [ui['last'], ui['thr']], ui['verdict'], api_name=False, queue=False)
+    prev_in = [ui['prev'], ui['last'], ui['thr'], ui['thr_at']]
+    prev_out = [ui['probs'], ui['verdict'], ui['thr'], ui['last'], ui['thr_at']]
+    ui['prev'].submit(h['reprevalence'], prev_in, prev_out, api_name=False, queue=False)
+    ui['prev'].blur(h['reprevalence'], prev_in, prev_out, api_name=False, queue=False)
+
+# %% ../nbs/19_app.ipynb #53c6442a
+def build_app(model_dir: str | os.PathLike | None = None, # a trained model folder; default: the newest under `models/`
+              threshold: float | None = None, # default of the decision-threshold slider; None: the model's operating point
+              model: MelanomaModel | None = None, # an already loaded model (instead of `model_dir`)
+              examples: str | os.PathLike | list | None = None, # folder or list of example images; default app/examples
+              concurrency: int = 1, # requests run on the model at once (the rest wait in the queue)
+              max_queue: int = 64, # requests that may wait; more get a 'queue full' message
+              device: str = 'cpu', # where the model runs
+              seg_model_dir: str | os.PathLike | bool | None = None, # a segmentation model folder; None: the newest under `models/` if any; False: none
+              seg_model: SegModel | None = None, # an already loaded segmentation model (instead of `seg_model_dir`)
+             ) -> gr.Blocks:
+    "The Gradio `Blocks` demo for a trained model and, when there is one, a lesion-segmentation model (loaded once, here)."
+    os.environ.setdefault('GRADIO_ANALYTICS_ENABLED', 'False')  # before gradio is imported: nothing phones home
+    import gradio as gr
+    model, model_dir, seg, seg_model_dir = _load_demo_models(model_dir, model, seg_model_dir, seg_model, device)
+    prev0 = DEMO_PREVALENCE if model.train_prevalence is not None else None
+    thr0, thr_note = decision_threshold(model, prev0)
+    if threshold is not None: thr0, thr_note = threshold, f'The threshold is {threshold:g}, as the demo was started with.'
     # uploads and results are cached on disk by Gradio: delete them after an hour (checked every hour)
     with gr.Blocks(title='melanoma demo', analytics_enabled=False, delete_cache=(3600, 3600)) as app:
-        gr.Markdown('# Melanoma classifier demo\nUpload a dermoscopy image (JPEG, PNG or DICOM) to see the '
-                    "model's melanoma probability and where it looked (Grad-CAM)" +
-                    (', with the lesion outlined and measured.' if seg else '.'))
-        gr.Markdown(DISCLAIMER, elem_id='disclaimer')
-        gr.Markdown(model_summary(model, model_dir), elem_id='model-info')
-        gr.Markdown(seg_summary(seg, seg_model_dir), elem_id='seg-info')
-        last = gr.State(None)  # (probability, the prevalence it assumes) of the last prediction
-        thr_at = gr.State(prev0)  # the prevalence the threshold slider is at
+        _header(model, model_dir, seg, seg_model_dir)
+        ui = dict(last=gr.State(None),  # (probability, the prevalence it assumes) of the last prediction
+                  thr_at=gr.State(prev0))  # the prevalence the threshold slider is at
         with gr.Row():
-            with gr.Column():
-                file = gr.File(label='Dermoscopy image (JPEG, PNG or DICOM)', file_types=FILE_TYPES, type='filepath',
-                               elem_id='upload')
-                gr.Markdown('Age, sex and site are optional: for fields left empty (and not in the DICOM tags) the '
-                            'prediction is averaged over the training patients.', visible=meta, elem_id='meta-note')
-                with gr.Row(visible=meta):  # a Textbox: Gradio's Number shows and sends 0 when left empty
-                    age = gr.Textbox(label='Age (years)', value='', placeholder='unknown', visible=meta, elem_id='age')
-                    sex = gr.Dropdown(label='Sex', choices=[''] + sexes, value='', visible=meta)
-                    site = gr.Dropdown(label='Anatomical site', choices=[''] + sites, value='', visible=meta)
-                prev = gr.Number(value=prev0, step=0.01, visible=calibrated, elem_id='prevalence',  # no min/max: our message names the field
-                                 label='Melanoma prevalence of the population (fraction of lesions that are melanomas)')
-                gr.Markdown(PREVALENCE_NOTE + f' (This model was trained at {model.train_prevalence:.3f}.)' if calibrated else
-                            "The probability is as the model was trained: its training prevalence is not recorded, so it "
-                            "cannot be moved to a population's.", elem_id='prevalence-note')
-                thr = gr.Slider(0, 1, value=thr0, step=0.001, label='Decision threshold', elem_id='threshold')
-                gr.Markdown(thr_note, elem_id='threshold-note')
-                heat = gr.Checkbox(value=True, label='Show Grad-CAM heatmap')
-                btn = gr.Button('Predict', variant='primary', elem_id='predict')
-                ex = _examples(examples)
-                if ex: gr.Examples(ex, inputs=[file], label='Synthetic example images (click one to try it)')
-            with gr.Column():
-                verdict = gr.Markdown(label='Verdict', elem_id='verdict')
-                probs = gr.Label(label='Melanoma probability', num_top_classes=2, show_heading=False, elem_id='probability')
-                with gr.Row():
-                    shown = gr.Image(label='Image', type='pil', format='jpeg', interactive=False, elem_id='shown')
-                    cam = gr.Image(label='Grad-CAM overlay (where the melanoma score looked, warmer = more)', type='pil',
-                                   format='jpeg', interactive=False, elem_id='gradcam')
-                    # without a segmentation model these two are hidden (the seg-info line says why)
-                    outline = gr.Image(label='Lesion outline (segmentation model)', type='pil', format='jpeg',
-                                       interactive=False, visible=seg is not None, elem_id='outline')
-                measures = gr.Markdown(visible=seg is not None, elem_id='measurements')
-                dxl = gr.Label(label="Most likely diagnoses (the model's diagnosis head, at its training data's mix of diagnoses)",
-                               num_top_classes=3, visible=mc, elem_id='diagnoses')
-        ins = [file, age, sex, site, heat, thr, prev]
-        outs = [probs, verdict, shown, cam, *([dxl] if mc else []), *([outline, measures] if seg else []), last]
-        btn.click(predict, ins, outs, api_name='predict', concurrency_limit=concurrency, concurrency_id='model')
-        file.change(changed, ins, outs, api_name=False, concurrency_limit=concurrency, concurrency_id='model')
-        thr.change(relabel, [last, thr], verdict, api_name=False, queue=False)
-        prev.submit(reprevalence, [prev, last, thr, thr_at], [probs, verdict, thr, last, thr_at], api_name=False, queue=False)
-        prev.blur(reprevalence, [prev, last, thr, thr_at], [probs, verdict, thr, last, thr_at], api_name=False, queue=False)
+            with gr.Column(): ui.update(_input_column(model, prev0, thr0, thr_note, examples))
+            with gr.Column(): ui.update(_output_column(model, seg))
+        _wire(ui, _handlers(model, seg), model.multiclass, seg, concurrency)
     app.queue(default_concurrency_limit=concurrency, max_size=max_queue)
     return app
 
@@ -445,5 +495,3 @@ def launch_from_env(app: gr.Blocks, # the `Blocks` to serve
                    ) -> tuple:
     "Serve `app` (blocking) on `GRADIO_SERVER_NAME`:`GRADIO_SERVER_PORT`, by default 127.0.0.1:7860."
     return launch(app, host=os.environ.get('GRADIO_SERVER_NAME', '127.0.0.1'), port=int(os.environ.get('GRADIO_SERVER_PORT', 7860)))
-
-
