@@ -21,7 +21,7 @@ from .data import DIAGNOSES, read_dataset
 from .folds import make_folds, save_folds, with_folds
 from .images import RESIZE
 from .metrics import oof_by_image, operating_point, train_prevalence
-from .model import create_model, default_meta_vocab, meta_dim, meta_prior, save_model, save_state
+from .model import ModelConfig, create_model, default_meta_vocab, meta_dim, meta_prior, save_model, save_state
 from .store import JPEGStore, choose_store, image_cache, store_plan, work_dir
 from .learner import (Checkpoint, ExtraEpochs, Throughput, _ckpt_tag, _distrib_ctx, _one_process, _quiet, _rank0, batch_tfms, fit_stage, fold_learner, make_loss, predict_rows)
 
@@ -512,11 +512,10 @@ class RunResult:
 # %% ../nbs/10_train.ipynb #62659959
 def _record_operating_point(run: Path, oof: pd.DataFrame, prevalence: float) -> None:
     "The decision threshold at 95% out-of-fold sensitivity (the demo and `evaluate` use it), added to `config.json`; a warning when there is none."
-    try:
-        op = jsonable(operating_point(oof, prevalence=prevalence))
-        cfg = json.loads((run/'config.json').read_text()); cfg['operating_point'] = op
-        with atomic_write(run/'config.json') as f: json.dump(cfg, f, indent=2)
-    except MelanomaError as e: warnings.warn(f'{run}: no operating point recorded ({e})')
+    try: op = jsonable(operating_point(oof, prevalence=prevalence))
+    except MelanomaError as e: warnings.warn(f'{run}: no operating point recorded ({e})'); return
+    cfg = ModelConfig.read(run); cfg.operating_point = op
+    cfg.write(run)
 
 # %% ../nbs/10_train.ipynb #2e4b281c
 def finish_run(data: RunData, stage1: Stage1 | None, folds: Sequence[FoldResult]) -> RunResult:
