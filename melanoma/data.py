@@ -29,6 +29,7 @@ IMAGE_EXTS = ('.jpg', '.jpeg', '.png', '.dcm')
 # %% ../nbs/01_data.ipynb #c005
 _TEXT = ['image_id', 'path', 'source', 'group', 'patient_id', 'lesion_id', 'sex', 'site', 'diagnosis', 'split']
 
+# %% ../nbs/01_data.ipynb #4f28b5ba
 def _text(s: pd.Series) -> pd.Series:
     "Strings with missing values as ''."
     return s.astype(object).where(s.notna(), '').astype(str).str.strip()
@@ -169,6 +170,7 @@ def _frame(source: str, split: str, **cols) -> pd.DataFrame:
 SIIM_COLS = {'train': ['image_name', 'patient_id', 'sex', 'age_approx', 'anatom_site_general_challenge', 'diagnosis', 'benign_malignant', 'target'],
              'test': ['image_name', 'patient_id', 'sex', 'age_approx', 'anatom_site_general_challenge']}
 
+# %% ../nbs/01_data.ipynb #4e8ea26a
 def read_siim2020(root: str | os.PathLike, # folder with `train.csv`, `test.csv`, `jpeg/`, `train/`, `test/`
                   split: str = 'train', # `train` or `test`
                   images: str = 'auto', # `jpeg`, `dicom`, or `auto` (JPEG when present, else DICOM)
@@ -229,6 +231,7 @@ def read_isic2019(root: str | os.PathLike, # folder with the ISIC 2019 Training 
 # %% ../nbs/01_data.ipynb #c016
 HAM_DIRS = ['HAM10000_images_part_1', 'HAM10000_images_part_2', 'HAM10000_images', '.']
 
+# %% ../nbs/01_data.ipynb #0c200c24
 def _ham_csv(root: Path) -> Path | None:
     for n in ('HAM10000_metadata.csv', 'HAM10000_metadata'):
         if (root/n).is_file(): return root/n
@@ -281,6 +284,7 @@ def read_dataset(root: str | os.PathLike, # a data folder in any supported layou
 # %% ../nbs/01_data.ipynb #c020
 _HEAD = 1 << 16
 
+# %% ../nbs/01_data.ipynb #6efd84d2
 def _head_hash(path: str) -> str:
     import hashlib
     with open(path, 'rb') as f: return hashlib.sha256(f.read(_HEAD)).hexdigest()
