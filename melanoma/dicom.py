@@ -41,6 +41,7 @@ def lenient_dicom() -> Iterator[None]:
 # %% ../nbs/02_dicom.ipynb #c006
 VL_PHOTOGRAPHIC = '1.2.840.10008.5.1.4.1.1.77.1.4'  # VL Photographic Image Storage
 
+# %% ../nbs/02_dicom.ipynb #fa1a94e4
 # 2020 site -> (Body Part Examined, SNOMED CT code, code meaning); the first four are the codes the competition files use
 SITE_CODES = {
     'head/neck':       ('HEAD/NECK',       '774007',    'Head and Neck'),
@@ -53,6 +54,7 @@ SITE_CODES = {
 
 assert list(SITE_CODES) == SITES
 
+# %% ../nbs/02_dicom.ipynb #84b621c3
 def _unquote(v) -> str:
     return '' if v is None else str(v).strip().strip('"\'').strip()
 
@@ -118,6 +120,7 @@ def write_dicom(img: Image.Image | np.ndarray, # the image (converted to RGB)
 # %% ../nbs/02_dicom.ipynb #c009
 _PILLOW_JPEG = {JPEGBaseline8Bit, JPEGExtended12Bit}
 
+# %% ../nbs/02_dicom.ipynb #dcd301b3
 def _read(path: Path, pixels: bool = True) -> Dataset:
     if not path.is_file(): raise MelanomaError(f'{path}: no such file')
     try:
@@ -156,6 +159,7 @@ def _pillow_fast(ds: Dataset, size: int | None) -> Image.Image | None:
 _PYLIBJPEG = all(importlib.util.find_spec(m) is not None for m in ('pylibjpeg', 'libjpeg'))
 _DICOM_EXTRA = 'pip install "melanoma[dicom]"'
 
+# %% ../nbs/02_dicom.ipynb #92192522
 def read_dicom(path: str | os.PathLike, # a DICOM file
                size: int | None = None, # when given, JPEGs may decode at 1/2, 1/4 or 1/8 scale, never below `size` px on the short side
                plugin: str = '', # force a pydicom decoding plugin (`pylibjpeg`, `pillow`, ...) instead of the Pillow fast path
@@ -191,6 +195,7 @@ _SITE_WORDS = [('head/neck', ('head', 'neck', 'face', 'scalp', 'ear')),
                ('oral/genital', ('oral', 'genital', 'lip', 'mouth')),
                ('torso', ('torso', 'trunk', 'chest', 'back', 'abdomen'))]
 
+# %% ../nbs/02_dicom.ipynb #b8d3ac0a
 def site_from_text(text: str) -> str:
     "Map a body-part text (`LOWER EXTREMITY`, `Skin of part of lower limb`, `anterior torso`) to the 2020 site vocabulary, or ''."
     t = _unquote(text).lower()
