@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import torch
 from tqdm.auto import tqdm
-from .core import MelanomaError, atomic_path, default_device, write_csv
+from .core import MelanomaError, atomic_path, check_writable_dir, default_device, file_stamp, write_csv
 from .data import read_dataset
 from .images import ImageItems, _collate
 from .model import DIAG_CLASSES, load_model
@@ -126,13 +126,6 @@ def _cache_key(models: Sequence, tta: int, data: Path, prevalence: float | None 
     return hashlib.sha256('|'.join(parts).encode()).hexdigest()[:12]
 
 # %% ../nbs/14_inference.ipynb #f1e5a7a0
-def _file_stamp(path) -> str:
-    "`size:mtime_ns` of file `path` ('' when it cannot be stat'ed): a cached prediction is reused only for the same file."
-    try: st = os.stat(path)
-    except (OSError, TypeError, ValueError): return ''
-    return f'{st.st_size}:{st.st_mtime_ns}'
-
-# %% ../nbs/14_inference.ipynb #0e02fcf3
 def predict_dataset(model_dirs: Sequence[str | os.PathLike] | str | os.PathLike, # model folder(s) (or loaded `MelanomaModel`s)
                     data: str | os.PathLike, # Kaggle-layout data folder with test.csv and jpeg/test/ or test/*.dcm
                     tta: int | None = None, # test-time augmentation passes per image; None: as the models' out-of-fold scores (`model_tta`)
@@ -174,7 +167,7 @@ def predict_dataset(model_dirs: Sequence[str | os.PathLike] | str | os.PathLike,
     err = pd.Series('', index=df.index, dtype=object)
     cache = Path(cache) if cache else None
     key = _cache_key(model_dirs, tta, data, prevalence) + ('-dx' if diagnoses else '')
-    stamp = df.path.map(_file_stamp)  # each image file's size and mtime, kept with its cached prediction
+    stamp = df.path.map(file_stamp)  # each image file's size and mtime, kept with its cached prediction
     if cache and cache.is_file():
         c = pd.read_csv(cache, dtype={'image_name': str, 'error': str, 'key': str, 'stamp': str}, keep_default_na=False)
         if len(c) and 'stamp' in c and (c['key'] == key).all() and all(col in c for j in range(k) for col in pcols(j)):
@@ -356,6 +349,8 @@ def predict_cli(model: Annotated[list[str], 'model folder(s) from `melanoma trai
     data = Path(data)
     if tta is None: tta = max(model_tta(m) for m in model)
     out = Path(out) if out else Path('submissions') / f'{run_name(model, tta, ensemble)}.csv'
+    if out.is_dir(): raise MelanomaError(f'--out {out}: is a folder; give the CSV file to write')
+    check_writable_dir(out.parent, f'--out {out}')  # before the work, not after it
     cache = out.parent / f'.{out.stem}.partial.csv'
     df = predict_dataset(model, data, tta=tta, ensemble=ensemble, weights=blend_weights, bs=bs, workers=workers,
                          on_error='fail' if strict else 'fill', cache=cache, images=images,

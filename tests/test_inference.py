@@ -5,9 +5,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from melanoma.core import MelanomaError
+from melanoma.core import MelanomaError, file_stamp
 from melanoma.cli import main
-from melanoma.inference import blend, predict_dataset, export_onnx, run_name, model_tta, _cache_key, _file_stamp
+from melanoma.inference import blend, predict_dataset, export_onnx, run_name, model_tta, _cache_key
 from melanoma.model import create_model, save_model, meta_dim
 from melanoma.submission import validate_submission, read_sample_ids, LOG_COLUMNS
 
@@ -93,7 +93,7 @@ def test_bad_image_filled_or_fatal(tiny, data_copy):
 def test_resume_from_cache(tiny, sample_data, tmp_path):
     cache = tmp_path / 'partial.csv'
     tid = ids(sample_data)
-    stamps = [_file_stamp(sample_data / 'jpeg' / 'test' / f'{i}.jpg') for i in tid[:4]]
+    stamps = [file_stamp(sample_data / 'jpeg' / 'test' / f'{i}.jpg') for i in tid[:4]]
     pd.DataFrame({'image_name': tid[:4], 'error': '', 'key': _cache_key([tiny[0]], 1, sample_data), 'stamp': stamps, 'p0': 0.25}).to_csv(cache, index=False)
     df = predict_dataset(tiny[0], sample_data, workers=0, cache=cache, progress=False)
     assert (df.target[:4] == 0.25).all() and (df.target[4:] != 0.25).all() and not cache.exists()
@@ -124,6 +124,22 @@ def test_resume_retries_fixed_and_replaced_images(tiny, data_copy, tmp_path):
     shutil.copy(jp / f'{tid[0]}.jpg', jp / f'{tid[7]}.jpg')
     df = predict_dataset(tiny[0], data_copy, workers=0, on_error='fail', cache=cache, progress=False)
     assert np.allclose(df.target, np.where(np.arange(len(clean)) == 7, clean[0], clean), atol=1e-5)
+
+
+def test_unusable_out_refused_before_predicting(tiny, sample_data, tmp_path, monkeypatch):
+    "`--out` that is a folder, or lies under a regular file, is refused with one line before any image is predicted."
+    import melanoma.inference
+    def no_prediction(*a, **k): raise AssertionError('predicted before checking')
+    monkeypatch.setattr(melanoma.inference, 'predict_dataset', no_prediction)
+    (tmp_path / 'folder').mkdir()
+    (tmp_path / 'file').write_text('x')
+    args = ['predict', '--model', str(tiny[0]), '--data', str(sample_data), '--workers', '0', '--out']
+    with pytest.raises(SystemExit) as e: main(args + [str(tmp_path / 'folder')])
+    assert str(e.value) == f'melanoma predict: --out {tmp_path / "folder"}: is a folder; give the CSV file to write'
+    out = tmp_path / 'file' / 'sub.csv'
+    with pytest.raises(SystemExit) as e: main(args + [str(out)])
+    assert str(e.value) == f'melanoma predict: --out {out}: {tmp_path / "file"} exists and is not a folder'
+    assert '\n' not in str(e.value)
 
 
 def test_bad_arguments(tiny, sample_data, tmp_path):
