@@ -14,6 +14,7 @@ from typing import Annotated, Sequence
 import numpy as np, pandas as pd
 import torch
 from fastai.basics import Learner, set_seed
+from fastcore.basics import patch
 from fastcore.docments import docments
 from tqdm.auto import tqdm
 from .core import MelanomaError, atomic_path, atomic_write, default_device, jsonable, safe_auc, write_csv
@@ -206,47 +207,53 @@ class TrainConfig:
     main_only_epochs: int = 3 # with --extra, mixed (--pretrain-epochs 0): the last N epochs train on the main data alone (0: extra data in every epoch)
     # How the run is carried out: not saved with the model, free to change when resuming
     name: str | None = field(default=None, metadata=_RUN_ONLY) # run name (default `<arch>-<size>-<timestamp>`); rerunning a name resumes it
-    models_dir: str | os.PathLike = field(default='models', metadata=_RUN_ONLY) # where `<name>/` and `runs.csv` go
-    cache: bool = field(default=True, metadata=_RUN_ONLY) # keep resized images on disk under `<data>/.cache/<size>/` (--no-cache: memory only)
-    workers: int | None = field(default=None, metadata=_RUN_ONLY) # threads decoding images (default: CPU count, at most 8)
-    store: str = field(default='auto', metadata=_RUN_ONLY) # images in RAM (`memory`), decoded from the files every epoch (`stream`), or `auto`: RAM when it fits --memory-gib
-    memory_gib: float | None = field(default=None, metadata=_RUN_ONLY) # host memory for the images per machine (every data-parallel process holds its own copy) with --store auto (default: half of what is available)
-    loader_workers: int | None = field(default=None, metadata=_RUN_ONLY) # DataLoader processes per training process (default: 0 in RAM; with --store stream, CPU count, at most 4)
-    export_pkl: bool = field(default=False, metadata=_RUN_ONLY) # also write fastai `Learner.export` pickles
+    models_dir: str | os.PathLike = field(default='models', metadata=_RUN_ONLY) # where `<name>/` and `runs.csv` go; a run setting, not saved with the model
+    cache: bool = field(default=True, metadata=_RUN_ONLY) # keep resized images on disk under `<data>/.cache/<size>/` (--no-cache: memory only); a run setting, not saved with the model
+    workers: int | None = field(default=None, metadata=_RUN_ONLY) # threads decoding images (default: CPU count, at most 8); a run setting, not saved with the model
+    store: str = field(default='auto', metadata=_RUN_ONLY) # images in RAM (`memory`), decoded from the files every epoch (`stream`), or `auto`: RAM when it fits --memory-gib; a run setting, not saved with the model
+    memory_gib: float | None = field(default=None, metadata=_RUN_ONLY) # host memory for the images per machine (every data-parallel process holds its own copy) with --store auto (default: half of what is available); a run setting, not saved with the model
+    loader_workers: int | None = field(default=None, metadata=_RUN_ONLY) # DataLoader processes per training process (default: 0 in RAM; with --store stream, CPU count, at most 4); a run setting, not saved with the model
+    export_pkl: bool = field(default=False, metadata=_RUN_ONLY) # also write fastai `Learner.export` pickles; a run setting, not saved with the model
     progress: bool = field(default=True, metadata={**_RUN_ONLY, **_NO_CLI}) # show progress bars and per-fold lines
 
-    def checked(self) -> TrainConfig:
-        "A validated copy: `--debug`'s small settings applied, ratios of 0 as None, `lr` a number, 'find' or None, the default name and workers filled in."
-        c = replace(self, extra=_extra_list(self.extra), neg_ratio=self.neg_ratio or None, extra_ratio=self.extra_ratio or None)
-        if c.data in (None, ''): raise MelanomaError('train: --data DATA_FOLDER is required')
-        if c.lr not in (None, 'find'):
-            try: c.lr = float(c.lr)
-            except ValueError: raise MelanomaError(f"--lr must be a number or 'find', not {c.lr!r}") from None
-        if c.debug: c.size, c.epochs, c.pretrain_epochs = min(c.size, 64), 1, min(c.pretrain_epochs, 1)
-        if c.size < 32: raise MelanomaError(f'size must be at least 32 pixels, not {c.size}')
-        if c.epochs < 1 or c.bs < 1 or c.accum < 1: raise MelanomaError('epochs, bs and accum must be at least 1')
-        if not 1 <= c.tta <= 8: raise MelanomaError(f'tta must be between 1 and 8, not {c.tta}')
-        if c.replay < 0: raise MelanomaError(f'replay must be 0 or more extra images per main image, not {c.replay}')
-        for h in (c.head, c.pretrain_head):
-            if h not in ('binary', 'multiclass'): raise MelanomaError(f"head must be 'binary' or 'multiclass', not {h!r}")
-        make_loss(c.loss, c.head); batch_tfms(c.aug)
-        if c.weights is not None and not Path(c.weights).is_file(): raise MelanomaError(f'--weights {c.weights}: file not found')
-        c.workers = c.workers or min(8, os.cpu_count() or 1)
-        c.name = c.name or f'{c.arch}-{c.size}-{datetime.datetime.now():%Y%m%d-%H%M%S}'
-        return c
+# %% ../nbs/10_train.ipynb #eee26ad7
+@patch
+def checked(self: TrainConfig) -> TrainConfig:
+    "A validated copy: `--debug`'s small settings applied, ratios of 0 as None, `lr` a number, 'find' or None, the default name and workers filled in."
+    c = replace(self, extra=_extra_list(self.extra), neg_ratio=self.neg_ratio or None, extra_ratio=self.extra_ratio or None)
+    if c.data in (None, ''): raise MelanomaError('train: --data DATA_FOLDER is required')
+    if c.lr not in (None, 'find'):
+        try: c.lr = float(c.lr)
+        except ValueError: raise MelanomaError(f"--lr must be a number or 'find', not {c.lr!r}") from None
+    if c.debug: c.size, c.epochs, c.pretrain_epochs = min(c.size, 64), 1, min(c.pretrain_epochs, 1)
+    if c.size < 32: raise MelanomaError(f'size must be at least 32 pixels, not {c.size}')
+    if c.epochs < 1 or c.bs < 1 or c.accum < 1: raise MelanomaError('epochs, bs and accum must be at least 1')
+    if not 1 <= c.tta <= 8: raise MelanomaError(f'tta must be between 1 and 8, not {c.tta}')
+    if c.replay < 0: raise MelanomaError(f'replay must be 0 or more extra images per main image, not {c.replay}')
+    for h in (c.head, c.pretrain_head):
+        if h not in ('binary', 'multiclass'): raise MelanomaError(f"head must be 'binary' or 'multiclass', not {h!r}")
+    make_loss(c.loss, c.head); batch_tfms(c.aug)
+    if c.weights is not None and not Path(c.weights).is_file(): raise MelanomaError(f'--weights {c.weights}: file not found')
+    c.workers = c.workers or min(8, os.cpu_count() or 1)
+    c.name = c.name or f'{c.arch}-{c.size}-{datetime.datetime.now():%Y%m%d-%H%M%S}'
+    return c
 
-    def train_args(self) -> dict:
-        "What `config.json` keeps as `train_args`: every field that defines the model, with folders as absolute paths."
-        paths = dict(data=str(Path(self.data).resolve()), weights=str(Path(self.weights).resolve()) if self.weights else None,
-                     extra=[str(Path(e).resolve()) for e in _extra_list(self.extra)])
-        return {f.name: paths.get(f.name, getattr(self, f.name)) for f in fields(self) if f.metadata.get('saved', True)}
+# %% ../nbs/10_train.ipynb #ad1e7d62
+@patch
+def train_args(self: TrainConfig) -> dict:
+    "What `config.json` keeps as `train_args`: every field that defines the model, with folders as absolute paths."
+    paths = dict(data=str(Path(self.data).resolve()), weights=str(Path(self.weights).resolve()) if self.weights else None,
+                 extra=[str(Path(e).resolve()) for e in _extra_list(self.extra)])
+    return {f.name: paths.get(f.name, getattr(self, f.name)) for f in fields(self) if f.metadata.get('saved', True)}
 
-    def stage1(self) -> dict:
-        "What defines the stage-1 network (`pretrain.safetensors` keeps it; a rerun with other values does not reuse it)."
-        a = self.train_args()
-        s = {k: a[k] for k in ('arch', 'weights', 'size', 'bs')}
-        s.update(epochs=self.pretrain_epochs, **{k: a[k] for k in ('lr', 'extra', 'loss', 'aug', 'seed', 'score_extra')})
-        return {**s, **({'head': self.pretrain_head} if self.pretrain_head != 'binary' else {})}
+# %% ../nbs/10_train.ipynb #b57b2581
+@patch
+def stage1(self: TrainConfig) -> dict:
+    "What defines the stage-1 network (`pretrain.safetensors` keeps it; a rerun with other values does not reuse it)."
+    a = self.train_args()
+    s = {k: a[k] for k in ('arch', 'weights', 'size', 'bs')}
+    s.update(epochs=self.pretrain_epochs, **{k: a[k] for k in ('lr', 'extra', 'loss', 'aug', 'seed', 'score_extra')})
+    return {**s, **({'head': self.pretrain_head} if self.pretrain_head != 'binary' else {})}
 
 # %% ../nbs/10_train.ipynb #5787613c
 def _cli_type(f, hints: dict):
