@@ -1,6 +1,6 @@
 """Lesion segmentation: readers for the ISIC 2017 / ISIC 2018 / PH2 mask layouts, a small U-Net over the offline
-EfficientNet-Lite0 encoder trained with fastai (three seeds averaged by default), batched mask prediction, and what
-masks are used for: ABCD-style lesion measurements and lesion crops.
+EfficientNet-Lite0 encoder trained with fastai (an ensemble of seeds), batched mask prediction, and what masks are
+used for: ABCD-style lesion measurements and lesion crops.
 
 Docs: https://melanoma-dev.github.io/melanoma/segment.html.md"""
 
@@ -19,20 +19,25 @@ from .images import FOLDER_EXTS, open_image
 from .model import _versions, create_model, save_state
 
 # %% auto #0
-__all__ = ['SEG_COLUMNS', 'SEG_MEMBERS', 'ABCD_COLOURS', 'MEASURE_COLUMNS', 'read_mask', 'read_seg_dataset', 'make_seg_sample',
-           'LiteUnet', 'create_seg_model', 'DiceBCELoss', 'jaccard', 'jaccard_summary', 'clean_mask', 'train_seg',
-           'save_seg_model', 'SegModel', 'load_seg_model', 'predict_masks', 'lesion_measurements', 'lesion_box',
+__all__ = ['SEG_COLUMNS', 'SEG_MEMBERS', 'ABCD_COLOURS', 'MEASURE_COLUMNS', 'make_seg_sample', 'read_mask', 'read_seg_dataset',
+           'LiteUnet', 'create_seg_model', 'DiceBCELoss', 'jaccard', 'jaccard_summary', 'clean_mask', 'save_seg_model',
+           'SegModel', 'load_seg_model', 'predict_masks', 'train_seg', 'lesion_measurements', 'lesion_box',
            'crop_to_lesion', 'mask_index', 'seg_train_cli', 'measure_masks', 'seg_predict', 'seg_predict_cli',
            'seg_measure_cli']
 
 # %% ../nbs/11_segment.ipynb #c005
 SEG_COLUMNS = ['image_id', 'path', 'mask_path', 'split', 'source']
+
+# %% ../nbs/11_segment.ipynb #52747a2e
 _SPLITS = {'training': 'train', 'validation': 'valid', 'test': 'test'}
+
+# %% ../nbs/11_segment.ipynb #eb86534c
 _ISIC_LAYOUTS = {  # source: (image folder regex, ground-truth folder for a split name)
     'isic2017': (re.compile(r'ISIC-2017_(Training|Validation|Test)_Data', re.I), 'ISIC-2017_{}_Part1_GroundTruth'),
     'isic2018': (re.compile(r'ISIC2018_Task1-2_(Training|Validation|Test)_Input', re.I), 'ISIC2018_Task1_{}_GroundTruth'),
 }
 
+# %% ../nbs/11_segment.ipynb #240e34ee
 def _image_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in FOLDER_EXTS
                   and not p.name.startswith('.') and '_superpixels' not in p.name)
@@ -67,6 +72,45 @@ def _ph2_pairs(root: Path, problems: list) -> list[dict]:
         if not m.is_file(): problems.append(f'{imgs[0]}: no mask {m}'); continue
         rows.append(dict(image_id=iid, path=str(imgs[0].absolute()), mask_path=str(m.absolute()), split='train', source='ph2'))
     return rows
+
+# %% ../nbs/11_segment.ipynb #c008
+def _fake_pair(rng: np.random.Generator, w: int, h: int) -> tuple[Image.Image, Image.Image]:
+    "A synthetic skin image with a dark elliptical lesion, and its 0/255 mask."
+    yy, xx = np.mgrid[:h, :w]
+    cx, cy = rng.uniform(0.35, 0.65) * w, rng.uniform(0.35, 0.65) * h
+    ax, ay = rng.uniform(0.15, 0.3) * w, rng.uniform(0.15, 0.3) * h
+    m = ((xx - cx) / ax) ** 2 + ((yy - cy) / ay) ** 2 <= 1
+    skin = np.array([210, 160, 140]) + rng.normal(0, 8, (h, w, 3))
+    lesion = np.array([110, 70, 50]) + rng.normal(0, 12, (h, w, 3))
+    img = np.where(m[..., None], lesion, skin).clip(0, 255).astype(np.uint8)
+    return Image.fromarray(img), Image.fromarray((m * 255).astype(np.uint8))
+
+# %% ../nbs/11_segment.ipynb #fb0798eb
+def make_seg_sample(dest: str | os.PathLike, # folder to create
+                    layout: str = 'isic2017', # `isic2017`, `isic2018` or `ph2`
+                    n_train: int = 8, n_valid: int = 4, # images per split (PH2: n_train + n_valid, no split)
+                    size: tuple[int, int] = (64, 48), # (width, height)
+                    seed: int = 0) -> Path:
+    "Write a tiny synthetic segmentation data set in `layout`'s folder structure (for tests and examples)."
+    dest, rng = Path(dest), np.random.default_rng(seed)
+    n = 0
+    def pairs(k):
+        nonlocal n
+        for _ in range(k): n += 1; yield f'{n:07d}', *_fake_pair(rng, *size)
+    if layout == 'ph2':
+        for iid, img, m in pairs(n_train + n_valid):
+            iid = f'IMD{int(iid):03d}'
+            (dest/iid/f'{iid}_Dermoscopic_Image').mkdir(parents=True, exist_ok=True); (dest/iid/f'{iid}_lesion').mkdir(exist_ok=True)
+            img.save(dest/iid/f'{iid}_Dermoscopic_Image'/f'{iid}.bmp'); m.convert('1').save(dest/iid/f'{iid}_lesion'/f'{iid}_lesion.bmp')
+        return dest
+    fmt = {'isic2017': ('ISIC-2017_{}_Data', 'ISIC-2017_{}_Part1_GroundTruth'),
+           'isic2018': ('ISIC2018_Task1-2_{}_Input', 'ISIC2018_Task1_{}_GroundTruth')}[layout]
+    for split, k in (('Training', n_train), ('Validation', n_valid)):
+        di, dm = dest/fmt[0].format(split), dest/fmt[1].format(split)
+        di.mkdir(parents=True, exist_ok=True); dm.mkdir(parents=True, exist_ok=True)
+        for iid, img, m in pairs(k):
+            img.save(di/f'ISIC_{iid}.jpg', quality=95); m.save(dm/f'ISIC_{iid}_segmentation.png')
+    return dest
 
 # %% ../nbs/11_segment.ipynb #c006
 def read_mask(path: str | os.PathLike, # a mask image: 0 = skin, 255 (or 1 in a 1-bit image) = lesion
@@ -119,45 +163,6 @@ def read_seg_dataset(root: str | os.PathLike, # a folder holding one of the layo
     for p in problems[:50]: warnings.warn(p, stacklevel=2)
     if len(problems) > 50: warnings.warn(f'{root}: ... and {len(problems) - 50} more problem(s)', stacklevel=2)
     return pd.DataFrame(rows, columns=SEG_COLUMNS)
-
-# %% ../nbs/11_segment.ipynb #c008
-def _fake_pair(rng: np.random.Generator, w: int, h: int) -> tuple[Image.Image, Image.Image]:
-    "A synthetic skin image with a dark elliptical lesion, and its 0/255 mask."
-    yy, xx = np.mgrid[:h, :w]
-    cx, cy = rng.uniform(0.35, 0.65) * w, rng.uniform(0.35, 0.65) * h
-    ax, ay = rng.uniform(0.15, 0.3) * w, rng.uniform(0.15, 0.3) * h
-    m = ((xx - cx) / ax) ** 2 + ((yy - cy) / ay) ** 2 <= 1
-    skin = np.array([210, 160, 140]) + rng.normal(0, 8, (h, w, 3))
-    lesion = np.array([110, 70, 50]) + rng.normal(0, 12, (h, w, 3))
-    img = np.where(m[..., None], lesion, skin).clip(0, 255).astype(np.uint8)
-    return Image.fromarray(img), Image.fromarray((m * 255).astype(np.uint8))
-
-# %% ../nbs/11_segment.ipynb #fb0798eb
-def make_seg_sample(dest: str | os.PathLike, # folder to create
-                    layout: str = 'isic2017', # `isic2017`, `isic2018` or `ph2`
-                    n_train: int = 8, n_valid: int = 4, # images per split (PH2: n_train + n_valid, no split)
-                    size: tuple[int, int] = (64, 48), # (width, height)
-                    seed: int = 0) -> Path:
-    "Write a tiny synthetic segmentation data set in `layout`'s folder structure (for tests and examples)."
-    dest, rng = Path(dest), np.random.default_rng(seed)
-    n = 0
-    def pairs(k):
-        nonlocal n
-        for _ in range(k): n += 1; yield f'{n:07d}', *_fake_pair(rng, *size)
-    if layout == 'ph2':
-        for iid, img, m in pairs(n_train + n_valid):
-            iid = f'IMD{int(iid):03d}'
-            (dest/iid/f'{iid}_Dermoscopic_Image').mkdir(parents=True, exist_ok=True); (dest/iid/f'{iid}_lesion').mkdir(exist_ok=True)
-            img.save(dest/iid/f'{iid}_Dermoscopic_Image'/f'{iid}.bmp'); m.convert('1').save(dest/iid/f'{iid}_lesion'/f'{iid}_lesion.bmp')
-        return dest
-    fmt = {'isic2017': ('ISIC-2017_{}_Data', 'ISIC-2017_{}_Part1_GroundTruth'),
-           'isic2018': ('ISIC2018_Task1-2_{}_Input', 'ISIC2018_Task1_{}_GroundTruth')}[layout]
-    for split, k in (('Training', n_train), ('Validation', n_valid)):
-        di, dm = dest/fmt[0].format(split), dest/fmt[1].format(split)
-        di.mkdir(parents=True, exist_ok=True); dm.mkdir(parents=True, exist_ok=True)
-        for iid, img, m in pairs(k):
-            img.save(di/f'ISIC_{iid}.jpg', quality=95); m.save(dm/f'ISIC_{iid}_segmentation.png')
-    return dest
 
 # %% ../nbs/11_segment.ipynb #c013
 class LiteUnet(nn.Module):
@@ -253,157 +258,6 @@ def clean_mask(m: np.ndarray) -> np.ndarray:
     if n > 1: m = lab == (np.argmax(np.bincount(lab.ravel())[1:]) + 1)
     return ndimage.binary_fill_holes(m)
 
-# %% ../nbs/11_segment.ipynb #c022
-def _load_pair(path: str, mask_path: str, hw: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    "Image (H x W x 3 uint8) and mask (H x W uint8 0/1) resized to `hw` = (height, width)."
-    h, w = hw
-    img = np.asarray(open_image(path, size=max(hw)).resize((w, h), Image.Resampling.BILINEAR, reducing_gap=2.0))
-    m = Image.fromarray(read_mask(mask_path, strict=False).astype(np.uint8) * 255).resize((w, h), Image.Resampling.BILINEAR)
-    return img, (np.asarray(m) > 127).astype(np.uint8)
-
-# %% ../nbs/11_segment.ipynb #d389ecfb
-def _seg_arrays(df: pd.DataFrame, hw: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
-    "Every image (N x 3 x H x W uint8) and mask (N x H x W uint8) of `df` at `hw`, decoded once and shared by the members."
-    pairs = [_load_pair(p, m, hw) for p, m in zip(df.path, df.mask_path)]
-    return (torch.from_numpy(np.stack([p[0] for p in pairs])).permute(0, 3, 1, 2).contiguous(),
-            torch.from_numpy(np.stack([p[1] for p in pairs])))
-
-# %% ../nbs/11_segment.ipynb #0928dddc
-def _seg_dls(X: torch.Tensor, Y: torch.Tensor, train_idx, valid_idx, bs: int, mean, std):
-    "fastai DataLoaders over in-memory images `X` and masks `Y`, with joint image/mask batch augmentation."
-    from fastai.data.core import DataLoaders, TfmdDL
-    from fastai.vision.core import TensorImage, TensorMask
-    from fastai.vision.augment import aug_transforms, Saturation, Hue
-    from fastai.data.transforms import Normalize, IntToFloatTensor
-    class _DS:
-        def __init__(self, idx, split_idx): self.idx, self.split_idx = list(idx), split_idx
-        def __len__(self): return len(self.idx)
-        def __getitem__(self, i): j = self.idx[i]; return TensorImage(X[j]), TensorMask(Y[j])
-        @contextlib.contextmanager
-        def set_split_idx(self, i):
-            old, self.split_idx = self.split_idx, i
-            try: yield self
-            finally: self.split_idx = old
-    tfms = [IntToFloatTensor(div_mask=1),
-            *aug_transforms(do_flip=True, flip_vert=True, max_rotate=30., max_zoom=1.15, max_warp=0.1, max_lighting=0.2,
-                            p_affine=0.8, p_lighting=0.8, pad_mode='reflection'),
-            Saturation(max_lighting=0.2, p=0.5), Hue(max_hue=0.05, p=0.5),
-            Normalize.from_stats(mean, std)]
-    tdl = TfmdDL(_DS(train_idx, 0), bs=bs, shuffle=True, drop_last=True, after_batch=tfms, num_workers=0)
-    vdl = TfmdDL(_DS(valid_idx, 1), bs=bs * 2, shuffle=False, after_batch=tfms, num_workers=0)
-    return DataLoaders(tdl, vdl)
-
-# %% ../nbs/11_segment.ipynb #c023
-def _epoch_cb():
-    from fastai.callback.core import Callback
-    class EpochLine(Callback):
-        "One printed line per epoch: losses, validation Jaccard at training size, seconds."
-        order = 90
-        def before_fit(self): self.t0 = time.time()
-        def before_epoch(self): self.t = time.time()
-        def after_epoch(self):
-            v = self.recorder.values[-1] if self.recorder.values else []
-            names = [n for n in self.recorder.metric_names[1:-1]]
-            s = ', '.join(f'{n} {x:.4f}' for n, x in zip(names, v))
-            print(f'seg epoch {self.epoch + 1}/{self.n_epoch}: {s} ({time.time() - self.t:.0f} s)', flush=True)
-    return EpochLine()
-
-# %% ../nbs/11_segment.ipynb #316383a4
-def _jaccard_metric():
-    from fastai.metrics import AccumMetric
-    def _j(pred, targ):
-        p = (pred.view(len(pred), -1) > 0.5).float(); t = targ.view(len(targ), -1).float()
-        inter, union = (p * t).sum(1), ((p + t) > 0).float().sum(1)
-        return torch.where(union > 0, inter / union.clamp(min=1), torch.ones_like(inter)).mean()
-    return AccumMetric(_j, activation='sigmoid', flatten=False, name='valid_jaccard')
-
-# %% ../nbs/11_segment.ipynb #42b59d15
-def _pick_split(df: pd.DataFrame, valid_frac: float, seed: int) -> tuple[np.ndarray, np.ndarray, str]:
-    has = df.mask_path.astype(bool).to_numpy()
-    va = np.flatnonzero(has & (df.split == 'valid').to_numpy())
-    tr = np.flatnonzero(has & (df.split == 'train').to_numpy())
-    if len(va) and len(tr): return tr, va, 'official validation split'
-    idx = np.flatnonzero(has)
-    rng = np.random.default_rng(seed); rng.shuffle(idx)
-    k = max(1, int(round(len(idx) * valid_frac)))
-    return np.sort(idx[k:]), np.sort(idx[:k]), f'random {valid_frac:.0%} split (seed {seed})'
-
-# %% ../nbs/11_segment.ipynb #c024
-SEG_MEMBERS = 3  # the default ensemble: three seeds of the recipe, probabilities averaged (bench/README.md: segmentation)
-
-def train_seg(data: str | os.PathLike, # a segmentation data folder (ISIC 2017 Part 1, ISIC 2018 Task 1 or PH2 layout)
-              name: str = 'seg', # run name: the model goes to `models_dir/name`
-              models_dir: str | os.PathLike = 'models',
-              epochs: int = 7, # one-cycle epochs
-              bs: int = 16, # batch size
-              lr: float = 3e-3, # peak learning rate of the decoder (the encoder gets lr/5)
-              size: tuple[int, int] = (96, 128), # (height, width) for training
-              arch: str = 'tf_efficientnet_lite0',
-              decoder: str = 'lite', # `lite` or `fastai` (DynamicUnet)
-              valid_frac: float = 0.15, # held-out fraction when the layout has no validation split
-              seed: int = 42, # member i is trained with seed `seed + i`
-              members: int = SEG_MEMBERS, # networks trained with different seeds; their probabilities are averaged
-              limit: int = 0, # use only the first `limit` training images (0: all); for quick checks
-              threads: int = 0, # torch CPU threads (0: torch's default); 1 is much faster on a CPU another job is using
-              progress: bool = True, # print one line per epoch and the final scores
-             ) -> dict:
-    "Train a lesion-segmentation U-Net (`members` of them) with fastai, save it to `models_dir/name`, and return its held-out Jaccard scores."
-    from fastai.learner import Learner
-    from fastai.torch_core import set_seed
-    import fastai.callback.schedule  # noqa: F401 (fit_one_cycle)
-    t0 = time.time()
-    if threads: torch.set_num_threads(threads)
-    if members < 1: raise MelanomaError(f'members must be at least 1, not {members}')
-    df = read_seg_dataset(data)
-    tr, va, how = _pick_split(df, valid_frac, seed)
-    if limit: tr = tr[:limit]
-    if len(tr) < 2: raise MelanomaError(f'{data}: {len(tr)} training image(s) with masks; need at least 2')
-    hw = tuple(int(s) for s in size)
-    sub = df.iloc[np.concatenate([tr, va])].reset_index(drop=True)
-    X, Y = _seg_arrays(sub, hw)
-    nets, curves = [], []
-    for i in range(members):
-        set_seed(seed + i, reproducible=False)
-        net = create_seg_model(arch, decoder, hw, pretrained=True)
-        cfg = net.seg_config
-        dls = _seg_dls(X, Y, range(len(tr)), range(len(tr), len(sub)), bs, cfg['mean'], cfg['std'])
-        if progress: print(f'seg train{f" member {i + 1}/{members}" if members > 1 else ""}: {len(tr)} training and {len(va)} validation '
-                           f'images ({how}), {hw[1]}x{hw[0]} px, {epochs} epochs, {time.time() - t0:.0f} s so far', flush=True)
-        enc = list(net.encoder.parameters()); ids = {id(p) for p in enc}
-        split = lambda m, enc=enc, ids=ids: [enc, [p for p in m.parameters() if id(p) not in ids]]
-        learn = Learner(dls, net, loss_func=DiceBCELoss(), metrics=[_jaccard_metric()], splitter=split,
-                        cbs=[_epoch_cb()] if progress else [])
-        with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(epochs, slice(lr / 5, lr))
-        nets.append(learn.model)
-        curves.append([dict(zip(['epoch'] + learn.recorder.metric_names[1:-1], [e + 1] + [float(x) for x in v]))
-                       for e, v in enumerate(learn.recorder.values)])
-    train_min = (time.time() - t0) / 60
-    out = Path(models_dir) / name
-    cfg.update(train_args=dict(data=str(data), epochs=epochs, bs=bs, lr=lr, size=list(hw), seed=seed, members=members, limit=limit,
-                               threads=torch.get_num_threads(), valid=how, n_train=len(tr), n_valid=len(va)))
-    save_seg_model(nets, out, cfg)
-    model = load_seg_model(out)
-    vdf = df.iloc[va]
-    truth = [read_mask(m, strict=False) for m in vdf.mask_path]
-    t = time.time()
-    preds = predict_masks(model, list(vdf.path), progress=False)
-    pred_s = time.time() - t
-    scores = [jaccard(p, m) for p, m in zip(preds, truth)]
-    res = dict(**jaccard_summary(scores), split=how, members=members, train_minutes=round(train_min, 1),
-               predict_images_per_s=round(len(vdf) / pred_s, 1), epochs=curves[0])
-    if members > 1:  # each member alone, to show what averaging them adds
-        res['member_jaccard'] = [round(float(np.mean([jaccard(p, m) for p, m in zip(predict_masks(model.member(i), list(vdf.path), progress=False), truth)])), 4)
-                                 for i in range(members)]
-        res['member_epochs'] = curves
-    write_csv(pd.DataFrame(dict(image_id=vdf.image_id, jaccard=np.round(scores, 4))), out / 'valid_scores.csv')
-    with atomic_write(out / 'metrics.json') as f: json.dump(res, f, indent=2)
-    if progress:
-        alone = f"; members alone {', '.join(f'{j:.4f}' for j in res['member_jaccard'])}" if members > 1 else ''
-        print(f"seg train -> {out}: held-out Jaccard {res['jaccard']:.4f} (95% CI {res['jaccard_ci'][0]:.4f}-{res['jaccard_ci'][1]:.4f}), "
-              f"thresholded {res['thresholded_jaccard']:.4f} ({res['thresholded_jaccard_ci'][0]:.4f}-{res['thresholded_jaccard_ci'][1]:.4f}), "
-              f"{len(vdf)} images at their own size{alone}; {train_min:.1f} min", flush=True)
-    return res
-
 # %% ../nbs/11_segment.ipynb #c026
 def save_seg_model(nets: nn.Module | Sequence[nn.Module], # a network, or the members of an ensemble (same architecture)
                    path: str | os.PathLike, config: dict | None = None) -> Path:
@@ -489,12 +343,190 @@ def predict_masks(model: SegModel | str | os.PathLike, # a `SegModel` or a model
             out.append(clean_mask(m) if clean else m); k += 1
     return out
 
+# %% ../nbs/11_segment.ipynb #c022
+def _load_pair(path: str, mask_path: str, hw: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    "Image (H x W x 3 uint8) and mask (H x W uint8 0/1) resized to `hw` = (height, width)."
+    h, w = hw
+    img = np.asarray(open_image(path, size=max(hw)).resize((w, h), Image.Resampling.BILINEAR, reducing_gap=2.0))
+    m = Image.fromarray(read_mask(mask_path, strict=False).astype(np.uint8) * 255).resize((w, h), Image.Resampling.BILINEAR)
+    return img, (np.asarray(m) > 127).astype(np.uint8)
+
+# %% ../nbs/11_segment.ipynb #d389ecfb
+def _seg_arrays(df: pd.DataFrame, hw: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+    "Every image (N x 3 x H x W uint8) and mask (N x H x W uint8) of `df` at `hw`, decoded once and shared by the members."
+    pairs = [_load_pair(p, m, hw) for p, m in zip(df.path, df.mask_path)]
+    return (torch.from_numpy(np.stack([p[0] for p in pairs])).permute(0, 3, 1, 2).contiguous(),
+            torch.from_numpy(np.stack([p[1] for p in pairs])))
+
+# %% ../nbs/11_segment.ipynb #0928dddc
+def _seg_dls(X: torch.Tensor, Y: torch.Tensor, train_idx, valid_idx, bs: int, mean, std):
+    "fastai DataLoaders over in-memory images `X` and masks `Y`, with joint image/mask batch augmentation."
+    from fastai.data.core import DataLoaders, TfmdDL
+    from fastai.vision.core import TensorImage, TensorMask
+    from fastai.vision.augment import aug_transforms, Saturation, Hue
+    from fastai.data.transforms import Normalize, IntToFloatTensor
+    class _DS:
+        def __init__(self, idx, split_idx): self.idx, self.split_idx = list(idx), split_idx
+        def __len__(self): return len(self.idx)
+        def __getitem__(self, i): j = self.idx[i]; return TensorImage(X[j]), TensorMask(Y[j])
+        @contextlib.contextmanager
+        def set_split_idx(self, i):
+            old, self.split_idx = self.split_idx, i
+            try: yield self
+            finally: self.split_idx = old
+    tfms = [IntToFloatTensor(div_mask=1),
+            *aug_transforms(do_flip=True, flip_vert=True, max_rotate=30., max_zoom=1.15, max_warp=0.1, max_lighting=0.2,
+                            p_affine=0.8, p_lighting=0.8, pad_mode='reflection'),
+            Saturation(max_lighting=0.2, p=0.5), Hue(max_hue=0.05, p=0.5),
+            Normalize.from_stats(mean, std)]
+    tdl = TfmdDL(_DS(train_idx, 0), bs=bs, shuffle=True, drop_last=True, after_batch=tfms, num_workers=0)
+    vdl = TfmdDL(_DS(valid_idx, 1), bs=bs * 2, shuffle=False, after_batch=tfms, num_workers=0)
+    return DataLoaders(tdl, vdl)
+
+# %% ../nbs/11_segment.ipynb #c023
+def _epoch_cb():
+    from fastai.callback.core import Callback
+    class EpochLine(Callback):
+        "One printed line per epoch: losses, validation Jaccard at training size, seconds."
+        order = 90
+        def before_fit(self): self.t0 = time.time()
+        def before_epoch(self): self.t = time.time()
+        def after_epoch(self):
+            v = self.recorder.values[-1] if self.recorder.values else []
+            names = [n for n in self.recorder.metric_names[1:-1]]
+            s = ', '.join(f'{n} {x:.4f}' for n, x in zip(names, v))
+            print(f'seg epoch {self.epoch + 1}/{self.n_epoch}: {s} ({time.time() - self.t:.0f} s)', flush=True)
+    return EpochLine()
+
+# %% ../nbs/11_segment.ipynb #316383a4
+def _jaccard_metric():
+    from fastai.metrics import AccumMetric
+    def _j(pred, targ):
+        p = (pred.view(len(pred), -1) > 0.5).float(); t = targ.view(len(targ), -1).float()
+        inter, union = (p * t).sum(1), ((p + t) > 0).float().sum(1)
+        return torch.where(union > 0, inter / union.clamp(min=1), torch.ones_like(inter)).mean()
+    return AccumMetric(_j, activation='sigmoid', flatten=False, name='valid_jaccard')
+
+# %% ../nbs/11_segment.ipynb #42b59d15
+def _pick_split(df: pd.DataFrame, valid_frac: float, seed: int) -> tuple[np.ndarray, np.ndarray, str]:
+    has = df.mask_path.astype(bool).to_numpy()
+    va = np.flatnonzero(has & (df.split == 'valid').to_numpy())
+    tr = np.flatnonzero(has & (df.split == 'train').to_numpy())
+    if len(va) and len(tr): return tr, va, 'official validation split'
+    idx = np.flatnonzero(has)
+    rng = np.random.default_rng(seed); rng.shuffle(idx)
+    k = max(1, int(round(len(idx) * valid_frac)))
+    return np.sort(idx[k:]), np.sort(idx[:k]), f'random {valid_frac:.0%} split (seed {seed})'
+
+# %% ../nbs/11_segment.ipynb #6c414a8f
+SEG_MEMBERS = 3  # the default ensemble: three seeds of the recipe, probabilities averaged (bench/README.md: segmentation)
+
+# %% ../nbs/11_segment.ipynb #f686a816
+def _fit_member(X: torch.Tensor, Y: torch.Tensor, # every image and mask, the training ones first (`_seg_arrays`)
+                n_train: int, # how many of them are for training; the rest validate
+                hw: tuple[int, int], arch: str, decoder: str, epochs: int, bs: int, lr: float,
+                seed: int, # this member's seed
+                intro: str | None, # the line printed before training (None: print nothing), followed by the seconds since `t0`
+                t0: float,
+               ) -> tuple[nn.Module, list[dict]]:
+    "One member of `train_seg`: a U-Net trained with fastai's one-cycle from seed `seed`, and its metrics per epoch."
+    from fastai.learner import Learner
+    from fastai.torch_core import set_seed
+    import fastai.callback.schedule  # noqa: F401 (fit_one_cycle)
+    set_seed(seed, reproducible=False)
+    net = create_seg_model(arch, decoder, hw, pretrained=True)
+    cfg = net.seg_config
+    dls = _seg_dls(X, Y, range(n_train), range(n_train, len(X)), bs, cfg['mean'], cfg['std'])
+    if intro is not None: print(f'{intro}, {time.time() - t0:.0f} s so far', flush=True)
+    enc = list(net.encoder.parameters()); ids = {id(p) for p in enc}
+    split = lambda m, enc=enc, ids=ids: [enc, [p for p in m.parameters() if id(p) not in ids]]
+    learn = Learner(dls, net, loss_func=DiceBCELoss(), metrics=[_jaccard_metric()], splitter=split,
+                    cbs=[_epoch_cb()] if intro is not None else [])
+    with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(epochs, slice(lr / 5, lr))
+    curve = [dict(zip(['epoch'] + learn.recorder.metric_names[1:-1], [e + 1] + [float(x) for x in v]))
+             for e, v in enumerate(learn.recorder.values)]
+    return learn.model, curve
+
+# %% ../nbs/11_segment.ipynb #36359b5c
+def _held_out_scores(model: SegModel, vdf: pd.DataFrame) -> tuple[list[float], float, list[float] | None]:
+    """Per-image Jaccard of `model`'s masks (predicted at each image's own size) on the held-out rows `vdf`, the seconds
+    the prediction took, and each member's mean Jaccard alone (None for a single network)."""
+    truth = [read_mask(m, strict=False) for m in vdf.mask_path]
+    t = time.time()
+    preds = predict_masks(model, list(vdf.path), progress=False)
+    pred_s = time.time() - t
+    scores = [jaccard(p, m) for p, m in zip(preds, truth)]
+    if len(model.nets) == 1: return scores, pred_s, None
+    alone = [round(float(np.mean([jaccard(p, m) for p, m in zip(predict_masks(model.member(i), list(vdf.path), progress=False), truth)])), 4)
+             for i in range(len(model.nets))]
+    return scores, pred_s, alone
+
+# %% ../nbs/11_segment.ipynb #33e4fae9
+def _seg_report(res: dict, out: Path, n: int, train_min: float) -> str:
+    "The line `train_seg` prints at the end: held-out Jaccard with its CI, thresholded Jaccard, each member alone, minutes."
+    alone = f"; members alone {', '.join(f'{j:.4f}' for j in res['member_jaccard'])}" if res['members'] > 1 else ''
+    return (f"seg train -> {out}: held-out Jaccard {res['jaccard']:.4f} (95% CI {res['jaccard_ci'][0]:.4f}-{res['jaccard_ci'][1]:.4f}), "
+            f"thresholded {res['thresholded_jaccard']:.4f} ({res['thresholded_jaccard_ci'][0]:.4f}-{res['thresholded_jaccard_ci'][1]:.4f}), "
+            f"{n} images at their own size{alone}; {train_min:.1f} min")
+
+# %% ../nbs/11_segment.ipynb #a0b836d2
+def train_seg(data: str | os.PathLike, # a segmentation data folder (ISIC 2017 Part 1, ISIC 2018 Task 1 or PH2 layout)
+              name: str = 'seg', # run name: the model goes to `models_dir/name`
+              models_dir: str | os.PathLike = 'models',
+              epochs: int = 7, # one-cycle epochs
+              bs: int = 16, # batch size
+              lr: float = 3e-3, # peak learning rate of the decoder (the encoder gets lr/5)
+              size: tuple[int, int] = (96, 128), # (height, width) for training
+              arch: str = 'tf_efficientnet_lite0',
+              decoder: str = 'lite', # `lite` or `fastai` (DynamicUnet)
+              valid_frac: float = 0.15, # held-out fraction when the layout has no validation split
+              seed: int = 42, # member i is trained with seed `seed + i`
+              members: int = SEG_MEMBERS, # networks trained with different seeds; their probabilities are averaged
+              limit: int = 0, # use only the first `limit` training images (0: all); for quick checks
+              threads: int = 0, # torch CPU threads (0: torch's default); 1 is much faster on a CPU another job is using
+              progress: bool = True, # print one line per epoch and the final scores
+             ) -> dict:
+    "Train a lesion-segmentation U-Net (`members` of them) with fastai, save it to `models_dir/name`, and return its held-out Jaccard scores."
+    t0 = time.time()
+    if threads: torch.set_num_threads(threads)
+    if members < 1: raise MelanomaError(f'members must be at least 1, not {members}')
+    df = read_seg_dataset(data)
+    tr, va, how = _pick_split(df, valid_frac, seed)
+    if limit: tr = tr[:limit]
+    if len(tr) < 2: raise MelanomaError(f'{data}: {len(tr)} training image(s) with masks; need at least 2')
+    hw = tuple(int(s) for s in size)
+    X, Y = _seg_arrays(df.iloc[np.concatenate([tr, va])].reset_index(drop=True), hw)
+    nets, curves = [], []
+    for i in range(members):
+        intro = (f'seg train{f" member {i + 1}/{members}" if members > 1 else ""}: {len(tr)} training and {len(va)} validation '
+                 f'images ({how}), {hw[1]}x{hw[0]} px, {epochs} epochs')
+        net, curve = _fit_member(X, Y, len(tr), hw, arch, decoder, epochs, bs, lr, seed + i, intro if progress else None, t0)
+        nets.append(net); curves.append(curve)
+    train_min = (time.time() - t0) / 60
+    out = Path(models_dir) / name
+    cfg = nets[-1].seg_config
+    cfg.update(train_args=dict(data=str(data), epochs=epochs, bs=bs, lr=lr, size=list(hw), seed=seed, members=members, limit=limit,
+                               threads=torch.get_num_threads(), valid=how, n_train=len(tr), n_valid=len(va)))
+    save_seg_model(nets, out, cfg)
+    vdf = df.iloc[va]
+    scores, pred_s, alone = _held_out_scores(load_seg_model(out), vdf)
+    res = dict(**jaccard_summary(scores), split=how, members=members, train_minutes=round(train_min, 1),
+               predict_images_per_s=round(len(vdf) / pred_s, 1), epochs=curves[0])
+    if members > 1: res['member_jaccard'], res['member_epochs'] = alone, curves  # each member alone: what averaging adds
+    write_csv(pd.DataFrame(dict(image_id=vdf.image_id, jaccard=np.round(scores, 4))), out / 'valid_scores.csv')
+    with atomic_write(out / 'metrics.json') as f: json.dump(res, f, indent=2)
+    if progress: print(_seg_report(res, out, len(vdf), train_min), flush=True)
+    return res
+
 # %% ../nbs/11_segment.ipynb #c032
 ABCD_COLOURS = {'white': (255, 255, 255), 'red': (204, 51, 51), 'light_brown': (153, 102, 0),
                 'dark_brown': (51, 0, 0), 'blue_grey': (51, 153, 153), 'black': (0, 0, 0)}
+
+# %% ../nbs/11_segment.ipynb #b455b57b
 MEASURE_COLUMNS = ['area_frac', 'diameter_frac', 'asym_major', 'asym_minor', 'asymmetry', 'border_irregularity',
                    'mean_r', 'mean_g', 'mean_b', 'std_r', 'std_g', 'std_b', 'colour_std', 'contrast', 'n_colours']
 
+# %% ../nbs/11_segment.ipynb #ea0a014f
 def _perimeter(m: np.ndarray) -> float:
     p = np.pad(m, 1)
     edges = (p[1:, :] != p[:-1, :]).sum() + (p[:, 1:] != p[:, :-1]).sum()
@@ -569,6 +601,7 @@ def crop_to_lesion(img: Image.Image, mask: np.ndarray | None, margin: float = 0.
 # %% ../nbs/11_segment.ipynb #c039
 _MASK_SUFFIXES = ('_segmentation.png', '_lesion.bmp', '_mask.png', '.png')
 
+# %% ../nbs/11_segment.ipynb #ccd9138c
 def mask_index(folder: str | os.PathLike) -> dict[str, Path]:
     "Map image stem -> mask file for every mask under `folder`."
     folder = Path(folder)
@@ -596,6 +629,11 @@ def _image_list(data: str | os.PathLike | Sequence) -> list[Path]:
                   and '_superpixels' not in p.name and not p.name.endswith(_MASK_SUFFIXES[:3])
                   and not any(q.name.endswith(('_GroundTruth', '_lesion')) for q in p.parents))
 
+# %% ../nbs/11_segment.ipynb #17b1a0ec
+def _need(**kw) -> None:
+    "Raise a `MelanomaError` naming the required options that were not given."
+    if miss := [f'--{k}' for k, v in kw.items() if not v]: raise MelanomaError(f"missing required option(s): {', '.join(miss)}")
+
 # %% ../nbs/11_segment.ipynb #c041
 def seg_train_cli(data: str = None, # a segmentation data folder: ISIC 2017 Part 1, ISIC 2018 Task 1 or PH2 layout
                   name: str = 'seg', # run name: the model is saved in models/NAME
@@ -617,11 +655,6 @@ def seg_train_cli(data: str = None, # a segmentation data folder: ISIC 2017 Part
     train_seg(data, name=name, models_dir=models_dir, epochs=epochs, bs=bs, lr=lr, size=(height, width), arch=arch,
               decoder=decoder, seed=seed, members=members, limit=limit, threads=threads)
     return 0
-
-# %% ../nbs/11_segment.ipynb #17b1a0ec
-def _need(**kw) -> None:
-    "Raise a `MelanomaError` naming the required options that were not given."
-    if miss := [f'--{k}' for k, v in kw.items() if not v]: raise MelanomaError(f"missing required option(s): {', '.join(miss)}")
 
 # %% ../nbs/11_segment.ipynb #920d1b2e
 def _write_mask(m: np.ndarray, path: Path) -> None:
