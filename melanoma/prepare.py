@@ -1,4 +1,5 @@
-"""`prepare`: resized copies of a whole data set in the same layout, from JPEG or DICOM, in parallel and resumable; optionally lesion crops from masks or a segmentation model.
+"""Resized copies of a whole data set in the same layout, from JPEG or DICOM, in parallel and resumable; optionally
+lesion crops from masks or a segmentation model.
 
 Docs: https://melanoma-dev.github.io/melanoma/prepare.html.md"""
 
@@ -24,8 +25,11 @@ __all__ = ['TABLE_EXTS', 'FAILURES_CSV', 'PrepareReport', 'prepare_one', 'prepar
 
 # %% ../nbs/12_prepare.ipynb #c013
 TABLE_EXTS = ('.csv', '.json', '.txt', '.md')
+
+# %% ../nbs/12_prepare.ipynb #aa2a8a83
 FAILURES_CSV = 'prepare_failures.csv'
 
+# %% ../nbs/12_prepare.ipynb #e0c98a60
 @dataclass
 class PrepareReport:
     "What `prepare` did: counts, the images that failed (with reasons) and the rows whose image was absent."
@@ -77,6 +81,7 @@ def _jobs(src: Path, dest: Path, images: str) -> tuple[list[tuple[str, str]], li
 # %% ../nbs/12_prepare.ipynb #c015
 _TMP_RE = re.compile(r'^\..+\.[a-z0-9_]{8}\.jpg$')  # atomic_path's temporary names
 
+# %% ../nbs/12_prepare.ipynb #475855ed
 def _already_done(path: str, size: int) -> bool:
     "Whether `path` is already an upright RGB JPEG of `size`x`size` pixels (so copying it is exact)."
     if not path.lower().endswith(('.jpg', '.jpeg')): return False
@@ -137,37 +142,20 @@ def _with_masks(pairs: list, dest: Path, masks, seg_model, overwrite: bool, prog
     return [(s_, o, str(idx.get(Path(s_).stem, ''))) for s_, o in pairs]
 
 # %% ../nbs/12_prepare.ipynb #f1e260f1
-def prepare(src: str | os.PathLike, # a data folder: SIIM-ISIC 2020, ISIC 2019, HAM10000, or any folder of images
-            dest: str | os.PathLike, # the output folder (created; may already hold a partial run)
-            size: int = 512, # output side in pixels
-            mode: str = 'resize', # `resize` (squash), `center-crop`, or `lesion-crop` (needs `masks` or `seg_model`)
-            images: str = 'auto', # SIIM-ISIC 2020: `jpeg`, `dicom` (decode the DICOMs) or `auto` (JPEG when present)
-            workers: int | None = None, # processes; None or 0: all cores; 1: in this process
-            overwrite: bool = False, # rewrite images that are already there
-            quality: int = 95, # JPEG quality
-            progress: bool = True, # show a progress bar
-            masks: str | os.PathLike | None = None, # lesion-crop: a folder of lesion masks (`<image stem>_segmentation.png`, ...)
-            seg_model: str | os.PathLike | None = None, # lesion-crop: a `melanoma seg train` model; masks go to `<dest>_masks`
-            margin: float = 0.1, # lesion-crop: border around the lesion's box, as a fraction of its longer side
-           ) -> PrepareReport:
-    "Write `size`-pixel JPEG copies of every image in `src` into `dest` in the same layout, resumably and in parallel."
-    src, dest = Path(src), Path(dest)
+def _check_args(src: Path, dest: Path, mode: str, images: str, size: int, masks, seg_model) -> None:
+    "Raise a `MelanomaError` naming the first argument of `prepare` that cannot work."
     if not src.is_dir(): raise MelanomaError(f'{src}: data folder not found')
     if dest.exists() and dest.resolve() == src.resolve(): raise MelanomaError(f'{dest}: the destination must differ from the source')
     if mode not in ('resize', 'center-crop', 'lesion-crop'): raise MelanomaError(f"mode must be 'resize', 'center-crop' or 'lesion-crop', not {mode!r}")
     if mode == 'lesion-crop' and not (masks or seg_model): raise MelanomaError("mode 'lesion-crop' needs a mask folder (masks) or a segmentation model (seg_model)")
     if images not in ('auto', 'jpeg', 'dicom'): raise MelanomaError(f"images must be 'auto', 'jpeg' or 'dicom', not {images!r}")
     if size < 1: raise MelanomaError(f'size must be a positive number of pixels, not {size}')
-    pairs, missing, tables = _jobs(src, dest, images)
-    dest.mkdir(parents=True, exist_ok=True)
-    rep = PrepareReport(dest, missing=missing, tables=_copy_tables(tables, dest))
-    first = {}
-    for s_, o in pairs: first.setdefault(o, s_)
-    rep.failed = [(s_, f'{s_}: same output {o} as {first[o]}, skipped') for s_, o in pairs if first[o] != s_]
-    pairs = [(s_, o) for o, s_ in first.items()]
-    _clean_stale([o for _, o in pairs])
-    if mode == 'lesion-crop': pairs = _with_masks(pairs, dest, masks, seg_model, overwrite, progress)
-    todo = [(j, size, mode, quality, overwrite, margin) for j in pairs]
+
+# %% ../nbs/12_prepare.ipynb #b107b04a
+def _run_jobs(todo: list[tuple], # the arguments of `prepare_one`, one tuple per image
+              workers: int | None, # processes; None or 0: all cores; 1: in this process
+              progress: bool, rep: PrepareReport) -> None:
+    "Run `prepare_one` on every job, in this process or in a process pool, counting the results into `rep`."
     workers = min(workers or os.cpu_count() or 1, max(len(todo), 1))
     bar = tqdm(total=len(todo), unit='img', desc='prepare', disable=not progress)
     def tally(res):
@@ -192,6 +180,35 @@ def prepare(src: str | os.PathLike, # a data folder: SIIM-ISIC 2020, ISIC 2019, 
     except BrokenProcessPool as e:
         raise MelanomaError(f'prepare: a worker process died ({e}); finished images are kept, re-run the same command to resume') from e
     finally: bar.close()
+
+# %% ../nbs/12_prepare.ipynb #788bc9be
+def prepare(src: str | os.PathLike, # a data folder: SIIM-ISIC 2020, ISIC 2019, HAM10000, or any folder of images
+            dest: str | os.PathLike, # the output folder (created; may already hold a partial run)
+            size: int = 512, # output side in pixels
+            mode: str = 'resize', # `resize` (squash), `center-crop`, or `lesion-crop` (needs `masks` or `seg_model`)
+            images: str = 'auto', # SIIM-ISIC 2020: `jpeg`, `dicom` (decode the DICOMs) or `auto` (JPEG when present)
+            workers: int | None = None, # processes; None or 0: all cores; 1: in this process
+            overwrite: bool = False, # rewrite images that are already there
+            quality: int = 95, # JPEG quality
+            progress: bool = True, # show a progress bar
+            masks: str | os.PathLike | None = None, # lesion-crop: a folder of lesion masks (`<image stem>_segmentation.png`, ...)
+            seg_model: str | os.PathLike | None = None, # lesion-crop: a `melanoma seg train` model; masks go to `<dest>_masks`
+            margin: float = 0.1, # lesion-crop: border around the lesion's box, as a fraction of its longer side
+           ) -> PrepareReport:
+    "Write `size`-pixel JPEG copies of every image in `src` into `dest` in the same layout, resumably and in parallel."
+    src, dest = Path(src), Path(dest)
+    _check_args(src, dest, mode, images, size, masks, seg_model)
+    pairs, missing, tables = _jobs(src, dest, images)
+    dest.mkdir(parents=True, exist_ok=True)
+    rep = PrepareReport(dest, missing=missing, tables=_copy_tables(tables, dest))
+    first = {}
+    for s_, o in pairs: first.setdefault(o, s_)
+    rep.failed = [(s_, f'{s_}: same output {o} as {first[o]}, skipped') for s_, o in pairs if first[o] != s_]
+    pairs = [(s_, o) for o, s_ in first.items()]
+    _clean_stale([o for _, o in pairs])
+    if mode == 'lesion-crop': pairs = _with_masks(pairs, dest, masks, seg_model, overwrite, progress)
+    todo = [(j, size, mode, quality, overwrite, margin) for j in pairs]
+    _run_jobs(todo, workers, progress, rep)
     if rep.failed: write_csv(pd.DataFrame(rep.failed, columns=['path', 'reason']), dest/FAILURES_CSV)
     elif (dest/FAILURES_CSV).exists(): (dest/FAILURES_CSV).unlink()
     return rep
