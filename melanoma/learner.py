@@ -29,10 +29,11 @@ from .model import (MelanomaModel, _meta_groups, default_meta_vocab, meta_frame_
 from .store import CachedItems
 
 # %% auto #0
-__all__ = ['AUG_LEVELS', 'MEL', 'CacheDL', 'Shear', 'batch_tfms', 'BinaryFocalLoss', 'make_loss', 'melanoma_prob', 'AUC',
-           'CPUMixedPrecision', 'PlainInput', 'ChannelsLastInput', 'cpu_bf16_ok', 'cuda_bf16_native', 'precision_cbs',
-           'labels', 'adamw', 'Throughput', 'fold_learner', 'MetaDropout', 'ExtraEpochs', 'predict_rows', 'Checkpoint',
-           'EpochCheckpoint', 'EpochLog', 'fit_stage', 'fitting_bs']
+__all__ = ['AUG_LEVELS', 'MEL', 'STOPPED', 'CacheDL', 'Shear', 'batch_tfms', 'BinaryFocalLoss', 'make_loss', 'melanoma_prob',
+           'AUC', 'CPUMixedPrecision', 'PlainInput', 'ChannelsLastInput', 'cpu_bf16_ok', 'cuda_bf16_native',
+           'precision_cbs', 'labels', 'adamw', 'Throughput', 'fold_learner', 'MetaDropout', 'ExtraEpochs',
+           'predict_rows', 'Checkpoint', 'EpochCheckpoint', 'EpochLog', 'TimeLimitReached', 'time_limit', 'TimeLimit',
+           'fit_stage', 'fitting_bs']
 
 # %% ../nbs/09_learner.ipynb #0e58148e
 class CacheDL(TfmdDL):
@@ -494,6 +495,65 @@ class EpochLog(Callback):
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with open(self.path, 'a') as f: f.write(line + '\n')
 
+# %% ../nbs/09_learner.ipynb #71d175e6
+STOPPED = 'stopped.json'  # in a run folder: the run stopped at its --time-limit; the same command continues it
+_LIMIT: dict = {}  # the running `train`'s limit: deadline, clock, tta, seconds per batch; empty without --time-limit
+
+# %% ../nbs/09_learner.ipynb #c08e0b52
+class TimeLimitReached(Exception):
+    "Raised on every process before an epoch that would end after the run's deadline; `.at`: where the run stopped."
+    def __init__(self, at: dict): super().__init__(f'time limit reached before {at}'); self.at = at  # fastai rewrites `args`
+
+# %% ../nbs/09_learner.ipynb #a5d5b35f
+@contextlib.contextmanager
+def time_limit(hours: float | None, # what the run may take from now; None: no limit
+               tta: int = 1, # views per image of each fold's scoring, which follows its last epoch
+              ):
+    "Within: `TimeLimit` callbacks stop the run before an epoch that would not end `hours` from now."
+    step = os.environ.get('MELANOMA_EPOCH_SECONDS')
+    _LIMIT.clear()
+    if hours is not None:
+        _LIMIT.update(step=float(step) if step else None, t=0., tta=tta, rate={})
+        _LIMIT['deadline'] = _clock() + hours * 3600
+    try: yield _LIMIT
+    finally: _LIMIT.clear()
+
+# %% ../nbs/09_learner.ipynb #6bc133b9
+def _clock() -> float: return _LIMIT['t'] if _LIMIT.get('step') else time.monotonic()
+
+# %% ../nbs/09_learner.ipynb #11c15475
+def _agree(flag: bool) -> bool:
+    "Rank 0's `flag` on every process of a data-parallel run (each would otherwise decide by its own clock)."
+    import torch.distributed as dist
+    if not (dist.is_available() and dist.is_initialized()): return flag
+    dev = torch.device('cuda', torch.cuda.current_device()) if dist.get_backend() == 'nccl' else torch.device('cpu')
+    t = torch.tensor([float(flag)], device=dev)
+    dist.broadcast(t, 0)
+    return bool(t.item())
+
+# %% ../nbs/09_learner.ipynb #3a0ff668
+class TimeLimit(Callback):
+    "Raise `TimeLimitReached` before an epoch of this fit that would not end (with the fold's scoring after its last) by the deadline."
+    order = 62  # after EpochCheckpoint (60) and EpochLog (61): the epoch before is saved
+    def __init__(self, stage: str, fold: int, first_epoch: int = 0, start: int = 0, scored: bool = False):
+        store_attr('stage,fold,first_epoch,start,scored')
+    def _rate(self, k: str, seconds: float, n: int):
+        r = _LIMIT['rate']; r[k] = max(r.get(k, 0.), seconds / max(n, 1))
+    def before_train(self): self.t = _clock()
+    def after_train(self):
+        if not _LIMIT: return
+        if _LIMIT['step']: _LIMIT['t'] += _LIMIT['step']
+        self._rate('train', _clock() - self.t, self.n_iter)
+    def before_validate(self): self.t = _clock()
+    def after_validate(self):
+        if _LIMIT: self._rate('valid', _clock() - self.t, len(self.dls.valid))
+    def before_epoch(self):
+        if not _LIMIT or self.epoch < self.start or 'train' not in _LIMIT['rate']: return  # a skipped epoch, or no measurement yet
+        r, views = _LIMIT['rate'], 1 + (_LIMIT['tta'] if self.scored and self.epoch == self.n_epoch - 1 else 0)
+        need = len(self.dls.train) * r['train'] + len(self.dls.valid) * r.get('valid', 0.) * views
+        if _agree(_clock() + need > _LIMIT['deadline']):
+            raise TimeLimitReached(dict(stage=self.stage, fold=self.fold, epoch=self.first_epoch + self.epoch))
+
 # %% ../nbs/09_learner.ipynb #a52aecfd
 def _quiet(learn: Learner, progress: bool) -> list:
     "Outside a terminal (or with `progress` off): no fastai bars or tables (`EpochLog` prints a line per epoch instead)."
@@ -513,7 +573,8 @@ def fit_stage(learn: Learner, ck: Checkpoint, stage: str, stages: Sequence[str],
     try:
         learn.fit_one_cycle(epochs, lr, pct_start=pct_start, start_epoch=start,
                             cbs=[*cbs, EpochCheckpoint(ck, stage, fold, len(prior), start, [*prior, *done], extra),
-                                 EpochLog(ck.path.parent/'train.log', progress and not sys.stdout.isatty(), stage, fold, len(prior), start)])
+                                 EpochLog(ck.path.parent/'train.log', progress and not sys.stdout.isatty(), stage, fold, len(prior), start),
+                                 TimeLimit(stage, fold, len(prior), start, scored=fold >= 0 and stage == stages[-1])])
     except Exception as e:
         if not _is_oom(e): raise
         oom = str(e).splitlines()[0] if str(e) else type(e).__name__

@@ -17,14 +17,14 @@ from fastai.basics import Learner, set_seed
 from fastcore.basics import patch
 from fastcore.docments import docments
 from tqdm.auto import tqdm
-from .core import MelanomaError, atomic_path, atomic_write, default_device, jsonable, safe_auc, write_csv
+from .core import MelanomaError, atomic_path, atomic_write, check_writable_dir, default_device, jsonable, safe_auc, write_csv
 from .data import DIAGNOSES, read_dataset
 from .folds import make_folds, save_folds, with_folds
 from .images import RESIZE
 from .metrics import oof_by_image, operating_point, train_prevalence
 from .model import ModelConfig, create_model, default_meta_vocab, meta_dim, meta_prior, save_model, save_state
 from .store import JPEGStore, choose_store, image_cache, store_plan, work_dir
-from .learner import (Checkpoint, ExtraEpochs, Throughput, _ckpt_tag, _distrib_ctx, _one_process, _quiet, _rank0, batch_tfms, fit_stage, fold_learner, make_loss, predict_rows)
+from .learner import (STOPPED, Checkpoint, ExtraEpochs, Throughput, TimeLimitReached, _ckpt_tag, _distrib_ctx, _one_process, _quiet, _rank0, batch_tfms, fit_stage, fold_learner, make_loss, predict_rows, time_limit)
 
 # %% auto #0
 __all__ = ['RUN_KEYS', 'FOLD_SEED', 'RUNS_COLS', 'OOF_COLS', 'train_table', 'fold_split', 'pretrain_extra', 'TrainConfig',
@@ -214,6 +214,7 @@ class TrainConfig:
     memory_gib: float | None = field(default=None, metadata=_RUN_ONLY) # host memory for the images per machine (every data-parallel process holds its own copy) with --store auto (default: half of what is available); a run setting, not saved with the model
     loader_workers: int | None = field(default=None, metadata=_RUN_ONLY) # DataLoader processes per training process (default: 0 in RAM; with --store stream, CPU count, at most 4); a run setting, not saved with the model
     export_pkl: bool = field(default=False, metadata=_RUN_ONLY) # also write fastai `Learner.export` pickles; a run setting, not saved with the model
+    time_limit: float | None = field(default=None, metadata=_RUN_ONLY) # hours this run may take (e.g. a Kaggle session's): it stops before an epoch that would not end in time, and the same command continues it; a run setting, not saved with the model
     progress: bool = field(default=True, metadata={**_RUN_ONLY, **_NO_CLI}) # show progress bars and per-fold lines
 
 # %% ../nbs/10_train.ipynb #eee26ad7
@@ -229,6 +230,7 @@ def checked(self: TrainConfig) -> TrainConfig:
     if c.size < 32: raise MelanomaError(f'size must be at least 32 pixels, not {c.size}')
     if c.epochs < 1 or c.bs < 1 or c.accum < 1: raise MelanomaError('epochs, bs and accum must be at least 1')
     if not 1 <= c.tta <= 8: raise MelanomaError(f'tta must be between 1 and 8, not {c.tta}')
+    if c.time_limit is not None and not c.time_limit > 0: raise MelanomaError(f'--time-limit must be a positive number of hours, not {c.time_limit}')
     if c.replay < 0: raise MelanomaError(f'replay must be 0 or more extra images per main image, not {c.replay}')
     for h in (c.head, c.pretrain_head):
         if h not in ('binary', 'multiclass'): raise MelanomaError(f"head must be 'binary' or 'multiclass', not {h!r}")
@@ -388,7 +390,7 @@ def prepare_run(cfg: TrainConfig) -> RunData:
     table with the same folds and held-out extra images for every `seed` (`FOLD_SEED`), its images, the folds an
     earlier attempt finished, and `config.json`'s content."""
     cfg, started = cfg.checked(), time.time()
-    run = Path(cfg.models_dir)/cfg.name
+    run = check_writable_dir(Path(cfg.models_dir)/cfg.name, '--models-dir')  # before the work, not at the first checkpoint
     _check_rerun(run, cfg.train_args())
     df = train_table(cfg.data, cfg.extra, cfg.n_folds, FOLD_SEED, cfg.score_extra)
     if cfg.debug: df = _debug_table(df, seed=cfg.seed)
@@ -547,16 +549,34 @@ def finish_run(data: RunData, stage1: Stage1 | None, folds: Sequence[FoldResult]
     return RunResult(run, res, minutes)
 
 # %% ../nbs/10_train.ipynb #56dc30bb
+def _stopped(run: Path, name: str, hours: float, e: TimeLimitReached) -> Path:
+    "Write `stopped.json` (rank 0) and say how the run goes on."
+    at = e.at
+    if _rank0():
+        done = sorted(int(p.stem[4:]) for p in run.glob('fold*.safetensors') if p.stem[4:].isdigit())
+        with atomic_write(run/STOPPED) as f:
+            json.dump(dict(name=name, reason='time limit', time_limit_hours=hours, next=at, folds_done=done,
+                           time=f'{datetime.datetime.now():%Y-%m-%d %H:%M:%S}'), f, indent=1)
+        who = 'stage 1' if at['fold'] < 0 else f"fold {at['fold']}"
+        print(f"{run}: stopped at the --time-limit of {hours:g} h before {who} epoch {at['epoch'] + 1} ({at['stage']}); "
+              f"folds done: {done or 'none'}. Run the same command again to continue from the checkpoint.", flush=True)
+    return run
+
+# %% ../nbs/10_train.ipynb #9852bbe2
 def train(data: TrainConfig | str | os.PathLike | None = None, # a `TrainConfig`, or the main data folder
           **kwargs, # `TrainConfig` fields (overriding those of a given config)
          ) -> Path:
     "Train one model per fold with fastai; write `models/<name>/` (weights, config, metrics, out-of-fold predictions)."
     cfg = replace(data, **kwargs) if isinstance(data, TrainConfig) else TrainConfig(data=data, **kwargs)
-    run = prepare_run(cfg)  # the checked settings, the table, its images, what an earlier attempt finished
-    stage1 = pretrain(run)            # two stages: the network every fold starts from
-    folds = []
-    for k in tqdm(run.todo, desc=f'{run.cfg.name}: folds', disable=True if not run.cfg.progress or len(run.todo) < 2 else None):  # None: no bar outside a terminal
-        folds.append(train_fold(run, stage1, k, folds))
+    try:
+        with time_limit(cfg.time_limit, cfg.tta):  # --time-limit: stop before an epoch that would not end in time
+            run = prepare_run(cfg)  # the checked settings, the table, its images, what an earlier attempt finished
+            stage1 = pretrain(run)  # two stages: the network every fold starts from
+            folds = []
+            for k in tqdm(run.todo, desc=f'{run.cfg.name}: folds', disable=True if not run.cfg.progress or len(run.todo) < 2 else None):  # None: no bar outside a terminal
+                folds.append(train_fold(run, stage1, k, folds))
+    except TimeLimitReached as e: return _stopped(Path(cfg.models_dir)/cfg.name, cfg.name, cfg.time_limit, e)  # every finished epoch is in its checkpoint
+    if _rank0(): (run.dir/STOPPED).unlink(missing_ok=True)
     return finish_run(run, stage1, folds).dir  # out-of-fold AUC, operating point, runs.csv
 
 # %% ../nbs/10_train.ipynb #c041

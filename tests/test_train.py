@@ -325,3 +325,16 @@ def test_precision_fits_the_gpu(monkeypatch):
         mp = [c for c in mt.precision_cbs('auto', torch.device('cuda')) if isinstance(c, MixedPrecision)]
         assert len(mp) == 1 and str(mp[0].amp_mode.value) == want, (cap, mp[0].amp_mode)
     assert not [c for c in mt.precision_cbs('auto', torch.device('cpu')) if isinstance(c, MixedPrecision)]  # fp32 on the CPU
+
+
+def test_unusable_models_dir_refused_before_training(data, tmp_path, monkeypatch):
+    "train --models-dir naming a file (or a run folder that is a file) stops at once with one line, before any image is read."
+    def boom(*a, **k): raise AssertionError('loaded the data before checking --models-dir')
+    monkeypatch.setattr('melanoma.train.train_table', boom)
+    f = tmp_path / 'afile'; f.write_text('x')
+    with pytest.raises(SystemExit, match=f'--models-dir: cannot make folder {f}/r: {f} is not a folder'):
+        main(['train', str(data), '--debug', '--models-dir', str(f), '--name', 'r'])
+    (tmp_path / 'm').mkdir(); (tmp_path / 'm' / 'r').write_text('x')
+    with pytest.raises(MelanomaError, match=f"--models-dir: {tmp_path / 'm' / 'r'} exists and is not a folder"):
+        train(data, debug=True, models_dir=tmp_path / 'm', name='r', progress=False)
+    assert f.read_text() == 'x' and not (data / '.cache').exists()
