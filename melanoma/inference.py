@@ -65,16 +65,6 @@ def onnx_files(model_dir: str | os.PathLike) -> list[Path]:
     ok = st and all(o.is_file() and o.stat().st_mtime_ns >= f.stat().st_mtime_ns for o, f in zip(ox, st))
     return ox if ok else []
 
-# %% ../nbs/14_inference.ipynb #37849bf5
-def _load(m, onnx: bool | None = None):
-    "A `MelanomaModel` from a model folder (or `m` itself when it already is one); `onnx=None`: ONNX when on the CPU and exported."
-    if hasattr(m, 'predict'): return m
-    p = Path(m)
-    if not (p / 'config.json').is_file(): raise MelanomaError(f"{p}: not a model folder (no config.json); train one with `melanoma train`")
-    if onnx is None: onnx = default_device().type == 'cpu' and bool(onnx_files(p)) and has_onnxruntime()  # else torch
-    if not onnx: return load_model(p)
-    return use_onnx(load_model(p, device='cpu'), p)
-
 # %% ../nbs/14_inference.ipynb #9e4d3c9a
 def has_onnxruntime() -> bool:
     "Whether onnxruntime can be imported (`pip install 'melanoma[onnx]'`); without it everything runs in torch."
@@ -88,6 +78,16 @@ def _onnxruntime():
     try: import onnxruntime
     except ImportError as e: raise MelanomaError(f"ONNX needs onnxruntime: pip install 'melanoma[onnx]' (or run in torch: --no-onnx) ({e})") from e
     return onnxruntime
+
+# %% ../nbs/14_inference.ipynb #37849bf5
+def _load(m, onnx: bool | None = None):
+    "A `MelanomaModel` from a model folder (or `m` itself when it already is one); `onnx=None`: ONNX when on the CPU and exported."
+    if hasattr(m, 'predict'): return m
+    p = Path(m)
+    if not (p / 'config.json').is_file(): raise MelanomaError(f"{p}: not a model folder (no config.json); train one with `melanoma train`")
+    if onnx is None: onnx = default_device().type == 'cpu' and bool(onnx_files(p)) and has_onnxruntime()  # else torch
+    if not onnx: return load_model(p)
+    return use_onnx(load_model(p, device='cpu'), p)
 
 # %% ../nbs/14_inference.ipynb #77251d14
 def score_models(models: Sequence, # loaded `MelanomaModel`s
@@ -106,14 +106,25 @@ def score_models(models: Sequence, # loaded `MelanomaModel`s
         out.append(p)
     return np.stack(out) if out else np.zeros((0, 0, 1 + diagnoses * len(DIAG_CLASSES)))
 
-# %% ../nbs/14_inference.ipynb #b8a00a26
+# %% ../nbs/14_inference.ipynb #74ac4ad2
 def model_tta(m) -> int:
     "The TTA passes a model's out-of-fold scores were made with (`melanoma train --tta`, from its config); 1 when unknown."
     cfg = getattr(m, 'config', None)
-    if cfg is None:
+    if cfg is not None: args = cfg.train_args
+    else:
         f = Path(m) / 'config.json'
-        cfg = json.loads(f.read_text()) if f.is_file() else {}
-    return int((cfg.get('train_args') or {}).get('tta') or 1)
+        args = (json.loads(f.read_text()) if f.is_file() else {}).get('train_args')
+    return int((args or {}).get('tta') or 1)
+
+# %% ../nbs/14_inference.ipynb #523e068c
+def _models_for(model_dirs: Sequence, onnx: bool | None, prevalence: float | None, diagnoses: bool) -> list:
+    "The loaded models of `model_dirs`, each checked to give `prevalence` and `diagnoses` when asked."
+    models = [_load(m, onnx=onnx) for m in model_dirs]
+    for m, d in zip(models, model_dirs):
+        try: m._at_prevalence(0.5, prevalence)  # every model can be corrected: fail before the work
+        except MelanomaError as e: raise MelanomaError(f'{d}: {e}') from None
+        if diagnoses and not m.multiclass: raise MelanomaError(f'{d}: has a binary melanoma head, no diagnoses (train with --head multiclass)')
+    return models
 
 # %% ../nbs/14_inference.ipynb #7a09c8f8
 def _cache_key(models: Sequence, tta: int, data: Path, prevalence: float | None = None) -> str:
@@ -125,7 +136,80 @@ def _cache_key(models: Sequence, tta: int, data: Path, prevalence: float | None 
         else: parts += [str(p.resolve())] + [f'{f.name}:{f.stat().st_mtime_ns}' for f in sorted(p.glob('*.safetensors'))]
     return hashlib.sha256('|'.join(parts).encode()).hexdigest()[:12]
 
-# %% ../nbs/14_inference.ipynb #f1e5a7a0
+# %% ../nbs/14_inference.ipynb #4eec377e
+def _read_cache(cache: Path, key: str, df: pd.DataFrame, stamp: pd.Series, P: np.ndarray, cols: list[list[str]]):
+    "Fill `P` (models x images x outputs) from the rows of `cache` made with `key` for the same file `stamp` and without error."
+    if not cache.is_file(): return
+    c = pd.read_csv(cache, dtype={'image_name': str, 'error': str, 'key': str, 'stamp': str}, keep_default_na=False)
+    if not (len(c) and 'stamp' in c and (c['key'] == key).all() and all(col in c for cs in cols for col in cs)): return
+    pos = pd.Series(df.index, index=df.image_id)
+    c = c[c.image_name.isin(pos.index)]
+    # reuse a prediction only for the same file; never an error (the image may have been fixed since): retry it
+    c = c[c.error.eq('').to_numpy() & c.stamp.ne('').to_numpy() & (c.stamp.to_numpy() == stamp[pos[c.image_name]].to_numpy())]
+    idx = pos[c.image_name].to_numpy()
+    for j, cs in enumerate(cols): P[j, idx] = c[cs].apply(pd.to_numeric, errors='coerce').to_numpy()
+
+# %% ../nbs/14_inference.ipynb #b8a3b38e
+def _write_cache(cache: Path, key: str, df: pd.DataFrame, stamp: pd.Series, P: np.ndarray, cols: list[list[str]], err: pd.Series):
+    "Write the images done so far (predicted, or failed with a reason in `err`) to `cache`, atomically."
+    done = ~np.isnan(P).any((0, 2)) | err.ne('').to_numpy()
+    part = pd.DataFrame({'image_name': df.image_id[done], 'error': err[done], 'key': key, 'stamp': stamp[done],
+                         **{col: P[j, done, i] for j, cs in enumerate(cols) for i, col in enumerate(cs)}})
+    write_csv(part, cache)
+
+# %% ../nbs/14_inference.ipynb #6aeff606
+def _predict_images(models: Sequence, df: pd.DataFrame, todo: np.ndarray, P: np.ndarray, err: pd.Series, names: list[str],
+                    tta: int, bs: int, workers: int | None, prevalence: float | None, diagnoses: bool,
+                    progress: bool = True, save: Callable | None = None):
+    "Predict the rows `todo` of `df` with every model into `P`; note in `err` why an image could not be predicted."
+    n, meta = len(df), df[['sex', 'age', 'site']]
+    bar = tqdm(total=n, initial=n - len(todo), desc='predict', unit='img', disable=not progress, dynamic_ncols=True)
+    loads = {}  # one loader per distinct model input (size, resize): each image is loaded once for each
+    for m in models: loads.setdefault((m.data['size'], m.data['resize']), m.transform.load)
+    which = [list(loads).index((m.data['size'], m.data['resize'])) for m in models]
+    with torch.inference_mode():
+        for ch in image_chunks(df.path.iloc[todo].tolist(), list(loads.values()), chunk=max(bs * 8, 64), workers=workers):
+            idx = todo[[i for i, _, _ in ch]]
+            ok = np.array([x is not None for _, x, _ in ch])
+            for (i, x, e), j in zip(ch, idx):
+                if x is None: err[j] = e or 'unreadable'
+            good, xs = idx[ok], [x for _, x, _ in ch if x is not None]
+            if len(xs):
+                P[:, good] = score_models(models, lambda mi: torch.stack([x[which[mi]] for x in xs]), meta.iloc[good].reset_index(drop=True),
+                                          tta, bs, prevalence, diagnoses)
+                for mi in range(len(models)):
+                    for j in good[~np.isfinite(P[mi, good, 0])]: err[j] = f'{df.path[j]}: {names[mi]} could not process it'
+            if save: save()
+            bar.update(len(ch))
+    bar.close()
+
+# %% ../nbs/14_inference.ipynb #db0caced
+def _fill_unreadable(P: np.ndarray, err: pd.Series, df: pd.DataFrame, data: Path, on_error: str, names: list[str]) -> list[tuple]:
+    "Give the images with an `err` each model's median prediction (warning), or raise (`on_error='fail'`, or none readable): `(image_id, path, reason)` of each."
+    n, bad = len(df), err.ne('').to_numpy()
+    skipped = [(df.image_id[i], df.path[i], err[i]) for i in np.flatnonzero(bad)]
+    if skipped:
+        listing = '; '.join(f"{p} ({e.removeprefix(f'{p}: ')})" for _, p, e in skipped[:10]) + (f'; and {len(skipped) - 10} more' if len(skipped) > 10 else '')
+        if on_error == 'fail' or bad.all():
+            why = 'no image could be read' if bad.all() else 'on_error=fail'
+            raise MelanomaError(f"{data}: {len(skipped)} of {n} test image(s) could not be read ({why}): {listing}")
+        for j in range(len(P)): P[j, bad] = np.median(P[j, ~bad], 0)
+        warnings.warn(f"{data}: {len(skipped)} of {n} test image(s) could not be read and got the median prediction: {listing}", stacklevel=3)
+    if not np.isfinite(P).all():
+        j, i, _ = np.argwhere(~np.isfinite(P))[0]
+        raise MelanomaError(f"{names[j]}: non-finite prediction for {df.image_id[i]} ({df.path[i]})")
+    return skipped
+
+# %% ../nbs/14_inference.ipynb #0b75293d
+def _blended(df: pd.DataFrame, P: np.ndarray, ensemble: str, weights: Sequence[float] | None, classes: list[str]) -> pd.DataFrame:
+    "`image_name,target` from the per-model predictions `P`; with `classes`, `attrs['diagnoses']` (weighted mean, rows summing to 1)."
+    out = pd.DataFrame({'image_name': df.image_id.astype(str), 'target': blend(list(P[..., 0]), ensemble, weights)})
+    if classes:
+        D = np.stack([blend(list(P[..., 1 + i]), 'mean', weights) for i in range(len(classes))], 1)
+        out.attrs['diagnoses'] = pd.DataFrame(D / D.sum(1, keepdims=True), columns=classes).assign(image_name=out.image_name)[['image_name'] + classes]
+    return out
+
+# %% ../nbs/14_inference.ipynb #7a70774c
 def predict_dataset(model_dirs: Sequence[str | os.PathLike] | str | os.PathLike, # model folder(s) (or loaded `MelanomaModel`s)
                     data: str | os.PathLike, # Kaggle-layout data folder with test.csv and jpeg/test/ or test/*.dcm
                     tta: int | None = None, # test-time augmentation passes per image; None: as the models' out-of-fold scores (`model_tta`)
@@ -155,69 +239,21 @@ def predict_dataset(model_dirs: Sequence[str | os.PathLike] | str | os.PathLike,
     data = Path(data)
     df = read_dataset(data, split='test', images=images, missing='ignore').reset_index(drop=True)
     if not len(df): raise MelanomaError(f"{data}: test.csv has no images")
-    models = [_load(m, onnx=onnx) for m in model_dirs]
-    for m, d in zip(models, model_dirs):
-        try: m._at_prevalence(0.5, prevalence)  # every model can be corrected: fail before the work
-        except MelanomaError as e: raise MelanomaError(f'{d}: {e}') from None
-        if diagnoses and not m.multiclass: raise MelanomaError(f'{d}: has a binary melanoma head, no diagnoses (train with --head multiclass)')
+    models = _models_for(model_dirs, onnx, prevalence, diagnoses)
     names = [str(d) if isinstance(d, (str, os.PathLike)) else f'model{i}' for i, d in enumerate(model_dirs)]
-    n, k, classes = len(df), len(models), DIAG_CLASSES if diagnoses else []
-    P = np.full((k, n, 1 + len(classes)), np.nan)  # per model and image: melanoma probability (+ each diagnosis's)
-    pcols = lambda j: [f'p{j}'] + [f'p{j}_{c}' for c in classes]  # their columns in the cache
+    classes = DIAG_CLASSES if diagnoses else []
+    P = np.full((len(models), len(df), 1 + len(classes)), np.nan)  # per model and image: melanoma probability (+ each diagnosis's)
+    cols = [[f'p{j}'] + [f'p{j}_{c}' for c in classes] for j in range(len(models))]  # their columns in the cache
     err = pd.Series('', index=df.index, dtype=object)
     cache = Path(cache) if cache else None
     key = _cache_key(model_dirs, tta, data, prevalence) + ('-dx' if diagnoses else '')
     stamp = df.path.map(file_stamp)  # each image file's size and mtime, kept with its cached prediction
-    if cache and cache.is_file():
-        c = pd.read_csv(cache, dtype={'image_name': str, 'error': str, 'key': str, 'stamp': str}, keep_default_na=False)
-        if len(c) and 'stamp' in c and (c['key'] == key).all() and all(col in c for j in range(k) for col in pcols(j)):
-            pos = pd.Series(df.index, index=df.image_id)
-            c = c[c.image_name.isin(pos.index)]
-            # reuse a prediction only for the same file; never an error (the image may have been fixed since): retry it
-            c = c[c.error.eq('').to_numpy() & c.stamp.ne('').to_numpy() & (c.stamp.to_numpy() == stamp[pos[c.image_name]].to_numpy())]
-            idx = pos[c.image_name].to_numpy()
-            for j in range(k): P[j, idx] = c[pcols(j)].apply(pd.to_numeric, errors='coerce').to_numpy()
+    if cache: _read_cache(cache, key, df, stamp, P, cols)
     todo = np.flatnonzero(np.isnan(P).any((0, 2)) & err.eq('').to_numpy())
-    meta = df[['sex', 'age', 'site']]
-    bar = tqdm(total=n, initial=n - len(todo), desc='predict', unit='img', disable=not progress, dynamic_ncols=True)
-    loads = {}  # one loader per distinct model input (size, resize): each image is loaded once for each
-    for m in models: loads.setdefault((m.data['size'], m.data['resize']), m.transform.load)
-    which = [list(loads).index((m.data['size'], m.data['resize'])) for m in models]
-    with torch.inference_mode():
-        for ch in image_chunks(df.path.iloc[todo].tolist(), list(loads.values()), chunk=max(bs * 8, 64), workers=workers):
-            idx = todo[[i for i, _, _ in ch]]
-            ok = np.array([x is not None for _, x, _ in ch])
-            for (i, x, e), j in zip(ch, idx):
-                if x is None: err[j] = e or 'unreadable'
-            good, xs = idx[ok], [x for _, x, _ in ch if x is not None]
-            if len(xs):
-                P[:, good] = score_models(models, lambda mi: torch.stack([x[which[mi]] for x in xs]), meta.iloc[good].reset_index(drop=True),
-                                          tta, bs, prevalence, diagnoses)
-                for mi in range(k):
-                    for j in good[~np.isfinite(P[mi, good, 0])]: err[j] = f'{df.path[j]}: {names[mi]} could not process it'
-            if cache:
-                done = ~np.isnan(P).any((0, 2)) | err.ne('').to_numpy()
-                part = pd.DataFrame({'image_name': df.image_id[done], 'error': err[done], 'key': key, 'stamp': stamp[done],
-                                     **{col: P[j, done, i] for j in range(k) for i, col in enumerate(pcols(j))}})
-                write_csv(part, cache)
-            bar.update(len(ch))
-    bar.close()
-    bad = err.ne('').to_numpy()
-    skipped = [(df.image_id[i], df.path[i], err[i]) for i in np.flatnonzero(bad)]
-    if skipped:
-        listing = '; '.join(f"{p} ({e.removeprefix(f'{p}: ')})" for _, p, e in skipped[:10]) + (f'; and {len(skipped) - 10} more' if len(skipped) > 10 else '')
-        if on_error == 'fail' or bad.all():
-            why = 'no image could be read' if bad.all() else 'on_error=fail'
-            raise MelanomaError(f"{data}: {len(skipped)} of {n} test image(s) could not be read ({why}): {listing}")
-        for j in range(k): P[j, bad] = np.median(P[j, ~bad], 0)
-        warnings.warn(f"{data}: {len(skipped)} of {n} test image(s) could not be read and got the median prediction: {listing}", stacklevel=2)
-    if not np.isfinite(P).all():
-        j, i, _ = np.argwhere(~np.isfinite(P))[0]
-        raise MelanomaError(f"{names[j]}: non-finite prediction for {df.image_id[i]} ({df.path[i]})")
-    out = pd.DataFrame({'image_name': df.image_id.astype(str), 'target': blend(list(P[..., 0]), ensemble, weights)})
-    if diagnoses:
-        D = np.stack([blend(list(P[..., 1 + i]), 'mean', weights) for i in range(len(classes))], 1)
-        out.attrs['diagnoses'] = pd.DataFrame(D / D.sum(1, keepdims=True), columns=classes).assign(image_name=out.image_name)[['image_name'] + classes]
+    save = (lambda: _write_cache(cache, key, df, stamp, P, cols, err)) if cache else None
+    _predict_images(models, df, todo, P, err, names, tta, bs, workers, prevalence, diagnoses, progress, save)
+    skipped = _fill_unreadable(P, err, df, data, on_error, names)
+    out = _blended(df, P, ensemble, weights, classes)
     out.attrs.update(skipped=skipped, models=names, oof_aucs=[getattr(m, 'oof_auc', None) for m in models],
                      prevalence=[prevalence if prevalence is not None else getattr(m, 'train_prevalence', None) for m in models])
     if cache and cache.is_file(): cache.unlink()
@@ -235,14 +271,16 @@ def prevalence_note(assumed: Sequence[float | None], # each model's prevalence (
             + (f" ({sum(a is None for a in assumed)} model(s) unknown)" if None in assumed else '')
             + '; --prevalence P expresses them at another one')
 
-# %% ../nbs/14_inference.ipynb #c025
-ONNX_OPSET = 17
+# %% ../nbs/14_inference.ipynb #c013
+ONNX_OPSET = 17  # the oldest opset the networks' operators export to
 
+# %% ../nbs/14_inference.ipynb #44ccdaac
 def _onnx_inputs(model, n: int = 2) -> tuple:
+    "Random inputs for `model`'s networks: `n` images, and `n` metadata rows when it takes them."
     x = torch.randn(n, 3, model.size, model.size)
-    return (x,) if not model.uses_meta else (x, torch.rand(n, int(model.config['n_meta'])))
+    return (x,) if not model.uses_meta else (x, torch.rand(n, int(model.config.n_meta)))
 
-# %% ../nbs/14_inference.ipynb #617b7c0c
+# %% ../nbs/14_inference.ipynb #63c437c0
 def export_onnx(model_dir: str | os.PathLike, # a model folder from `melanoma train`
                 out: str | os.PathLike | None = None, # folder for the `fold<k>.onnx` files; None: `model_dir`
                 opset: int = ONNX_OPSET, # ONNX opset (17 or later)
@@ -256,7 +294,7 @@ def export_onnx(model_dir: str | os.PathLike, # a model folder from `melanoma tr
     m = load_model(model_dir, device='cpu')
     names = ['image'] + (['meta'] if m.uses_meta else [])
     files = []
-    for k, net in zip(m.config['folds'], m.nets):
+    for k, net in zip(m.config.folds, m.nets):
         net = net.to(memory_format=torch.contiguous_format).eval()
         args = _onnx_inputs(m)
         dest = out / f'fold{k}.onnx'
@@ -314,7 +352,7 @@ def use_onnx(model, # a `MelanomaModel` (loaded on the CPU)
     keep = model.uses_meta and model.prior is not None  # rows with missing metadata go through torch (see `MelanomaModel.melanoma_logit`)
     return model.with_nets([OrtNet(f, torch_net=n if keep else None) for f, n in zip(files, model.nets)], device='cpu')
 
-# %% ../nbs/14_inference.ipynb #c028
+# %% ../nbs/14_inference.ipynb #ba343b27
 def run_name(model_dirs: Sequence[str | os.PathLike], tta: int = 1, ensemble: str = 'mean') -> str:
     "The default submission name: the model folders' names joined by `+`, with the TTA and blend when they matter."
     name = '+'.join(Path(d).resolve().name for d in model_dirs)
@@ -322,6 +360,7 @@ def run_name(model_dirs: Sequence[str | os.PathLike], tta: int = 1, ensemble: st
     if len(model_dirs) > 1 and ensemble != 'mean': name += f'_{ensemble}'
     return name
 
+# %% ../nbs/14_inference.ipynb #beb5ecf4
 MODEL_ARG = {'opt': True, 'nargs': '+', 'action': 'extend', 'type': str, 'metavar': 'DIR'}  # `--model A B` or `--model A --model B`
 
 # %% ../nbs/14_inference.ipynb #37d9e4ec
