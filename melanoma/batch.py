@@ -20,9 +20,14 @@ __all__ = ['MANIFEST', 'METHODS', 'batch_name', 'parse_size', 'list_files', 'ass
 
 # %% ../nbs/17_batch.ipynb #c004
 MANIFEST = 'manifest.csv'
+
+# %% ../nbs/17_batch.ipynb #7fb2660a
 METHODS = ('copy', 'hardlink', 'move')
+
+# %% ../nbs/17_batch.ipynb #29c2413e
 _STORED = {'.jpg', '.jpeg', '.png', '.webp', '.zip', '.gz', '.npz', '.whl', '.safetensors'}  # already compressed
 
+# %% ../nbs/17_batch.ipynb #4067adcf
 def batch_name(i: int) -> str:
     "The name of batch number `i`: `batch_0000`, `batch_0001`, ..."
     return f'batch_{i:04d}'
