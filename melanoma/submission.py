@@ -20,8 +20,11 @@ __all__ = ['SUBMISSION_COLUMNS', 'COMPETITION', 'LOG_COLUMNS', 'validate_submiss
 
 # %% ../nbs/13_submission.ipynb #c005
 SUBMISSION_COLUMNS = ['image_name', 'target']
+
+# %% ../nbs/13_submission.ipynb #7937f44c
 COMPETITION = 'siim-isic-melanoma-classification'
 
+# %% ../nbs/13_submission.ipynb #0ae3fd01
 def _some(ids: Iterable, n: int = 5) -> str:
     "The first `n` of `ids` and their count, for error messages."
     ids = list(ids)
@@ -81,6 +84,7 @@ def read_sample_ids(data: str | os.PathLike) -> list[str] | None:
 # %% ../nbs/13_submission.ipynb #c011
 LOG_COLUMNS = ['time', 'file', 'rows', 'models', 'tta', 'ensemble', 'oof_auc', 'prevalence', 'sha256']
 
+# %% ../nbs/13_submission.ipynb #2c7552e4
 def _fmt_auc(a) -> str:
     return '' if a is None or (isinstance(a, float) and not np.isfinite(a)) else f'{float(a):.4f}'
 
@@ -186,6 +190,11 @@ def kaggle_api(api=None):
     except Exception as e: raise MelanomaError(f"Kaggle authentication failed with the credentials from {source}: {_redact(str(e))}") from None
     return api
 
+# %% ../nbs/13_submission.ipynb #11ff2868
+def _safe_source() -> str:
+    try: return kaggle_credentials()
+    except MelanomaError: return 'the environment'
+
 # %% ../nbs/13_submission.ipynb #c017
 def kaggle_error(e: Exception, what: str, competition: str | None = None) -> MelanomaError:
     "Map an exception from the Kaggle API (usually `requests.HTTPError`) to a `MelanomaError` saying what to do."
@@ -207,11 +216,6 @@ def kaggle_error(e: Exception, what: str, competition: str | None = None) -> Mel
     if type(e).__name__ in ('ConnectionError', 'Timeout', 'ConnectTimeout', 'ReadTimeout'):
         return MelanomaError(f"cannot reach Kaggle while {what} (no network?): {type(e).__name__}")
     return MelanomaError(f"Kaggle API call failed while {what}: {type(e).__name__}: {msg}")
-
-# %% ../nbs/13_submission.ipynb #11ff2868
-def _safe_source() -> str:
-    try: return kaggle_credentials()
-    except MelanomaError: return 'the environment'
 
 # %% ../nbs/13_submission.ipynb #93dad57d
 def _call(fn, what: str, comp: str | None, **kwargs):
