@@ -1,4 +1,5 @@
-"""Every way an image becomes network input: opening any file (JPEG, PNG, DICOM, odd modes, bad files) as RGB, the data config a model's input is made with, normalisation, test-time views, and the item types the loaders take.
+"""Every way an image becomes network input: opening any file (JPEG, PNG, DICOM, odd modes, bad files) as RGB, the data
+config a model's input is made with, normalisation, test-time views, and the item types the loaders take.
 
 Docs: https://melanoma-dev.github.io/melanoma/images.html.md"""
 
@@ -19,13 +20,14 @@ from .data import IMAGE_EXTS
 from .dicom import read_dicom
 
 # %% auto #0
-__all__ = ['BACKGROUND', 'FOLDER_EXTS', 'RESIZE', 'is_dicom', 'to_rgb', 'open_image', 'resize_image', 'load_resized',
-           'data_config', 'load_image', 'normalize', 'ImageTransform', 'transform', 'dihedral', 'ImageItems', 'Pixels']
+__all__ = ['BACKGROUND', 'FOLDER_EXTS', 'RESIZE', 'is_dicom', 'to_rgb', 'open_image', 'resize_image', 'data_config', 'load_image',
+           'load_resized', 'normalize', 'ImageTransform', 'transform', 'dihedral', 'ImageItems', 'Pixels']
 
-# %% ../nbs/04_images.ipynb #c004
+# %% ../nbs/04_images.ipynb #ca58c68a
 BACKGROUND = (0, 0, 0)  # what transparent pixels are composited over
 FOLDER_EXTS = IMAGE_EXTS + ('.tif', '.tiff', '.bmp', '.webp')  # what a plain folder of images may hold
 
+# %% ../nbs/04_images.ipynb #76b35f5f
 def is_dicom(path: str | os.PathLike) -> bool:
     "Whether `path` is a DICOM file: a `.dcm` name, or the `DICM` marker at byte 128."
     path = Path(path)
@@ -106,12 +108,8 @@ def resize_image(img: Image.Image, # any PIL image
     if mode == 'center-crop': return ImageOps.fit(img, wh, Image.Resampling.BICUBIC, centering=(0.5, 0.5))
     raise MelanomaError(f"mode must be 'resize' or 'center-crop', not {mode!r}")
 
-# %% ../nbs/04_images.ipynb #d5b3cf05
+# %% ../nbs/04_images.ipynb #2334f043
 RESIZE = 'squish'  # how images are resized to the square input; recorded in config.json for inference
-
-def load_resized(path: str | os.PathLike, size: int) -> np.ndarray:
-    "Open image `path` robustly and resize it as inference does (`melanoma.model.load_image`): a `size` x `size` x 3 uint8 array."
-    return load_image(path, size, RESIZE)
 
 # %% ../nbs/04_images.ipynb #c033
 def data_config(source, # a `MelanomaModel`, a model folder, its `config.json` dict, or a network from `create_model`
@@ -150,6 +148,11 @@ def load_image(item: Image.Image | str | os.PathLike | np.ndarray, # an image fi
         if img is item: img = img.copy()  # fastai's `PILImage` changes the class of the object it wraps: not the caller's
     else: img = open_image(item, size=size, max_pixels=max_pixels)
     return np.array(Resize(size, method=resize)(PILImage(img), split_idx=1), dtype=np.uint8)  # a writable copy
+
+# %% ../nbs/04_images.ipynb #d69cd246
+def load_resized(path: str | os.PathLike, size: int) -> np.ndarray:
+    "Open image `path` robustly and resize it as inference does (`load_image`): a `size` x `size` x 3 uint8 array."
+    return load_image(path, size, RESIZE)
 
 # %% ../nbs/04_images.ipynb #d715ea94
 def normalize(x: torch.Tensor, # uint8 images (..., 3, H, W), on any device
@@ -201,7 +204,7 @@ def _collate(batch): return batch
 # %% ../nbs/04_images.ipynb #7aa8dee6
 class Pixels:
     """Rows `idx` (default: all) of loaded uint8 images: an N x 3 x S x S tensor such as training's cache, or anything
-    indexed like one with a tensor of row numbers (e.g. `melanoma.imagestore.JPEGStore`); read a batch at a time."""
+    indexed like one with a tensor of row numbers (e.g. `melanoma.store.JPEGStore`); read a batch at a time."""
     def __init__(self, store, idx: Sequence[int] | None = None):
         self.store, self.idx = store, np.arange(len(store)) if idx is None else np.asarray(idx, dtype=np.int64)
     def __len__(self) -> int: return len(self.idx)
