@@ -1,4 +1,5 @@
-"""A small, deterministic, clearly synthetic data set in the exact SIIM-ISIC 2020 Kaggle layout, behind `make demo`, the notebooks and the tests.
+"""A small, deterministic, clearly synthetic data set in the exact SIIM-ISIC 2020 Kaggle layout, behind `make demo`,
+the notebooks and the tests.
 
 Docs: https://melanoma-dev.github.io/melanoma/sample.html.md"""
 
@@ -24,6 +25,7 @@ SKIN = np.array([[236, 196, 170], [224, 172, 150], [205, 150, 120], [180, 125, 9
 BENIGN_COLOURS = np.array([[170, 115, 80], [150, 100, 70], [180, 125, 90]], dtype=np.float32)
 MELANOMA_COLOURS = np.array([[85, 50, 35], [35, 28, 30], [105, 115, 140]], dtype=np.float32)
 
+# %% ../nbs/05_sample.ipynb #2a8c6237
 def _noise(rng: np.random.Generator, size: int, cells: int = 6, n: int = 1) -> np.ndarray:
     "`n` smooth random fields of shape (size, size), roughly N(0, 1), made by bicubic upsampling of a coarse grid."
     return np.stack([np.asarray(Image.fromarray(rng.standard_normal((cells, cells)).astype(np.float32), 'F')
@@ -85,6 +87,7 @@ SITE_P = {'torso': 0.48, 'lower extremity': 0.25, 'upper extremity': 0.15, 'head
 BENIGN_DX = {'unknown': 0.70, 'nevus': 0.24, 'seborrheic keratosis': 0.02, 'lentigo NOS': 0.01, 'lichenoid keratosis': 0.01,
              'solar lentigo': 0.01, 'atypical melanocytic proliferation': 0.005, 'cafe-au-lait macule': 0.005}
 
+# %% ../nbs/05_sample.ipynb #0b274e09
 def _metadata(n: int, first_id: int, first_patient: int, rng: np.random.Generator) -> pd.DataFrame:
     "Metadata for `n` synthetic images: ids, patients, sex, age, site, diagnosis, target, and drawing parameters."
     rows, pid = [], first_patient
@@ -117,6 +120,7 @@ row is invented. Image ids start at ISIC_9000000 and patient ids at IP_9000000, 
 Use it for demos and tests only; a model trained on it means nothing for real skin lesions.
 """
 
+# %% ../nbs/05_sample.ipynb #e00f33ff
 def _expected_files(df_tr: pd.DataFrame, df_te: pd.DataFrame, dicom: int) -> list[str]:
     fs = ['train.csv', 'test.csv', 'sample_submission.csv', 'README.txt']
     for split, df in (('train', df_tr), ('test', df_te)):
