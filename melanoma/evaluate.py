@@ -24,14 +24,17 @@ from .inference import blend, model_tta, score_models
 
 # %% auto #0
 __all__ = ['AGE_BANDS', 'AGE_LABELS', 'age_band', 'subgroup_table', 'save_figure', 'plot_roc', 'plot_pr', 'plot_calibration',
-           'plot_histogram', 'render_report', 'check_preds', 'diagnosis_metrics', 'balanced_decisions',
+           'plot_histogram', 'render_report', 'check_preds', 'balanced_decisions', 'diagnosis_metrics',
            'plot_confusion', 'evaluate', 'read_labelled', 'preds_from_csv', 'train_metadata', 'oof_frame',
            'predict_frame', 'evaluate_cli']
 
 # %% ../nbs/15_evaluate.ipynb #c011
 AGE_BANDS = [0, 30, 45, 60, 75, np.inf]
+
+# %% ../nbs/15_evaluate.ipynb #8135311c
 AGE_LABELS = ['<30', '30-44', '45-59', '60-74', '75+']
 
+# %% ../nbs/15_evaluate.ipynb #5693f5c5
 def age_band(age: pd.Series) -> pd.Series:
     "Age bands (`<30`, `30-44`, `45-59`, `60-74`, `75+`; `unknown` when missing)."
     a = pd.to_numeric(age, errors='coerce')
@@ -136,6 +139,7 @@ _CSS = ('body{font-family:system-ui,sans-serif;max-width:960px;margin:2em auto;p
         'table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:right}'
         'th{background:#f3f3f3}img{max-width:48%;margin:.5%;border:1px solid #eee}code{background:#f3f3f3}')
 
+# %% ../nbs/15_evaluate.ipynb #c7ab0a94
 def render_report(blocks: list[tuple], title: str, folder: Path) -> tuple[str, str]:
     "Markdown and self-contained HTML for `blocks` of `('h', text)`, `('p', text)`, `('table', df)`, `('img', file, alt)`."
     md, ht = [f'# {title}', ''], [f'<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
@@ -149,8 +153,6 @@ def render_report(blocks: list[tuple], title: str, folder: Path) -> tuple[str, s
             b64 = base64.b64encode((folder / f).read_bytes()).decode()
             ht.append(f'<img src="data:image/png;base64,{b64}" alt="{html.escape(alt)}" title="{html.escape(alt)}">')
     return '\n'.join(md) + '\n', '\n'.join(ht) + '\n</body></html>\n'
-
-
 
 # %% ../nbs/15_evaluate.ipynb #c017
 def check_preds(preds: pd.DataFrame, source: str | os.PathLike = 'predictions') -> pd.DataFrame:
@@ -170,6 +172,15 @@ def check_preds(preds: pd.DataFrame, source: str | os.PathLike = 'predictions') 
                             f'labelled row(s) with target(s) {sorted(df.target.unique().tolist())}')
     df['target'] = df.target.astype(int)
     return df.reset_index(drop=True)
+
+# %% ../nbs/15_evaluate.ipynb #1eb472c5
+def balanced_decisions(P: np.ndarray, # per-class probabilities, one row per image
+                      ) -> np.ndarray:
+    """Class index per row after dividing each class's probability by its mean over the rows: the decision under equal
+    class priors (what balanced accuracy rewards), with the model's own prior estimated from its predictions, no labels.
+    The most probable class follows the training mix (mostly nevi) and rarely names a rare class."""
+    P = np.asarray(P, float)
+    return (P / np.clip(P.mean(0, keepdims=True), 1e-12, None)).argmax(1)
 
 # %% ../nbs/15_evaluate.ipynb #c018
 def diagnosis_metrics(truth: Sequence[str], # true diagnoses (`DIAGNOSES` codes); UNK and empty ones are left out
@@ -193,15 +204,6 @@ def diagnosis_metrics(truth: Sequence[str], # true diagnoses (`DIAGNOSES` codes)
              balanced_accuracy_even_prior=float(balanced_accuracy_score(t, even)),
              accuracy=float((t == pred).mean()), classes=table.to_dict('records'), confusion=cm.tolist(), labels=DIAG_CLASSES)
     return m, table, cm
-
-# %% ../nbs/15_evaluate.ipynb #45981a8b
-def balanced_decisions(P: np.ndarray, # per-class probabilities, one row per image
-                      ) -> np.ndarray:
-    """Class index per row after dividing each class's probability by its mean over the rows: the decision under equal
-    class priors (what balanced accuracy rewards), with the model's own prior estimated from its predictions, no labels.
-    The most probable class follows the training mix (69% nevi in the ISIC 2019 mini) and rarely names a rare class."""
-    P = np.asarray(P, float)
-    return (P / np.clip(P.mean(0, keepdims=True), 1e-12, None)).argmax(1)
 
 # %% ../nbs/15_evaluate.ipynb #9289eadc
 def plot_confusion(cm: np.ndarray, labels: Sequence[str], title: str = 'Confusion matrix'):
