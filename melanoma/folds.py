@@ -1,4 +1,5 @@
-"""Cross-validation folds stratified on the target and grouped by patient (or lesion), saved as `folds.csv` in the data folder.
+"""Cross-validation folds stratified on the target and grouped by patient (or lesion), saved as `folds.csv` in the data
+folder.
 
 Docs: https://melanoma-dev.github.io/melanoma/folds.html.md"""
 
@@ -17,9 +18,10 @@ from .data import read_dataset
 # %% auto #0
 __all__ = ['FOLD_COLS', 'check_folds', 'make_folds', 'save_folds', 'load_folds', 'with_folds', 'fold_summary', 'folds_cli']
 
-# %% ../nbs/03_folds.ipynb #c004
+# %% ../nbs/03_folds.ipynb #0f4b8903
 FOLD_COLS = ['image_id', 'group', 'target', 'fold']
 
+# %% ../nbs/03_folds.ipynb #c004
 def check_folds(df: pd.DataFrame, source: str | os.PathLike = 'folds') -> None:
     "Raise `MelanomaError` when a group of `df` spans two folds (rows with fold -1 are ignored)."
     f = df[df['fold'] >= 0]
