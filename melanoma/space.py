@@ -99,7 +99,7 @@ def _wheel_requirements(wheel: Path, # a melanoma wheel
 # %% ../nbs/20_space.ipynb #667037a5
 def _req_name(req: str) -> str: return re.match(r'[A-Za-z0-9._-]*', req).group().lower().replace('_', '-')
 
-# %% ../nbs/20_space.ipynb #244f9741
+# %% ../nbs/20_space.ipynb #83dd0703
 _SPACE_README = """---
 title: {title}
 emoji: 🔬
@@ -143,25 +143,18 @@ files with Git LFS) or with `hf upload USER/SPACE . --repo-type space`. Settings
 variables: `MELANOMA_THRESHOLD` (the default decision threshold), `MELANOMA_SEG_MODEL` (`none`: no lesion outline).
 """
 
+# %% ../nbs/20_space.ipynb #ad56bcee
 _GITATTRIBUTES = ''.join(f'*.{x} filter=lfs diff=lfs merge=lfs -text\n' for x in ('safetensors', 'whl', 'jpg', 'png', 'dcm'))
 
+# %% ../nbs/20_space.ipynb #db33c0c9
 def _copy_model(src: Path, dest: Path, names: list[str]) -> None:
+    "Copy the files `names` of model folder `src` into a new folder `dest`."
     dest.mkdir(parents=True)
     for n in names: shutil.copy2(src / n, dest / n)
 
-# %% ../nbs/20_space.ipynb #83dd0703
-def export_space(dest: str | os.PathLike, # the Space folder to write (must not exist, or be empty)
-                 model_dir: str | os.PathLike | None = None, # the classifier; default: the newest under `models/`
-                 seg_model_dir: str | os.PathLike | bool | None = None, # a segmentation model; None: the newest under `models/` if any; False: none
-                 wheel: str | os.PathLike | None = None, # the melanoma wheel to bundle; default: built from this source checkout
-                 pin: bool = False, # require `melanoma==VERSION` from PyPI instead of bundling a wheel
-                 title: str = 'Melanoma classifier demo', # the Space's title
-                 license: str = 'apache-2.0', # the Space's license (the package's is Apache-2.0)
-                ) -> Path:
-    "Write a Hugging Face Space for the demo of `model_dir` (and `seg_model_dir`) to `dest`; return `dest`."
-    import gradio
-    from melanoma import __version__
-    dest = Path(dest)
+# %% ../nbs/20_space.ipynb #eb18ed5f
+def _space_inputs(dest: Path, model_dir, seg_model_dir, wheel, pin: bool) -> tuple:
+    "Check the arguments of `export_space` and load its models: `(model_dir, model, seg_model_dir, seg, wheel)`."
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())): raise MelanomaError(f'{dest} already exists and is not empty: export to a new folder')
     model_dir = Path(model_dir) if model_dir else find_model()
     model = load_model(model_dir, device='cpu')  # refuse a broken model now, not when the Space starts
@@ -175,35 +168,64 @@ def export_space(dest: str | os.PathLike, # the Space folder to write (must not 
         wheel = Path(wheel)
         if not wheel.is_file() or not re.fullmatch(r'melanoma-[^-]+-py3-none-any\.whl', wheel.name):
             raise MelanomaError(f'{wheel}: not a melanoma wheel file (melanoma-VERSION-py3-none-any.whl)')
+    return model_dir, model, seg_model_dir, seg, wheel
+
+# %% ../nbs/20_space.ipynb #263c5e6e
+def _space_models(folder: Path, model_dir: Path, seg_model_dir: Path | None) -> tuple[str, str | None]:
+    "Copy the classifier (and the segmentation model) into `folder/models/`, safetensors and JSON only: their folder names."
+    run = model_dir.name
+    names = ['config.json', *sorted(p.name for p in model_dir.iterdir() if re.fullmatch(r'fold\d+\.safetensors|oof_auc\.json', p.name))]
+    calibrated = 'train_prevalence' in json.loads((model_dir / 'config.json').read_text())
+    if not calibrated and (model_dir / 'oof.csv').is_file(): names.append('oof.csv')  # where an older run's operating point comes from
+    _copy_model(model_dir, folder / 'models' / run, names)
+    seg_run = None
+    if seg_model_dir is not None:
+        seg_run = seg_model_dir.name if seg_model_dir.name != run else f'{run}-seg'
+        _copy_model(seg_model_dir, folder / 'models' / seg_run, [n for n in ('config.json', 'seg.safetensors', 'metrics.json')
+                                                                 if (seg_model_dir / n).is_file()])
+    return run, seg_run
+
+# %% ../nbs/20_space.ipynb #68b4dc17
+def _space_readme(title: str, license: str, model, run: str, seg, seg_model_dir, seg_run: str | None, wheel, pin: bool) -> str:
+    "The Space's `README.md`: its configuration header, then what the folder holds."
+    import gradio
+    from melanoma import __version__
+    return _SPACE_README.format(
+        title=json.dumps(title, ensure_ascii=False), gradio=gradio.__version__, python=f'{sys.version_info[0]}.{sys.version_info[1]}',
+        license=license, short=json.dumps('Research demo: melanoma probability of a dermoscopy image'), name=title,
+        disclaimer=DISCLAIMER, version=__version__, model=model_summary(model, run), seg=seg_summary(seg, seg_model_dir) if seg else 'No segmentation model: the demo shows no lesion outline or measurements.',
+        run=run, seg_files=f'- `models/{seg_run}/`: the lesion-segmentation model, `config.json` + `seg.safetensors`.\n' if seg_run else '',
+        package=(f'`melanoma[demo]=={__version__}` comes from PyPI (see requirements.txt).' if pin else
+                 f'`{Path(wheel).name}`: the melanoma package, imported by `app.py` straight from the wheel.'),
+        req_note='melanoma from PyPI and Gradio.' if pin else "the wheel's dependencies and Gradio.")
+
+# %% ../nbs/20_space.ipynb #47cb8981
+def export_space(dest: str | os.PathLike, # the Space folder to write (must not exist, or be empty)
+                 model_dir: str | os.PathLike | None = None, # the classifier; default: the newest under `models/`
+                 seg_model_dir: str | os.PathLike | bool | None = None, # a segmentation model; None: the newest under `models/` if any; False: none
+                 wheel: str | os.PathLike | None = None, # the melanoma wheel to bundle; default: built from this source checkout
+                 pin: bool = False, # require `melanoma==VERSION` from PyPI instead of bundling a wheel
+                 title: str = 'Melanoma classifier demo', # the Space's title
+                 license: str = 'apache-2.0', # the Space's license (the package's is Apache-2.0)
+                ) -> Path:
+    "Write a Hugging Face Space for the demo of `model_dir` (and `seg_model_dir`) to `dest`; return `dest`."
+    import gradio
+    from melanoma import __version__
+    dest = Path(dest)
+    model_dir, model, seg_model_dir, seg, wheel = _space_inputs(dest, model_dir, seg_model_dir, wheel, pin)
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f'.{dest.name}.', dir=dest.parent))
     try:
         if not pin: wheel = shutil.copy2(wheel, tmp) if wheel is not None else build_wheel(tmp)
         deps = [f'melanoma[demo]=={__version__}'] if pin else [r for r in _wheel_requirements(Path(wheel)) if _req_name(r) != 'gradio']
-        run = model_dir.name
-        names = ['config.json', *sorted(p.name for p in model_dir.iterdir() if re.fullmatch(r'fold\d+\.safetensors|oof_auc\.json', p.name))]
-        calibrated = 'train_prevalence' in json.loads((model_dir / 'config.json').read_text())
-        if not calibrated and (model_dir / 'oof.csv').is_file(): names.append('oof.csv')  # where an older run's operating point comes from
-        _copy_model(model_dir, tmp / 'models' / run, names)
-        seg_run = None
-        if seg is not None:
-            seg_run = seg_model_dir.name if seg_model_dir.name != run else f'{run}-seg'
-            _copy_model(seg_model_dir, tmp / 'models' / seg_run, [n for n in ('config.json', 'seg.safetensors', 'metrics.json')
-                                                                  if (seg_model_dir / n).is_file()])
+        run, seg_run = _space_models(tmp, model_dir, seg_model_dir if seg is not None else None)
         write_examples(tmp / 'examples')
         (tmp / 'app.py').write_text(SPACE_APP)
         (tmp / 'requirements.txt').write_text(
             ('# melanoma is the wheel beside app.py; these are its own requirements (from the wheel), and the Gradio it was exported with\n'
              if not pin else '') + '\n'.join([*deps, f'gradio=={gradio.__version__}']) + '\n')
         (tmp / '.gitattributes').write_text(_GITATTRIBUTES)
-        (tmp / 'README.md').write_text(_SPACE_README.format(
-            title=json.dumps(title, ensure_ascii=False), gradio=gradio.__version__, python=f'{sys.version_info[0]}.{sys.version_info[1]}',
-            license=license, short=json.dumps('Research demo: melanoma probability of a dermoscopy image'), name=title,
-            disclaimer=DISCLAIMER, version=__version__, model=model_summary(model, run), seg=seg_summary(seg, seg_model_dir) if seg else 'No segmentation model: the demo shows no lesion outline or measurements.',
-            run=run, seg_files=f'- `models/{seg_run}/`: the lesion-segmentation model, `config.json` + `seg.safetensors`.\n' if seg_run else '',
-            package=(f'`melanoma[demo]=={__version__}` comes from PyPI (see requirements.txt).' if pin else
-                     f'`{Path(wheel).name}`: the melanoma package, imported by `app.py` straight from the wheel.'),
-            req_note='melanoma from PyPI and Gradio.' if pin else "the wheel's dependencies and Gradio."))
+        (tmp / 'README.md').write_text(_space_readme(title, license, model, run, seg, seg_model_dir, seg_run, wheel, pin))
         for p in tmp.rglob('*'): p.chmod(0o755 if p.is_dir() else 0o644)
         tmp.chmod(0o755)
         os.replace(tmp, dest)
