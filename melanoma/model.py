@@ -20,6 +20,8 @@ from .core import MelanomaError, atomic_path, atomic_write, default_device, json
 from .data import DIAGNOSES, SEXES, SITES
 from .images import RESIZE, ImageItems, Pixels, _collate, data_config, dihedral, normalize, transform
 from .metrics import check_prevalence, oof_prevalence, operating_point, prior_shift, read_oof
+from .novelty import Novelty, load_novelty
+from .novelty import fit_novelty as _fit_novelty
 
 # %% auto #0
 __all__ = ['TV_RESNETS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'LITE_ARCHS', 'CONFIG_VERSION', 'DIAG_CLASSES', 'DIAGNOSIS_NAMES',
@@ -460,6 +462,7 @@ class MelanomaModel:
         tp = config.train_prevalence
         self.train_prevalence = float(tp) if tp is not None and 0 < float(tp) < 1 else None  # what the probabilities assume
         self.operating_point = config.operating_point or None  # `operating_point` of the out-of-fold predictions
+        self.novelty: Novelty | None = None  # how unlike the training images an input is (`novelty.safetensors`), when the run fitted it
 
     def __repr__(self):
         return f"MelanomaModel({self.config.arch}, {len(self.nets)} fold(s), size {self.size}, n_out {self.config.n_out}, meta {self.uses_meta}, oof_auc {self.oof_auc})"
@@ -530,7 +533,9 @@ def load_model(path: str | os.PathLike, # a model folder written by `melanoma tr
     cfg.folds = [_fold_num(f) for f in files]
     oof = _read_oof_auc(path)
     _calibration_from_oof(cfg, path)
-    return MelanomaModel(cfg, nets, device, oof)
+    m = MelanomaModel(cfg, nets, device, oof)
+    m.novelty = load_novelty(path)  # None for a run that has no novelty.safetensors
+    return m
 
 # %% ../nbs/07_model.ipynb #c046
 @patch
@@ -728,6 +733,52 @@ def threshold(self: MelanomaModel, prevalence: float | None = None # None: the t
     t, at = float(op['threshold']), op.get('prevalence')
     if at is not None and self.train_prevalence is not None and at != self.train_prevalence: t = prior_shift(t, at, self.train_prevalence)
     return self._at_prevalence(t, prevalence, 'the threshold')
+
+# %% ../nbs/07_model.ipynb #97a8d37a
+@patch
+@torch.inference_mode()
+def features(self: MelanomaModel, items: Sequence | torch.Tensor | Pixels, # as for `predict`
+             bs: int = 32, num_workers: int = 0, progress: bool = True,
+            ) -> np.ndarray:
+    "Unit-length backbone features per item, averaged over the folds' networks (upright view); NaN rows for unreadable items."
+    nets = [n for n in self.nets if callable(getattr(n, 'features', None))]
+    if not nets: raise MelanomaError("this model's networks give no image features (ONNX sessions?): load it with torch for novelty scores")
+    items = items if isinstance(items, (torch.Tensor, Pixels)) else list(items)
+    out, self.failed = None, []
+    for idx, x in self._batches(items, bs, num_workers, progress):
+        x = normalize(x.to(self.device), self.data)
+        f = sum(F.normalize(n.features(x).float(), dim=1) for n in nets) / len(nets)
+        if out is None: out = np.full((len(items), f.shape[1]), np.nan, dtype='float32')
+        out[idx] = f.cpu().numpy()
+    return out if out is not None else np.full((len(items), 0), np.nan, dtype='float32')
+
+# %% ../nbs/07_model.ipynb #75cd2b88
+@patch
+def fit_novelty(self: MelanomaModel, items: Sequence, # training images (paths, PIL images or loaded pixels)
+                max_images: int = 5120, # a random sample of at most this many is used (reference + threshold)
+                seed: int = 0, **kwargs, # `melanoma.novelty.fit_novelty` options (`k`, `quantile`, `max_ref`)
+               ) -> Novelty:
+    "Fit `self.novelty` (reference features and threshold) on training images `items`, and return it."
+    items = items if isinstance(items, (torch.Tensor, Pixels)) else list(items)
+    if len(items) > max_images:
+        keep = np.sort(np.random.default_rng(seed).choice(len(items), max_images, replace=False))
+        items = items[torch.as_tensor(keep)] if isinstance(items, torch.Tensor) else [items[i] for i in keep]
+    f = self.features(items, progress=False)
+    self.novelty = _fit_novelty(f[~np.isnan(f).any(1)], seed=seed, **kwargs)
+    return self.novelty
+
+# %% ../nbs/07_model.ipynb #1e77a5f2
+@patch
+def novelty_scores(self: MelanomaModel, items: Sequence | torch.Tensor | Pixels, # as for `predict`
+                   bs: int = 32, num_workers: int = 0, progress: bool = True,
+                  ) -> np.ndarray:
+    "How unlike the training images each item is (above `self.novelty.threshold`: not like them); NaN for unreadable items."
+    if self.novelty is None: raise MelanomaError('this model has no novelty.safetensors (trained before novelty scores existed): retrain it to get them')
+    f = self.features(items, bs, num_workers, progress)
+    d = np.full(len(f), np.nan, dtype='float32')
+    ok = ~np.isnan(f).any(1) if f.shape[1] else np.zeros(len(f), bool)
+    if ok.any(): d[ok] = self.novelty.distance(f[ok])
+    return d
 
 # %% ../nbs/07_model.ipynb #c041
 def _cam_layer_name(net: nn.Module, size: int = 224) -> str:
