@@ -488,11 +488,13 @@ def _load_fold(f: Path, # a `fold<k>.safetensors` file
                        head_dropout=cfg.head_dropout, **cfg.backbone_kwargs)
     try: sd = load_file(str(f))
     except Exception as e: raise MelanomaError(f'{f}: cannot read safetensors ({e})') from e
-    res = net.load_state_dict(sd, strict=False)
-    bad = [f'{k} {tuple(sd[k].shape)}' for k, v in net.state_dict().items() if k in sd and sd[k].shape != v.shape]
-    if res.missing_keys or res.unexpected_keys or bad:
-        raise MelanomaError(f'{f}: does not match {cfg.arch} from config.json: missing {_fmt_keys(res.missing_keys)}; '
-                            f'unexpected {_fmt_keys(res.unexpected_keys)}; shapes {_fmt_keys(bad)}')
+    own = net.state_dict()
+    missing, unexpected = [k for k in own if k not in sd], [k for k in sd if k not in own]
+    bad = [f'{k} {tuple(sd[k].shape)}' for k, v in own.items() if k in sd and sd[k].shape != v.shape]
+    if missing or unexpected or bad:  # checked before loading: torch would stop at the first wrong shape, naming no file
+        raise MelanomaError(f'{f}: does not match {cfg.arch} from config.json: missing {_fmt_keys(missing)}; '
+                            f'unexpected {_fmt_keys(unexpected)}; shapes {_fmt_keys(bad)}')
+    net.load_state_dict(sd)
     net.arch_config = {**net.arch_config, 'pretrained': cfg.pretrained}
     return net
 

@@ -411,3 +411,11 @@ def test_model_config_round_trip_and_errors(tmp_path):
     with pytest.raises(MelanomaError, match=r'bad/config.json: missing field\(s\) size, mean, std'): M.load_model(tmp_path / 'bad')
     (tmp_path / 'bad' / 'config.json').write_text('[1, 2]')
     with pytest.raises(MelanomaError, match='expected a JSON object'): M.ModelConfig.read(tmp_path / 'bad')
+
+
+def test_fold_file_of_another_shape_is_named(tmp_path):
+    "A fold file whose tensors have other shapes (e.g. another head) is a MelanomaError naming the file and the tensors."
+    M.save_model(M.create_model('resnet18', pretrained=False), tmp_path / 'm', {'size': 48})
+    M.save_state(M.create_model('resnet18', pretrained=False, n_out=9), tmp_path / 'm' / 'fold0.safetensors')
+    with pytest.raises(MelanomaError, match=r'fold0.safetensors: does not match resnet18 from config.json: .*shapes head.1.weight \(9, 512\)'):
+        M.load_model(tmp_path / 'm', 'cpu')
