@@ -115,26 +115,9 @@ def _predictions(model, model_dir: Path, df: pd.DataFrame, data, fold: int | Non
     return df.assign(pred=predict_frame([model], df, tta)).dropna(subset=['pred']).reset_index(drop=True), 'predictions'
 
 # %% ../nbs/16_explain.ipynb #c012
-def explain(model_dir: str | os.PathLike, # a model folder from `melanoma train`
-            data: str | os.PathLike, # a labelled data folder (any supported layout)
-            out: str | os.PathLike | None = None, # the PNG to write; default `reports/<run>/gradcam.png`
-            n: int = 8, # images of each kind: false negatives, false positives, random
-            split: str = 'train', # the split of `data` to use (`test` has no labels: random images only)
-            fold: int | None = None, # only validation fold K of `data`/folds.csv, explained with that fold's network
-            threshold: float = 0.5, # probability threshold that defines the errors
-            tta: int = 1, # test-time augmentation when predicting
-            seed: int = 0, # seed of the random picks
-            cols: int = 4, # image + heatmap pairs per row
-           ) -> Path:
-    "Write a grid of Grad-CAM overlays of the most confident errors and some random images; return the PNG's path."
+def _explained(model, picks: pd.DataFrame) -> list[tuple]:
+    "`(row, image, overlay, any heat?)` of each picked image the model can explain; the others are named and skipped."
     from tqdm.auto import tqdm
-    from matplotlib.figure import Figure
-    model_dir = Path(model_dir)
-    model = load_model(model_dir)
-    df = read_labelled(data) if split == 'train' else read_dataset(data, split)
-    df, how = _predictions(model, model_dir, df, data, fold, tta)
-    if not len(df): raise MelanomaError(f'{data}: no {"labelled " if split == "train" else ""}images in split {split!r}' + (f' fold {fold}' if fold is not None else ''))
-    picks = _pick(df, n, threshold, seed)
     shown, skipped = [], []
     for _, r in tqdm(list(picks.iterrows()), desc='grad-cam', leave=False):
         try:
@@ -145,7 +128,12 @@ def explain(model_dir: str | os.PathLike, # a model folder from `melanoma train`
             shown.append((r, img, overlay(img, heat), heat.max() > 0))
         except (MelanomaError, OSError, ValueError) as e: skipped.append(f'{r.path} ({e})')
     if skipped: print(f'grad-cam: skipped {len(skipped)} image(s): ' + '; '.join(skipped[:5]))
-    if not shown: raise MelanomaError(f'{data}: no image could be explained')
+    return shown
+
+# %% ../nbs/16_explain.ipynb #0fe27fb6
+def _gallery(shown: list[tuple], cols: int, title: str):
+    "A figure of image and overlay pairs, `cols` pairs a row, each titled with its kind, label and prediction."
+    from matplotlib.figure import Figure
     rows = -(-len(shown) // cols)
     fig = Figure(figsize=(cols * 2 * 2.2, rows * 2.5 + 0.6), dpi=100, layout='constrained')
     axes = np.atleast_2d(fig.subplots(rows, cols * 2, squeeze=False))
@@ -158,10 +146,34 @@ def explain(model_dir: str | os.PathLike, # a model folder from `melanoma train`
         a.set_title(f'{r.kind}\n{r.image_id}', fontsize=8, color=colour[r.kind])
         b.set_title(f'label {lab}\np(melanoma) = {r.pred:.3f}' + ('' if any_heat else ' (no melanoma evidence)'),
                     fontsize=8, color=colour[r.kind])
+    fig.suptitle(title, fontsize=10)
+    return fig
+
+# %% ../nbs/16_explain.ipynb #ca43d2c4
+def explain(model_dir: str | os.PathLike, # a model folder from `melanoma train`
+            data: str | os.PathLike, # a labelled data folder (any supported layout)
+            out: str | os.PathLike | None = None, # the PNG to write; default `reports/<run>/gradcam.png`
+            n: int = 8, # images of each kind: false negatives, false positives, random
+            split: str = 'train', # the split of `data` to use (`test` has no labels: random images only)
+            fold: int | None = None, # only validation fold K of `data`/folds.csv, explained with that fold's network
+            threshold: float = 0.5, # probability threshold that defines the errors
+            tta: int = 1, # test-time augmentation when predicting
+            seed: int = 0, # seed of the random picks
+            cols: int = 4, # image + heatmap pairs per row
+           ) -> Path:
+    "Write a grid of Grad-CAM overlays of the most confident errors and some random images; return the PNG's path."
+    model_dir = Path(model_dir)
+    model = load_model(model_dir)
+    df = read_labelled(data) if split == 'train' else read_dataset(data, split)
+    df, how = _predictions(model, model_dir, df, data, fold, tta)
+    if not len(df): raise MelanomaError(f'{data}: no {"labelled " if split == "train" else ""}images in split {split!r}' + (f' fold {fold}' if fold is not None else ''))
+    picks = _pick(df, n, threshold, seed)
+    shown = _explained(model, picks)
+    if not shown: raise MelanomaError(f'{data}: no image could be explained')
     counts = picks.kind.value_counts()
-    fig.suptitle(f'Grad-CAM of {model_dir.name} on {Path(data).name} ({how}; threshold {threshold:g}): '
-                 f"{counts.get('false negative', 0)} false negatives, {counts.get('false positive', 0)} false positives, "
-                 f"{counts.get('random', 0)} random", fontsize=10)
+    fig = _gallery(shown, cols, f'Grad-CAM of {model_dir.name} on {Path(data).name} ({how}; threshold {threshold:g}): '
+                                f"{counts.get('false negative', 0)} false negatives, {counts.get('false positive', 0)} false positives, "
+                                f"{counts.get('random', 0)} random")
     out = Path(out) if out else Path('reports') / model_dir.name / 'gradcam.png'
     return save_figure(fig, out)
 
