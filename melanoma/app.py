@@ -25,8 +25,8 @@ from .explain import gradcam, overlay
 
 # %% auto #0
 __all__ = ['NO_SEG_NOTE', 'OUTLINE_COLOUR', 'MEASURE_LABELS', 'EXAMPLES_DIR', 'DISPLAY', 'MAX_PIXELS', 'DEMO_PREVALENCE',
-           'PREVALENCE_NOTE', 'DISCLAIMER', 'FILE_TYPES', 'find_model', 'find_seg_model', 'uses_metadata',
-           'model_summary', 'seg_summary', 'draw_outline', 'measurements_markdown', 'write_examples',
+           'PREVALENCE_NOTE', 'NOT_DERMOSCOPY', 'DISCLAIMER', 'FILE_TYPES', 'find_model', 'find_seg_model',
+           'uses_metadata', 'model_summary', 'seg_summary', 'draw_outline', 'measurements_markdown', 'write_examples',
            'decision_threshold', 'predict_image', 'build_app', 'launch', 'free_port', 'start_app', 'folder_app',
            'launch_from_env']
 
@@ -210,7 +210,12 @@ def decision_threshold(model: MelanomaModel, # the loaded model
                "moved to the prevalence above, so the verdict does not depend on it.")
 
 # %% ../nbs/19_app.ipynb #3db7ba39
-def _verdict(p: float, threshold: float, prevalence: float | None = None) -> str:
+NOT_DERMOSCOPY = ("⚠️ **This does not look like a dermoscopy image** like the ones the model learnt from (novelty {score:.3f} "
+                  "above {threshold:.3f}): its melanoma probability means nothing. Photograph the lesion through a dermatoscope.")
+
+def _verdict(p: float, threshold: float, prevalence: float | None = None, unlike: tuple | None = None) -> str:
+    "The verdict line; `unlike` (novelty score, its threshold) when the image is unlike the training images: a warning instead."
+    if unlike is not None: return NOT_DERMOSCOPY.format(score=unlike[0], threshold=unlike[1])
     at = f' (both at melanoma prevalence {prevalence:g})' if prevalence is not None else ''
     if p >= threshold: return f'**Melanoma suspected**: probability {p:.3f} ≥ threshold {threshold:.3f}{at}'
     return f'**Melanoma not suspected**: probability {p:.3f} < threshold {threshold:.3f}{at}'
@@ -227,7 +232,9 @@ def predict_image(model: MelanomaModel, # a `MelanomaModel` from `melanoma.model
                   seg: SegModel | None = None, # a segmentation model (`melanoma.segment.load_seg_model`): also outline and measure the lesion
                  ) -> dict:
     """Score one image: `probability` (at `prevalence`, the one it assumes), `threshold`, `label` ('melanoma' or
-    'not melanoma'), `verdict` text, `image` (shown copy), `heatmap` (overlay or None), for a multi-class model
+    'not melanoma', or 'not dermoscopy' when the image is unlike the training images), `verdict` text (then a warning),
+    `novelty` (how unlike the training images it is; None for a model without novelty scores), `image` (shown copy),
+    `heatmap` (overlay or None), for a multi-class model
     `diagnoses` ({'name (CODE)': probability}, most probable first; else None) and, with `seg`, the lesion `mask`
     (boolean, the shown copy's size), its `outline` drawn on the shown copy and its `measurements` (else all None)."""
     img, dmeta = _open(file_or_img, size=max(model.size, DISPLAY))  # shown, and the DICOM tags
@@ -237,6 +244,8 @@ def predict_image(model: MelanomaModel, # a `MelanomaModel` from `melanoma.model
     p = float(model.predict([x], meta=meta, progress=False, prevalence=prevalence)[0])
     if threshold is None: threshold = decision_threshold(model, prevalence)[0]
     assumed = prevalence if prevalence is not None else model.train_prevalence
+    novelty = float(model.novelty_scores([x], progress=False)[0]) if model.novelty is not None else None
+    unlike = (novelty, model.novelty.threshold) if novelty is not None and novelty > model.novelty.threshold else None
     dx = None
     if model.multiclass:
         d = model.predict_diagnoses([x], meta=meta, progress=False).iloc[0].sort_values(ascending=False)
@@ -250,9 +259,9 @@ def predict_image(model: MelanomaModel, # a `MelanomaModel` from `melanoma.model
     if seg is not None:
         mask = predict_masks(seg, [shown], progress=False)[0]
         outline, meas = draw_outline(shown, mask), lesion_measurements(shown, mask)
-    return dict(probability=p, prevalence=assumed, threshold=threshold, label='melanoma' if p >= threshold else 'not melanoma',
-                verdict=_verdict(p, threshold, assumed), image=shown, heatmap=heat, diagnoses=dx, mask=mask, outline=outline,
-                measurements=meas)
+    label = 'not dermoscopy' if unlike else 'melanoma' if p >= threshold else 'not melanoma'
+    return dict(probability=p, prevalence=assumed, threshold=threshold, label=label, verdict=_verdict(p, threshold, assumed, unlike),
+                novelty=novelty, unlike=unlike, image=shown, heatmap=heat, diagnoses=dx, mask=mask, outline=outline, measurements=meas)
 
 # %% ../nbs/19_app.ipynb #045d9167
 DISCLAIMER = ("⚠️ **Research demo, not a medical device.** The score comes from a model trained on public "
@@ -319,20 +328,20 @@ def _handlers(model: MelanomaModel, seg: SegModel | None) -> dict:
         except Exception as e: raise _ui_error(e, file)
         p = r['probability']
         return ({'melanoma': p, 'not melanoma': 1 - p}, r['verdict'], r['image'], r['heatmap'], *([r['diagnoses']] if mc else []),
-                *([r['outline'], measurements_markdown(r['measurements'])] if seg else []), (p, r['prevalence']))
+                *([r['outline'], measurements_markdown(r['measurements'])] if seg else []), (p, r['prevalence'], r['unlike']))
 
     def changed(file, *args):  # a new upload or a clicked example: predict; a cleared upload: clear the results
         if file is None: return None, '', None, None, *([None] if mc else []), *([None, ''] if seg else []), None
         return predict(file, *args)
 
-    def relabel(last, thr): return _verdict(last[0], thr, last[1]) if last is not None else ''
+    def relabel(last, thr): return _verdict(last[0], thr, last[1], last[2]) if last is not None else ''
 
     def reprevalence(prev, last, thr, thr_at):  # the probability and the threshold move together: the verdict stays
         prev = prevalence_of(prev)
         thr = prior_shift(thr, thr_at, prev)
         if last is None: return gr.update(), '', thr, None, prev
         p = prior_shift(last[0], last[1], prev)
-        return {'melanoma': p, 'not melanoma': 1 - p}, _verdict(p, thr, prev), thr, (p, prev), prev
+        return {'melanoma': p, 'not melanoma': 1 - p}, _verdict(p, thr, prev, last[2]), thr, (p, prev, last[2]), prev
 
     return dict(predict=predict, changed=changed, relabel=relabel, reprevalence=reprevalence)
 

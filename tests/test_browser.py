@@ -165,3 +165,28 @@ def test_outline_and_measurements_appear(seg_url, browser, tmp_path):
     shot = Path(os.environ.get('MELANOMA_SCREENSHOT_SEG', tmp_path / 'demo-seg.png'))
     browser.save_screenshot(str(shot))
     assert shot.stat().st_size > 10_000
+
+
+def test_not_dermoscopy_warning(browser, tmp_path):
+    "A photo unlike the training images (a flat grey picture) shows a warning in place of a verdict."
+    from PIL import Image
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+    from melanoma import app as A
+    from melanoma.model import load_model
+    from melanoma.novelty import save_novelty
+    from melanoma.sample import draw_lesion
+    mdir = make_model_dir(tmp_path / 'models' / 'nov')
+    m = load_model(mdir, 'cpu')
+    save_novelty(m.fit_novelty([draw_lesion(0.9 if i % 2 else 0.1, 64, rng=i) for i in range(60)], k=3), mdir)
+    grey = tmp_path / 'holiday.png'; Image.new('RGB', (300, 200), (128, 128, 128)).save(grey)
+    app = A.build_app(mdir, examples=EXAMPLES, seg_model_dir=False)
+    url = A.start_app(app)
+    try:
+        browser.get(url)
+        wait = WebDriverWait(browser, 90)
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, '#upload input[type=file]'))
+        browser.find_element(By.CSS_SELECTOR, '#upload input[type=file]').send_keys(str(grey))
+        wait.until(lambda d: 'does not look like a dermoscopy image' in d.find_element(By.ID, 'verdict').text)
+        assert 'suspected' not in browser.find_element(By.ID, 'verdict').text
+    finally: app.close()
