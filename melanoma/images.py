@@ -20,8 +20,9 @@ from .data import IMAGE_EXTS
 from .dicom import read_dicom
 
 # %% auto #0
-__all__ = ['BACKGROUND', 'FOLDER_EXTS', 'RESIZE', 'is_dicom', 'to_rgb', 'open_image', 'resize_image', 'data_config', 'load_image',
-           'load_resized', 'normalize', 'ImageTransform', 'transform', 'dihedral', 'ImageItems', 'Pixels']
+__all__ = ['BACKGROUND', 'FOLDER_EXTS', 'RESIZE', 'is_dicom', 'to_rgb', 'open_image', 'resize_image', 'image_paths',
+           'data_config', 'load_image', 'load_resized', 'normalize', 'ImageTransform', 'transform', 'dihedral',
+           'ImageItems', 'Pixels']
 
 # %% ../nbs/04_images.ipynb #ca58c68a
 BACKGROUND = (0, 0, 0)  # what transparent pixels are composited over
@@ -107,6 +108,26 @@ def resize_image(img: Image.Image, # any PIL image
     if mode == 'resize': return img.resize(wh, Image.Resampling.BICUBIC, reducing_gap=3.0)
     if mode == 'center-crop': return ImageOps.fit(img, wh, Image.Resampling.BICUBIC, centering=(0.5, 0.5))
     raise MelanomaError(f"mode must be 'resize' or 'center-crop', not {mode!r}")
+
+# %% ../nbs/04_images.ipynb #2f9f0820
+def image_paths(inputs: str | os.PathLike | Sequence[str | os.PathLike], # image files, glob patterns (`photos/*.jpg`) or folders
+               ) -> list[Path]:
+    "Every image file named by `inputs`: files as given, patterns expanded, folders searched recursively (`FOLDER_EXTS`)."
+    import glob
+    out = []
+    for s in [inputs] if isinstance(inputs, (str, os.PathLike)) else inputs:
+        p = Path(s)
+        if p.is_dir():
+            out += sorted(f for f in p.rglob('*') if f.is_file() and f.suffix.lower() in FOLDER_EXTS
+                          and not any(part.startswith('.') for part in f.relative_to(p).parts))
+        elif p.is_file(): out.append(p)
+        elif glob.has_magic(str(s)):
+            found = sorted(Path(f) for f in glob.glob(str(s), recursive=True) if Path(f).is_file())
+            if not found: raise MelanomaError(f'{s}: no file matches this pattern')
+            out += found
+        else: raise MelanomaError(f'{s}: no such file or folder')
+    seen = set()
+    return [f for f in out if not (f.resolve() in seen or seen.add(f.resolve()))]  # each file once
 
 # %% ../nbs/04_images.ipynb #2334f043
 RESIZE = 'squish'  # how images are resized to the square input; recorded in config.json for inference
