@@ -33,7 +33,7 @@ __all__ = ['AUG_LEVELS', 'MEL', 'STOPPED', 'CacheDL', 'Shear', 'batch_tfms', 'Bi
            'AUC', 'CPUMixedPrecision', 'PlainInput', 'ChannelsLastInput', 'cpu_bf16_ok', 'cuda_bf16_native',
            'precision_cbs', 'labels', 'adamw', 'Throughput', 'fold_learner', 'MetaDropout', 'ExtraEpochs',
            'predict_rows', 'Checkpoint', 'EpochCheckpoint', 'EpochLog', 'TimeLimitReached', 'time_limit', 'TimeLimit',
-           'fit_stage', 'fitting_bs']
+           'run_callbacks', 'EpochRows', 'fit_stage', 'fitting_bs']
 
 # %% ../nbs/09_learner.ipynb #0e58148e
 class CacheDL(TfmdDL):
@@ -554,6 +554,36 @@ class TimeLimit(Callback):
         if _agree(_clock() + need > _LIMIT['deadline']):
             raise TimeLimitReached(dict(stage=self.stage, fold=self.fold, epoch=self.first_epoch + self.epoch))
 
+# %% ../nbs/09_learner.ipynb #d946884e
+_RUN_CBS: list = []  # the running `train`'s extra callbacks (`run_callbacks`); empty otherwise
+
+# %% ../nbs/09_learner.ipynb #08108f93
+@contextlib.contextmanager
+def run_callbacks(cbs: Sequence = (), # fastai callbacks (instances or classes), or functions `(stage, fold, first_epoch, start) -> callbacks`
+                 ):
+    "Within: every `fit_stage` fit also gets `cbs` (the functions among them called for each fit)."
+    old = _RUN_CBS[:]
+    _RUN_CBS[:] = list(cbs)
+    try: yield
+    finally: _RUN_CBS[:] = old
+
+# %% ../nbs/09_learner.ipynb #aeb7f927
+def _run_cbs(stage: str, fold: int, first_epoch: int, start: int) -> list:
+    "The callbacks `run_callbacks` gives the fit of `stage` of `fold`."
+    out = []
+    for c in _RUN_CBS: out += [c] if isinstance(c, (Callback, type)) else list(c(stage, fold, first_epoch, start))
+    return out
+
+# %% ../nbs/09_learner.ipynb #bdb2a4c1
+class EpochRows(Callback):
+    "After every epoch of this fit, `fn(row)` with the epoch's `metrics.csv` row (fold, epoch, stage, losses, AUC); skipped epochs are not rows."
+    order = 63  # after the Recorder (50) and the other per-epoch callbacks
+    def __init__(self, fn, stage: str, fold: int, first_epoch: int = 0, start: int = 0): store_attr('fn,stage,fold,first_epoch,start')
+    def after_epoch(self):
+        if self.epoch < self.start: return
+        names = [n for n in self.recorder.metric_names if n not in ('epoch', 'time')]
+        self.fn(dict(fold=self.fold, epoch=self.first_epoch + self.epoch, stage=self.stage, **dict(zip(names, map(float, self.recorder.values[-1])))))
+
 # %% ../nbs/09_learner.ipynb #a52aecfd
 def _quiet(learn: Learner, progress: bool) -> list:
     "Outside a terminal (or with `progress` off): no fastai bars or tables (`EpochLog` prints a line per epoch instead)."
@@ -574,7 +604,8 @@ def fit_stage(learn: Learner, ck: Checkpoint, stage: str, stages: Sequence[str],
         learn.fit_one_cycle(epochs, lr, pct_start=pct_start, start_epoch=start,
                             cbs=[*cbs, EpochCheckpoint(ck, stage, fold, len(prior), start, [*prior, *done], extra),
                                  EpochLog(ck.path.parent/'train.log', progress and not sys.stdout.isatty(), stage, fold, len(prior), start),
-                                 TimeLimit(stage, fold, len(prior), start, scored=fold >= 0 and stage == stages[-1])])
+                                 TimeLimit(stage, fold, len(prior), start, scored=fold >= 0 and stage == stages[-1]),
+                                 *_run_cbs(stage, fold, len(prior), start)])
     except Exception as e:
         if not _is_oom(e): raise
         oom = str(e).splitlines()[0] if str(e) else type(e).__name__

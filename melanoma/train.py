@@ -7,13 +7,14 @@ Docs: https://melanoma-dev.github.io/melanoma/train.html.md"""
 
 # %% ../nbs/10_train.ipynb #c002
 from __future__ import annotations
-import contextlib, datetime, inspect, json, os, time, typing, warnings
-from dataclasses import dataclass, field, fields, replace
+import contextlib, datetime, importlib, importlib.util, inspect, json, math, os, time, typing, warnings
+from dataclasses import MISSING, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Annotated, Sequence
 import numpy as np, pandas as pd
 import torch
-from fastai.basics import Learner, set_seed
+from fastai.basics import Callback, Learner, set_seed
+from matplotlib.figure import Figure
 from fastcore.basics import patch
 from fastcore.docments import docments
 from tqdm.auto import tqdm
@@ -24,12 +25,14 @@ from .images import RESIZE
 from .metrics import oof_by_image, operating_point, train_prevalence
 from .model import ModelConfig, create_model, default_meta_vocab, meta_dim, meta_prior, save_model, save_state
 from .store import JPEGStore, choose_store, image_cache, store_plan, work_dir
-from .learner import (STOPPED, Checkpoint, ExtraEpochs, Throughput, TimeLimitReached, _ckpt_tag, _distrib_ctx, _one_process, _quiet, _rank0, batch_tfms, fit_stage, fold_learner, make_loss, predict_rows, time_limit)
+from .learner import (STOPPED, Checkpoint, EpochRows, ExtraEpochs, Throughput, TimeLimitReached, _ckpt_tag, _distrib_ctx, _one_process, _quiet, _rank0, batch_tfms, fit_stage, fold_learner, make_loss, predict_rows, run_callbacks, time_limit)
 
 # %% auto #0
-__all__ = ['RUN_KEYS', 'FOLD_SEED', 'RUNS_COLS', 'OOF_COLS', 'train_table', 'fold_split', 'pretrain_extra', 'TrainConfig',
-           'FoldResult', 'Stage1', 'RunData', 'load_images', 'run_split', 'run_config', 'prepare_run', 'pretrain',
-           'fit_fold', 'train_fold', 'RunResult', 'finish_run', 'train', 'train_cli']
+__all__ = ['RUN_KEYS', 'FOLD_SEED', 'RUNS_COLS', 'OOF_COLS', 'TRACKING_EXTRA', 'TRACKER_MODULES', 'TRACKERS', 'train_table',
+           'fold_split', 'pretrain_extra', 'plot_curves', 'save_figure', 'write_curves', 'plot_lr_find', 'Tracker',
+           'TensorBoardTracker', 'MlflowTracker', 'WandbTracker', 'tracking', 'TrainConfig', 'FoldResult', 'Stage1',
+           'RunData', 'load_images', 'run_split', 'run_config', 'prepare_run', 'pretrain', 'fit_fold', 'train_fold',
+           'RunResult', 'finish_run', 'train', 'train_cli']
 
 # %% ../nbs/10_train.ipynb #c018
 def train_table(data: str | os.PathLike, # the main (competition) data folder
@@ -166,6 +169,196 @@ def pretrain_extra(x: torch.Tensor, df: pd.DataFrame, ok: np.ndarray, # the cach
     if progress: print(f'pretrain on the extra data: valid AUC {m.auc.iloc[-1]:.4f} ({len(va)} images), {n / max(t, 1e-9):.1f} train images/s')
     return sd, m.drop(columns=['_n', '_t']), (n, t)
 
+# %% ../nbs/10_train.ipynb #394b5846
+def _fold_rows(m: pd.DataFrame, k: int) -> pd.DataFrame:
+    "Fold `k`'s rows of `metrics.csv` after stage 1's (fold -1), in training order, with `x`: the epoch number from 1."
+    r = pd.concat([m[m.fold < 0].sort_values('epoch'), m[m.fold == k].sort_values('epoch')], ignore_index=True)
+    return r.assign(x=np.arange(1, len(r) + 1))
+
+# %% ../nbs/10_train.ipynb #b4887c60
+def plot_curves(m: pd.DataFrame, # `metrics.csv` rows (fold, epoch, stage, train_loss, valid_loss, auc)
+                folds: Sequence[int] | None = None, # the folds to draw (default: every fold >= 0 in `m`)
+                title: str = '', # the figure's title
+               ) -> Figure:
+    "Loss (training dashed, validation solid) and validation AUC per epoch, one colour per fold, stages marked."
+    folds = sorted(int(k) for k in m.fold.unique() if k >= 0) if folds is None else list(folds)
+    fig = Figure(figsize=(10, 3.6), layout='constrained')
+    al, aa = fig.subplots(1, 2)
+    for i, k in enumerate(folds):
+        r, lab = _fold_rows(m, k), '' if len(folds) == 1 else f'fold {k} '
+        al.plot(r.x, r.train_loss, color=f'C{i}', ls='--', marker='.', label=f'{lab}train')
+        al.plot(r.x, r.valid_loss, color=f'C{i}', marker='.', label=f'{lab}valid')
+        if 'auc' in r: aa.plot(r.x, r.auc, color=f'C{i}', marker='.', label=f'fold {k}')
+    if folds:
+        r = _fold_rows(m, folds[0])
+        for x, s in zip(r.x[r.stage.ne(r.stage.shift())], r.stage[r.stage.ne(r.stage.shift())]):
+            for ax in (al, aa): ax.axvline(x - .5, color='grey', lw=.7, ls=':'); ax.annotate(s, (x - .4, 1), xycoords=('data', 'axes fraction'), va='top', fontsize=8, color='grey')
+    al.set(xlabel='epoch', ylabel='loss'); aa.set(xlabel='epoch', ylabel='validation AUC')
+    for ax in (al, aa): ax.legend(fontsize=7); ax.xaxis.get_major_locator().set_params(integer=True)
+    if title: fig.suptitle(title)
+    return fig
+
+# %% ../nbs/10_train.ipynb #4572f280
+def save_figure(fig: Figure, path: Path) -> Path:
+    "Write `fig` as a PNG at `path`, atomically."
+    with atomic_path(path) as tmp: fig.savefig(tmp, format='png', dpi=100)
+    return path
+
+# %% ../nbs/10_train.ipynb #7ee1cc14
+def write_curves(run: Path, # the run folder
+                 m: pd.DataFrame, # its `metrics.csv` rows
+                 folds: Sequence[int] | None = None, # the folds whose `curves-fold<k>.png` to (re)draw (default: all)
+                ) -> list[Path]:
+    "`curves-fold<k>.png` of `folds` and `curves.png` (every fold in `m`), from `metrics.csv`'s rows; rank 0 only."
+    if not _rank0() or not len(m) or not (m.fold >= 0).any(): return []
+    every = sorted(int(k) for k in m.fold.unique() if k >= 0)
+    out = [save_figure(plot_curves(m, [k], f'{run.name}: fold {k}'), run/f'curves-fold{k}.png') for k in (every if folds is None else folds)]
+    return out + [save_figure(plot_curves(m, every, f'{run.name}: {len(every)} fold(s)'), run/'curves.png')]
+
+# %% ../nbs/10_train.ipynb #921e6d84
+def plot_lr_find(lf: pd.DataFrame) -> Figure:
+    "`lr_find.csv` drawn: each fold's smoothed loss against the learning rate (log scale), its valley marked."
+    fig = Figure(figsize=(6, 3.6), layout='constrained')
+    ax = fig.subplots()
+    for i, (k, g) in enumerate(lf.groupby('fold')):
+        g = g.iloc[:-5] if len(g) > 10 else g  # fastai's plot leaves out the last points too: the loss has exploded there
+        ax.plot(g.lr, g.loss, color=f'C{i}', label=f'fold {k}')
+        v = g.valley.iloc[0]
+        ax.plot([v], [np.interp(np.log(v), np.log(g.lr), g.loss)], 'o', color=f'C{i}', ms=5)
+    ax.set(xscale='log', xlabel='learning rate', ylabel='loss (smoothed)', title='lr_find: the valley (dot) is the peak lr')
+    ax.legend(fontsize=7)
+    return fig
+
+# %% ../nbs/10_train.ipynb #7514226b
+def _keep_lr_find(run: Path, learn: Learner, k: int, valley: float) -> None:
+    "Fold `k`'s `lr_find` sweep (the learner's recorder holds it) into `lr_find.csv`, and `lr_find.png` drawn again; rank 0 only."
+    if not _rank0(): return
+    r, p = learn.recorder, run/'lr_find.csv'
+    new = pd.DataFrame(dict(fold=k, lr=[float(x) for x in r.lrs], loss=[float(x) for x in r.losses], valley=float(valley)))
+    old = pd.read_csv(p) if p.is_file() else pd.DataFrame()
+    lf = pd.concat([old[old.fold != k], new], ignore_index=True) if len(old) else new
+    write_csv(lf, p); save_figure(plot_lr_find(lf), run/'lr_find.png')
+
+# %% ../nbs/10_train.ipynb #452a3c20
+TRACKING_EXTRA = 'pip install "melanoma[tracking]"'
+TRACKER_MODULES = {'wandb': 'wandb', 'tensorboard': 'tensorboard', 'mlflow': 'mlflow'}  # --log name -> the package it needs
+
+# %% ../nbs/10_train.ipynb #a23a01ef
+def _log_list(log) -> list[str]:
+    "`--log` as a list of tracker names (a name, a comma list or a list); a `MelanomaError` for an unknown or missing one."
+    names = [n.strip().lower() for x in ([log] if isinstance(log, str) else log or []) for n in str(x).split(',') if n.strip()]
+    for n in names:
+        if n not in TRACKER_MODULES: raise MelanomaError(f'--log {n}: not a tracker; choose from {", ".join(TRACKER_MODULES)}')
+        if importlib.util.find_spec(TRACKER_MODULES[n]) is None:
+            raise MelanomaError(f'--log {n} needs the {TRACKER_MODULES[n]} package, which is optional: {TRACKING_EXTRA}')
+    return list(dict.fromkeys(names))
+
+# %% ../nbs/10_train.ipynb #138affbd
+def _need(log: str, module: str):
+    "Import `module` for `--log log`, or a `MelanomaError` naming the extra."
+    try: return importlib.import_module(module)
+    except ImportError as e: raise MelanomaError(f'--log {log} needs {e.name or module}, which is optional: {TRACKING_EXTRA} ({e})') from None
+
+# %% ../nbs/10_train.ipynb #cc3dfff1
+def _epoch_metrics(row: dict) -> dict:
+    "A `metrics.csv` row as a tracker's metrics: its numbers named after the fold (`fold0/auc`; stage 1: `stage1/auc`)."
+    who = 'stage1' if row['fold'] < 0 else f"fold{row['fold']}"
+    return {f'{who}/{k}': float(v) for k, v in row.items() if k not in ('fold', 'epoch', 'stage') and v is not None and math.isfinite(float(v))}
+
+# %% ../nbs/10_train.ipynb #8a6c7af9
+def _oof_metrics(scores: dict) -> dict:
+    "`oof_auc.json`'s AUCs as a tracker's metrics: `oof/auc`, `oof/auc_fold<k>`, `oof/auc_<source>` (NaN left out)."
+    m = {'oof/auc': scores.get('auc'), **{f'oof/auc_fold{k}': v for k, v in scores.get('folds', {}).items()},
+         **{f'oof/auc_{s}': v for s, v in scores.get('sources', {}).items()}}
+    return {k: float(v) for k, v in m.items() if v is not None and math.isfinite(float(v))}
+
+# %% ../nbs/10_train.ipynb #96a35e81
+class Tracker:
+    "One tracker of a run (rank 0): `fit_cbs` gives each fit its callbacks, `epoch` takes a `metrics.csv` row, `summary` the OOF AUCs."
+    name = ''
+    def fit_cbs(self, stage: str, fold: int, first_epoch: int, start: int) -> list[Callback]:
+        return [EpochRows(self.epoch, stage, fold, first_epoch, start)]
+    def epoch(self, row: dict) -> None: self.log(_epoch_metrics(row), int(row['epoch']))
+    def summary(self, scores: dict) -> None: self.log(_oof_metrics(scores), 0)
+    def log(self, metrics: dict, step: int) -> None: raise NotImplementedError
+    def close(self, ok: bool = True) -> None: pass
+
+# %% ../nbs/10_train.ipynb #ba744755
+class TensorBoardTracker(Tracker):
+    "TensorBoard: torch's `SummaryWriter` writing event files into `<run>/tensorboard/`."
+    name = 'tensorboard'
+    def __init__(self, run: Path, params: dict):
+        self.writer = _need('tensorboard', 'torch.utils.tensorboard').SummaryWriter(str(run/'tensorboard'))
+        self.writer.add_text('settings', '\n'.join(f'    {k}: {v}' for k, v in params.items()))  # indented: shown as code
+    def log(self, metrics: dict, step: int) -> None:
+        for k, v in metrics.items(): self.writer.add_scalar(k, v, step)
+        self.writer.flush()
+    def close(self, ok: bool = True) -> None: self.writer.close()
+
+# %% ../nbs/10_train.ipynb #42f43940
+def _mlflow_client(run: Path):
+    "An `MlflowClient` on `MLFLOW_TRACKING_URI`, or on the local store `<models_dir>/mlruns`; a `file:` store is allowed."
+    uri = os.environ.get('MLFLOW_TRACKING_URI') or (run.parent/'mlruns').resolve().as_uri()
+    if uri.startswith('file:') or '://' not in uri: os.environ.setdefault('MLFLOW_ALLOW_FILE_STORE', 'true')
+    return _need('mlflow', 'mlflow').MlflowClient(uri), uri
+
+# %% ../nbs/10_train.ipynb #c666e71f
+class MlflowTracker(Tracker):
+    "MLflow through its client: one run in experiment `MLFLOW_EXPERIMENT_NAME` (default `melanoma`); params, metrics with steps."
+    name = 'mlflow'
+    def __init__(self, run: Path, params: dict):
+        self.c, uri = _mlflow_client(run)
+        from mlflow.entities import Param
+        exp = os.environ.get('MLFLOW_EXPERIMENT_NAME') or 'melanoma'
+        try:
+            e = self.c.get_experiment_by_name(exp)
+            self.id = self.c.create_run(e.experiment_id if e else self.c.create_experiment(exp), run_name=run.name).info.run_id
+        except Exception as e: raise MelanomaError(f'--log mlflow: could not start a run in {uri} ({e})') from None
+        self.c.log_batch(self.id, params=[Param(k, str(v)[:6000]) for k, v in params.items()])
+    def log(self, metrics: dict, step: int) -> None:
+        from mlflow.entities import Metric
+        t = int(time.time() * 1000)
+        if metrics: self.c.log_batch(self.id, metrics=[Metric(k, v, t, step) for k, v in metrics.items()])
+    def close(self, ok: bool = True) -> None: self.c.set_terminated(self.id, 'FINISHED' if ok else 'FAILED')
+
+# %% ../nbs/10_train.ipynb #dbeab6e9
+class WandbTracker(Tracker):
+    "Weights & Biases through its client: one run; each fold's metrics drawn against its own `fold<k>/epoch`."
+    name = 'wandb'
+    def __init__(self, run: Path, params: dict):
+        self.run = _need('wandb', 'wandb').init(project=os.environ.get('WANDB_PROJECT') or 'melanoma', name=run.name, config=params,
+                                                dir=os.environ.get('WANDB_DIR') or str(run))
+        self.seen = set()
+    def epoch(self, row: dict) -> None:
+        who = 'stage1' if row['fold'] < 0 else f"fold{row['fold']}"
+        if who not in self.seen: self.seen.add(who); self.run.define_metric(f'{who}/*', step_metric=f'{who}/epoch')
+        self.run.log({**_epoch_metrics(row), f'{who}/epoch': int(row['epoch']) + 1})
+    def summary(self, scores: dict) -> None: self.run.summary.update(_oof_metrics(scores))
+    def close(self, ok: bool = True) -> None: self.run.finish(exit_code=0 if ok else 1)
+
+# %% ../nbs/10_train.ipynb #53c20b2e
+TRACKERS = {'wandb': WandbTracker, 'tensorboard': TensorBoardTracker, 'mlflow': MlflowTracker}
+
+# %% ../nbs/10_train.ipynb #a22d70d2
+def _tracked_params(c: TrainConfig) -> dict:
+    "What the trackers keep of the settings: `train_args` and the run settings, but the callbacks, `--log` and `progress`."
+    run = {f.name: getattr(c, f.name) for f in fields(c) if not f.metadata.get('saved', True) and f.name not in ('cbs', 'log', 'progress')}
+    return jsonable({**c.train_args(), **{k: str(v) if isinstance(v, os.PathLike) else v for k, v in run.items()}})
+
+# %% ../nbs/10_train.ipynb #cd6bba58
+@contextlib.contextmanager
+def tracking(data: RunData):
+    """Within: every fit gets `cfg.cbs` and the callbacks of the trackers `cfg.log` names, started here with the run's
+    settings (rank 0; the other processes of a data-parallel run track nothing). Yields the trackers; closes them after."""
+    c = data.cfg
+    trackers = [TRACKERS[t](data.dir, _tracked_params(c)) for t in c.log] if _rank0() else []
+    ok = False
+    try:
+        with run_callbacks([*c.cbs, *(t.fit_cbs for t in trackers)]): yield trackers
+        ok = True
+    finally:
+        for t in trackers: t.close(ok)
+
 # %% ../nbs/10_train.ipynb #c032
 _RUN_ONLY = {'saved': False}  # how a run is carried out (where, how fast, what it prints), not what it trains
 _NO_CLI = {'cli': False}
@@ -215,6 +408,8 @@ class TrainConfig:
     loader_workers: int | None = field(default=None, metadata=_RUN_ONLY) # DataLoader processes per training process (default: 0 in RAM; with --store stream, CPU count, at most 4); a run setting, not saved with the model
     export_pkl: bool = field(default=False, metadata=_RUN_ONLY) # also write fastai `Learner.export` pickles; a run setting, not saved with the model
     time_limit: float | None = field(default=None, metadata=_RUN_ONLY) # hours this run may take (e.g. a Kaggle session's): it stops before an epoch that would not end in time, and the same command continues it; a run setting, not saved with the model
+    log: list[str] | str | None = field(default_factory=list, metadata={**_RUN_ONLY, 'cli': Annotated[str, {'nargs': '+', 'action': 'extend', 'choices': ['wandb', 'tensorboard', 'mlflow'], 'metavar': 'TRACKER'}]}) # also send the run to trackers: wandb, tensorboard and/or mlflow (`pip install "melanoma[tracking]"`); a run setting, not saved with the model
+    cbs: list = field(default_factory=list, metadata={**_RUN_ONLY, **_NO_CLI}) # more fastai callbacks (instances or classes) for every fit: stage 1 and each stage of each fold
     progress: bool = field(default=True, metadata={**_RUN_ONLY, **_NO_CLI}) # show progress bars and per-fold lines
 
 # %% ../nbs/10_train.ipynb #eee26ad7
@@ -235,6 +430,7 @@ def checked(self: TrainConfig) -> TrainConfig:
     for h in (c.head, c.pretrain_head):
         if h not in ('binary', 'multiclass'): raise MelanomaError(f"head must be 'binary' or 'multiclass', not {h!r}")
     make_loss(c.loss, c.head); batch_tfms(c.aug)
+    c.log = _log_list(c.log)
     if c.weights is not None and not Path(c.weights).is_file(): raise MelanomaError(f'--weights {c.weights}: file not found')
     c.workers = c.workers or min(8, os.cpu_count() or 1)
     c.name = c.name or f'{c.arch}-{c.size}-{datetime.datetime.now():%Y%m%d-%H%M%S}'
@@ -266,7 +462,7 @@ def _cli_type(f, hints: dict):
 def _cli_signature(cls) -> inspect.Signature:
     "The signature `fastcore.script` builds `cls`'s command from: one parameter per CLI field, its comment as `Annotated` help."
     hints, docs = typing.get_type_hints(cls), docments(cls)
-    return inspect.Signature([inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default,
+    return inspect.Signature([inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=None if f.default is MISSING else f.default,
                                                 annotation=Annotated[_cli_type(f, hints), docs[f.name] or ''])
                               for f in fields(cls) if f.metadata.get('cli', True) is not False], return_annotation=None)
 
@@ -468,7 +664,10 @@ def fit_fold(data: RunData, stage1: Stage1 | None, k: int) -> tuple[Learner, lis
         for q in _quiet(learn, c.progress): st.enter_context(q)
         st.enter_context(_distrib_ctx(learn))  # several processes: each fits its share of every batch
         if ck.state: peak = ck.state['peak']  # continuing a fold: its learning rate, not a new lr_find
-        else: peak = float(learn.lr_find(show_plot=False).valley) if c.lr == 'find' else c.lr
+        elif c.lr == 'find':
+            peak = float(learn.lr_find(show_plot=False).valley)
+            _keep_lr_find(data.dir, learn, k, peak)  # lr_find.csv, lr_find.png
+        else: peak = c.lr
         peak = float(peak) if peak not in (None, '') else 1e-3
         fit_cbs = [ExtraEpochs(max(1, c.epochs - c.main_only_epochs))] if c.main_only_epochs and not data.two_stage else []
         recs, stages = [], ('frozen', 'full')
@@ -495,7 +694,8 @@ def train_fold(data: RunData, stage1: Stage1 | None, k: int,
     o = pd.DataFrame(dict(image_id=rows.image_id.to_numpy(), target=rows.target.to_numpy(), pred=np.concatenate([p, pe]),
                           fold=k, source=rows.source.to_numpy()))
     res = FoldResult(o, pd.DataFrame(recs).drop(columns=['_n', '_t']), sum(r['_n'] for r in recs), sum(r['_t'] for r in recs))
-    write_csv(_oof(data, [*before, res]), data.dir/'oof.csv'); write_csv(_metrics(data, stage1, [*before, res]), data.dir/'metrics.csv')
+    write_csv(_oof(data, [*before, res]), data.dir/'oof.csv'); write_csv(m := _metrics(data, stage1, [*before, res]), data.dir/'metrics.csv')
+    write_curves(data.dir, m, [k])  # curves-fold<k>.png, curves.png
     learn.model.to(memory_format=torch.contiguous_format)
     save_model(learn.model, data.dir, data.config, fold=k)
     if isinstance(x, JPEGStore) and x.bad.any():  # found unreadable while streaming: trained on as black, named here
@@ -571,13 +771,16 @@ def train(data: TrainConfig | str | os.PathLike | None = None, # a `TrainConfig`
     try:
         with time_limit(cfg.time_limit, cfg.tta):  # --time-limit: stop before an epoch that would not end in time
             run = prepare_run(cfg)  # the checked settings, the table, its images, what an earlier attempt finished
-            stage1 = pretrain(run)  # two stages: the network every fold starts from
-            folds = []
-            for k in tqdm(run.todo, desc=f'{run.cfg.name}: folds', disable=True if not run.cfg.progress or len(run.todo) < 2 else None):  # None: no bar outside a terminal
-                folds.append(train_fold(run, stage1, k, folds))
+            with tracking(run) as trackers:  # cfg.cbs and the --log trackers' callbacks in every fit
+                stage1 = pretrain(run)  # two stages: the network every fold starts from
+                folds = []
+                for k in tqdm(run.todo, desc=f'{run.cfg.name}: folds', disable=True if not run.cfg.progress or len(run.todo) < 2 else None):  # None: no bar outside a terminal
+                    folds.append(train_fold(run, stage1, k, folds))
+                if _rank0(): (run.dir/STOPPED).unlink(missing_ok=True)
+                res = finish_run(run, stage1, folds)  # out-of-fold AUC, operating point, runs.csv
+                for t in trackers: t.summary(res.scores)
     except TimeLimitReached as e: return _stopped(Path(cfg.models_dir)/cfg.name, cfg.name, cfg.time_limit, e)  # every finished epoch is in its checkpoint
-    if _rank0(): (run.dir/STOPPED).unlink(missing_ok=True)
-    return finish_run(run, stage1, folds).dir  # out-of-fold AUC, operating point, runs.csv
+    return res.dir
 
 # %% ../nbs/10_train.ipynb #c041
 def train_cli(**kwargs) -> None:
