@@ -22,6 +22,7 @@ from .metrics import check_prevalence, prior_shift
 from .model import DIAGNOSIS_NAMES, MelanomaModel, default_meta_vocab, load_model
 from .segment import SegModel, lesion_measurements, load_seg_model, predict_masks
 from .explain import gradcam, overlay
+from .hub import resolve_model_dir
 
 # %% auto #0
 __all__ = ['NO_SEG_NOTE', 'OUTLINE_COLOUR', 'MEASURE_LABELS', 'EXAMPLES_DIR', 'DISPLAY', 'MAX_PIXELS', 'DEMO_PREVALENCE',
@@ -296,7 +297,7 @@ def _ui_error(e: Exception, file=None):
 def _load_demo_models(model_dir, model, seg_model_dir, seg_model, device) -> tuple:
     "`build_app`'s models and their folders, `(model, model_dir, seg_model, seg_model_dir)`, loaded here unless given."
     if model is None:
-        model_dir = Path(model_dir) if model_dir else find_model()
+        model_dir = resolve_model_dir(model_dir) if model_dir else find_model()
         if not (model_dir / 'config.json').exists():
             raise MelanomaError(f'{model_dir} is not a trained model folder (no config.json). {_HOWTO}')
         model = load_model(model_dir, device=device)

@@ -7,6 +7,7 @@ Docs: https://melanoma-dev.github.io/melanoma/cli.html.md"""
 # %% ../nbs/90_cli.ipynb #c002
 from __future__ import annotations
 import argparse, contextlib, importlib, inspect, os, re, sys, types, typing, warnings
+from pathlib import Path
 from fastcore.script import anno_parser
 from .core import MelanomaError
 
@@ -32,6 +33,7 @@ COMMANDS = {
     'kaggle dataset':   ('melanoma.kaggle:dataset_cli',            'create or version a Kaggle dataset, uploading batch by batch'),
     'kaggle train':     ('melanoma.kaggle:kaggle_train_cli',       'generate, push and follow a Kaggle GPU kernel that runs `melanoma train`'),
     'demo':             ('melanoma.space:demo_cli',                'serve the Gradio demo for a trained model'),
+    'push':             ('melanoma.card:push_cli',                 'upload a model folder (weights, scores, model card) to the Hugging Face Hub'),
     'seg train':        ('melanoma.segment:seg_train_cli',         'train a lesion-segmentation U-Net (ISIC 2017/2018, PH2 layouts); reports Jaccard'),
     'seg predict':      ('melanoma.segment:seg_predict_cli',       'write a 0/255 PNG lesion mask per image, batched and resumable'),
     'seg measure':      ('melanoma.segment:seg_measure_cli',       'ABCD-style lesion measurements (asymmetry, border, colours) from masks to a CSV'),
@@ -59,7 +61,8 @@ def find_command(argv: list[str]) -> tuple[str, list[str]]:
 
 # %% ../nbs/90_cli.ipynb #c008
 EXTRAS = {'gradio': 'demo', 'gradio_client': 'demo', 'onnx': 'onnx', 'onnxruntime': 'onnx', 'kaggle': 'kaggle',
-          'kagglesdk': 'kaggle', 'pylibjpeg': 'dicom', 'libjpeg': 'dicom', 'accelerate': 'multi-gpu'}
+          'kagglesdk': 'kaggle', 'pylibjpeg': 'dicom', 'libjpeg': 'dicom', 'accelerate': 'multi-gpu', 'huggingface_hub': 'hub',
+          'wandb': 'tracking', 'mlflow': 'tracking', 'tensorboard': 'tracking'}
 
 def missing_extra(e: ModuleNotFoundError) -> str | None:
     "The `pip install` line of the extra that provides the module `e` did not find, or None when no extra does."
@@ -108,6 +111,13 @@ class Switch(argparse.BooleanOptionalAction):
         super().__call__(parser, namespace, values, option_string)
 
 # %% ../nbs/90_cli.ipynb #49b21bb2
+def _split_models(items: list[str]) -> tuple[list[str], list[str]]:
+    """`--model A B x.jpg photos/` read greedily: the model folders, and the data after them, which starts at the first
+    existing file or folder that is no model folder (without one, the last entry is the data, as in `--model A B DATA`)."""
+    k = next((i for i, s in enumerate(items) if i and Path(s).exists() and not (Path(s) / 'config.json').is_file()), len(items) - 1)
+    return items[:k], items[k:]
+
+# %% ../nbs/90_cli.ipynb #81e50e85
 class CommandParser(argparse.ArgumentParser):
     """An `ArgumentParser` without abbreviations that resolves hidden old spellings (`aliases`: dest -> dest) and checks
     the required arguments (`required`: dest -> how to spell it) after parsing, so either spelling satisfies them."""
@@ -134,13 +144,16 @@ class CommandParser(argparse.ArgumentParser):
     def parse_known_args(self, args=None, namespace=None):
         ns, rest = super().parse_known_args(args, namespace)
         ns.__dict__.pop('_switches', None)
+        if getattr(ns, 'data', None) == []: ns.data = None  # `DATA...` not given
         for old, new in self.aliases.items():
             v = ns.__dict__.pop(old, None)
             if v is None: continue
             if getattr(ns, new, None) not in (None, v): raise MelanomaError(f'{self.required.get(new, new)} given twice ({getattr(ns, new)} and {v}): pass one')
             setattr(ns, new, v)
         if 'data' in self.required and getattr(ns, 'data', None) is None and len(getattr(ns, 'model', None) or ()) > 1:
-            ns.data = ns.model.pop()  # `--model M DATA`: --model takes the folders up to the next option; the last is DATA
+            # `--model M DATA` (or `--model M a.jpg b.jpg`): --model took everything up to the next option
+            ns.model, data = _split_models(ns.model)
+            ns.data = data if any(a.dest == 'data' and a.nargs == '*' for a in self._actions) else data[-1]
         if miss := [s for d, s in self.required.items() if getattr(ns, d, None) in (None, [])]:
             raise MelanomaError(f"missing required argument(s): {', '.join(miss)} (see {self.prog} --help)")
         return ns, rest
@@ -156,8 +169,9 @@ def _switch(a: argparse.Action, p: inspect.Parameter) -> Switch:
     return s
 
 def _data(a: argparse.Action) -> argparse.Action:
-    "Positional `DATA` in place of fastcore's `--data` option `a`."
-    return argparse._StoreAction([], dest='data', nargs='?', default=None, type=a.type,
+    "Positional `DATA` in place of fastcore's `--data` option `a` (`DATA...` when the command takes several)."
+    many = a.nargs in ('+', '*')
+    return argparse._StoreAction([], dest='data', nargs='*' if many else '?', default=None, type=str if many else a.type,
                                  help=re.sub(r'\s*\(required\)$', '', a.help or ''), metavar='DATA')
 
 # %% ../nbs/90_cli.ipynb #7a788e5b
@@ -176,7 +190,8 @@ def command_parser(func, # a subcommand's function (type hints, docments comment
         if prm is not None and _is_bool(prm.annotation): a = _switch(a, prm)
         elif a.dest == 'data':  # the input: positional, `--data` kept hidden for one release
             req = _anno_meta(prm.annotation)[1].get('required', True) if prm is not None else True
-            p._add_action(argparse._StoreAction(['--data'], dest='_data_option', type=a.type, help=argparse.SUPPRESS))
+            p._add_action(argparse._StoreAction(['--data'], dest='_data_option', type=str if a.nargs in ('+', '*') else a.type, help=argparse.SUPPRESS,
+                                                nargs='+' if a.nargs in ('+', '*') else None))
             p.aliases['_data_option'] = 'data'
             a = _data(a)
             if req: p.required['data'] = 'DATA'

@@ -7,7 +7,7 @@ Docs: https://melanoma-dev.github.io/melanoma/evaluate.html.md"""
 
 # %% ../nbs/15_evaluate.ipynb #c002
 from __future__ import annotations
-import base64, html, json, os
+import base64, html, json, os, shutil
 from pathlib import Path
 from typing import Annotated, Sequence
 import numpy as np
@@ -21,6 +21,7 @@ from .folds import load_folds, with_folds
 from .metrics import (COLUMN_ALIASES, MAIN_SOURCE, at_threshold, bootstrap_auc, calibration_error, oof_by_image, operating_points, read_oof)
 from .model import DIAG_CLASSES, load_model
 from .inference import blend, model_tta, score_models
+from .hub import resolve_model_dir
 
 # %% auto #0
 __all__ = ['AGE_BANDS', 'AGE_LABELS', 'age_band', 'subgroup_table', 'save_figure', 'plot_roc', 'plot_pr', 'plot_calibration',
@@ -278,6 +279,24 @@ def _sources(df: pd.DataFrame) -> list[str]:
     return sorted(n.index, key=lambda s: (s != MAIN_SOURCE, -n[s], s))
 
 # %% ../nbs/15_evaluate.ipynb #b6b95a8d
+def _training_blocks(models: Sequence[str | os.PathLike], # model folders from `melanoma train`
+                     folder: Path, # the report folder (the figures are copied there)
+                    ) -> list:
+    "Report blocks of the training figures each model folder holds: curves.png, curves-fold<k>.png, lr_find.png."
+    blocks = []
+    for m in map(Path, models):
+        folds = sorted(m.glob('curves-fold*.png'), key=lambda p: int(p.stem[11:]) if p.stem[11:].isdigit() else -1)
+        figs = [p for p in (m / 'curves.png', *folds, m / 'lr_find.png') if p.is_file()]
+        if not figs: continue
+        blocks += [('h', f'Training: {m.name}'),
+                   ('p', 'Loss (training dashed, validation solid) and validation AUC per epoch of each fold, from the '
+                         "run's metrics.csv; dotted lines mark where a stage begins. lr_find: each fold's learning-rate sweep, its valley marked.")]
+        for p in figs:
+            shutil.copyfile(p, folder / f'train-{m.name}-{p.name}')
+            blocks.append(('img', f'train-{m.name}-{p.name}', f'{m.name}: {p.stem}'))
+    return blocks
+
+# %% ../nbs/15_evaluate.ipynb #71653602
 def evaluate(preds: pd.DataFrame, # columns `image_id` (or `image_name`), `target` (0/1), `pred`, and metadata
              name: str, # report name: the report goes to `out_dir/name/`
              out_dir: str | os.PathLike = 'reports', # parent folder of reports
@@ -287,6 +306,7 @@ def evaluate(preds: pd.DataFrame, # columns `image_id` (or `image_name`), `targe
              note: str = '', # a line on where the predictions come from, put at the top of the report
              by_source: bool = False, # score each `source` (population) on its own instead of pooling them
              dx: pd.DataFrame | None = None, # a multi-class model's `image_id, diagnosis` and `DIAG_CLASSES` probabilities
+             models: Sequence[str | os.PathLike] = (), # model folders whose training curves (curves*.png, lr_find.png) the report shows
             ) -> dict:
     """Compute the metrics of `preds`, write `report.md`, `report.html`, `metrics.json` and the plots; return the metrics.
     With `by_source` and several sources, the top-level metrics are those of the first population (SIIM-ISIC 2020 when
@@ -312,6 +332,7 @@ def evaluate(preds: pd.DataFrame, # columns `image_id` (or `image_name`), `targe
     if dx is not None:
         m['diagnoses'], more = _diagnosis_blocks(dx, folder)
         blocks += more
+    blocks += _training_blocks(models, folder)
     blocks = ([('p', note)] if note else []) + blocks
     md, ht = render_report(blocks, f'Evaluation: {name}', folder)
     with atomic_write(folder / 'report.md') as f: f.write(md)
@@ -468,6 +489,7 @@ def evaluate_cli(model: Annotated[list[str], {'type': str, 'nargs': '+', 'action
         try: fold = None if fold == 'all' else int(fold)
         except ValueError: raise MelanomaError(f'--fold {fold!r}: a fold number or `all`') from None
     if not (preds or model): raise MelanomaError('give --preds CSV, or --model DIR with DATA (or --oof)')
+    refs, model = model, ([str(resolve_model_dir(m)) for m in model] if model else model)  # hf:// from the Hub cache
     dx = None  # the diagnoses of multi-class models, when they predict --data
     if preds and model: raise MelanomaError('give either --preds or --model, not both')
     labels = read_labelled(data, fold) if data else None
@@ -486,10 +508,10 @@ def evaluate_cli(model: Annotated[list[str], {'type': str, 'nargs': '+', 'action
         df = _join(df, labels, data)
         note = f"Predictions of {', '.join(model)} on {data}" + (f' (validation fold {fold})' if fold is not None else '') + f', TTA {tta}.'
     if name is None:
-        name = Path(preds).stem if preds else '+'.join(Path(m).name for m in model) + ('-oof' if oof else '')
+        name = Path(preds).stem if preds else '+'.join(Path(m).name for m in refs) + ('-oof' if oof else '')
         if fold is not None: name += f'-fold{fold}'
     df = check_preds(df, preds or (Path(model[0]) / 'oof.csv' if oof else f'predictions of {model[0]} on {data}'))
-    m = evaluate(df, name, out_dir, threshold=threshold, n_boot=n_boot, note=note, by_source=oof, dx=dx)
+    m = evaluate(df, name, out_dir, threshold=threshold, n_boot=n_boot, note=note, by_source=oof, dx=dx, models=model or ())
     for s, r in (m.get('sources') or {m.get('population', ''): m}).items():
         auc = f"AUC {r['auc']:.4f} (95% CI {r['auc_ci95'][0]:.4f}-{r['auc_ci95'][1]:.4f})" if 'auc' in r else 'AUC – (one class)'
         print(f"{s + ': ' if s else ''}{auc} on {r['n']} images, {r['positives']} melanomas; Brier {r['brier']:.4f}, ECE {r['ece']:.4f}")

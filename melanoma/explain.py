@@ -22,6 +22,7 @@ from .images import open_image
 from .metrics import oof_by_image, read_oof
 from .model import load_model, net_device
 from .evaluate import predict_frame, read_labelled, save_figure
+from .hub import resolve_model_dir
 
 # %% auto #0
 __all__ = ['gradcam', 'overlay', 'explain', 'explain_cli']
@@ -162,7 +163,7 @@ def explain(model_dir: str | os.PathLike, # a model folder from `melanoma train`
             cols: int = 4, # image + heatmap pairs per row
            ) -> Path:
     "Write a grid of Grad-CAM overlays of the most confident errors and some random images; return the PNG's path."
-    model_dir = Path(model_dir)
+    model_dir = resolve_model_dir(model_dir)  # hf:// from the Hub cache
     model = load_model(model_dir)
     df = read_labelled(data) if split == 'train' else read_dataset(data, split)
     df, how = _predictions(model, model_dir, df, data, fold, tta)

@@ -15,14 +15,16 @@ import torch
 from tqdm.auto import tqdm
 from .core import MelanomaError, atomic_path, check_writable_dir, default_device, file_stamp, write_csv
 from .data import read_dataset
-from .images import ImageItems, _collate
+from .images import ImageItems, _collate, image_paths, open_image
+from .segment import MEASURE_COLUMNS, lesion_measurements, load_seg_model, predict_masks
 from .model import DIAG_CLASSES, load_model
 from .submission import read_sample_ids, write_submission
+from .hub import resolve_model_dir
 
 # %% auto #0
-__all__ = ['ONNX_OPSET', 'MODEL_ARG', 'default_workers', 'image_chunks', 'blend', 'onnx_files', 'has_onnxruntime', 'score_models',
-           'model_tta', 'predict_dataset', 'prevalence_note', 'export_onnx', 'OrtNet', 'use_onnx', 'run_name',
-           'predict_cli', 'export_onnx_cli']
+__all__ = ['ONNX_OPSET', 'MODEL_ARG', 'VERDICTS', 'default_workers', 'image_chunks', 'blend', 'onnx_files', 'has_onnxruntime',
+           'score_models', 'model_tta', 'predict_dataset', 'prevalence_note', 'export_onnx', 'OrtNet', 'use_onnx',
+           'run_name', 'kaggle_folder', 'predict_images', 'predict_cli', 'export_onnx_cli']
 
 # %% ../nbs/14_inference.ipynb #c005
 def default_workers() -> int:
@@ -83,7 +85,7 @@ def _onnxruntime():
 def _load(m, onnx: bool | None = None):
     "A `MelanomaModel` from a model folder (or `m` itself when it already is one); `onnx=None`: ONNX when on the CPU and exported."
     if hasattr(m, 'predict'): return m
-    p = Path(m)
+    p = resolve_model_dir(m)
     if not (p / 'config.json').is_file(): raise MelanomaError(f"{p}: not a model folder (no config.json); train one with `melanoma train`")
     if onnx is None: onnx = default_device().type == 'cpu' and bool(onnx_files(p)) and has_onnxruntime()  # else torch
     if not onnx: return load_model(p)
@@ -230,7 +232,7 @@ def predict_dataset(model_dirs: Sequence[str | os.PathLike] | str | os.PathLike,
     with `diagnoses`, `attrs['diagnoses']`: `image_name` and the `DIAG_CLASSES` probabilities (weighted mean of the models)."""
     if on_error not in ('fill', 'fail'): raise MelanomaError(f"on_error must be 'fill' or 'fail', not {on_error!r}")
     if isinstance(model_dirs, (str, os.PathLike)) or hasattr(model_dirs, 'predict'): model_dirs = [model_dirs]
-    model_dirs = list(model_dirs)
+    model_dirs = [m if hasattr(m, 'predict') else resolve_model_dir(m) for m in model_dirs]  # hf:// from the Hub cache
     if not model_dirs: raise MelanomaError("no model given: pass at least one model folder")
     if tta is None: tta = max(model_tta(m) for m in model_dirs)
     if not 1 <= tta <= 8: raise MelanomaError(f"tta must be between 1 and 8, not {tta}")
@@ -364,32 +366,80 @@ def run_name(model_dirs: Sequence[str | os.PathLike], tta: int = 1, ensemble: st
 MODEL_ARG = {'opt': True, 'nargs': '+', 'action': 'extend', 'type': str, 'metavar': 'DIR'}  # `--model A B` or `--model A --model B`
 
 # %% ../nbs/14_inference.ipynb #37d9e4ec
-def predict_cli(model: Annotated[list[str], 'model folder(s) from `melanoma train`; several for an ensemble (--model A B, or --model A --model B)',
-                                 {**MODEL_ARG, 'required': True}],
-                data: Annotated[str, 'Kaggle-layout data folder: test.csv with jpeg/test/*.jpg or test/*.dcm (sample_submission.csv checked when present)'],
-                out: str = None, # submission CSV to write (default: submissions/<run-name>.csv); logged in its folder's log.csv
-                tta: int = None, # test-time augmentation: dihedral transforms averaged per image (1-8; default: as the model's out-of-fold scores, `train --tta`)
-                ensemble: Annotated[str, 'how several models are blended: mean probability or mean rank', {'choices': ['mean', 'rank']}] = 'mean',
-                blend_weights: Annotated[list[float], 'one blend weight per --model (default: equal)', {'nargs': '+', 'type': float, 'metavar': 'W'}] = None,
-                bs: int = 32, # batch size
-                workers: int = None, # images read and decoded in parallel (default: the cores but one)
-                onnx: bool = None, # run the ONNX exports (`melanoma export-onnx`) with onnxruntime; --no-onnx: the torch networks (default: ONNX on the CPU when exported)
-                strict: bool = False, # stop on unreadable images instead of giving them the median prediction
-                images: Annotated[str, 'which test images: JPEGs (jpeg/test/), DICOMs (test/), or auto (JPEG when present)', {'choices': ['auto', 'jpeg', 'dicom']}] = 'auto',
-                prevalence: float = None, # express the probabilities at this melanoma prevalence (e.g. 0.02); default: as trained. Leave it for Kaggle: AUC does not change
-                diagnoses: bool = False, # multi-class models: also write each image's diagnosis probabilities to OUT_STEM_diagnoses.csv
-                weights: Annotated[list[float], argparse.SUPPRESS, {'nargs': '+', 'type': float, 'help': argparse.SUPPRESS}] = None, # deprecated: --blend-weights
-               ):
-    "Predict a test set (TTA, folds, ensembles) into a validated submission CSV; an interrupted run resumes."
-    if weights is not None:
-        if blend_weights is not None: raise MelanomaError('--weights is the old name of --blend-weights: pass one')
-        warnings.warn('predict --weights is deprecated: use --blend-weights (`train --weights` is a backbone file)', FutureWarning)
-        blend_weights = weights
-    data = Path(data)
-    if tta is None: tta = max(model_tta(m) for m in model)
-    out = Path(out) if out else Path('submissions') / f'{run_name(model, tta, ensemble)}.csv'
-    if out.is_dir(): raise MelanomaError(f'--out {out}: is a folder; give the CSV file to write')
-    check_writable_dir(out.parent, f'--out {out}')  # before the work, not after it
+def kaggle_folder(data: str | os.PathLike | Sequence) -> Path | None:
+    "The folder when `data` names one Kaggle-layout data folder (with `test.csv`), else None: `data` are images."
+    items = [data] if isinstance(data, (str, os.PathLike)) else list(data)
+    if len(items) != 1: return None
+    p = Path(items[0])
+    return p if p.is_dir() and (p / 'test.csv').is_file() else None
+
+# %% ../nbs/14_inference.ipynb #f70c679a
+VERDICTS = {True: 'melanoma suspected', False: 'not suspected', 'unlike': 'not like the training images: no verdict',
+            'unreadable': 'unreadable'}
+
+def _verdicts(p: np.ndarray, threshold: float, unlike: np.ndarray) -> list[str]:
+    return [VERDICTS['unreadable'] if np.isnan(q) else VERDICTS['unlike'] if u else VERDICTS[bool(q >= threshold)]
+            for q, u in zip(p, unlike)]
+
+# %% ../nbs/14_inference.ipynb #d242e27b
+def _novelty_ratio(models: Sequence, items: list, bs: int) -> np.ndarray | None:
+    "Each item's novelty over its model's threshold, the largest over the models that have novelty scores; None if none has."
+    r = [m.novelty_scores(items, bs=bs, progress=False) / m.novelty.threshold for m in models if m.novelty is not None]
+    return np.max(np.stack(r), 0) if r else None
+
+# %% ../nbs/14_inference.ipynb #274d31a8
+def _measurements(seg_model, items: list) -> pd.DataFrame:
+    "The lesion measurements of each image (`melanoma.segment.lesion_measurements`; NaN where no mask)."
+    seg = load_seg_model(resolve_model_dir(seg_model))
+    rows = []
+    for f, mask in zip(items, predict_masks(seg, items, progress=False)):
+        rows.append(lesion_measurements(open_image(f), mask) if mask is not None else {})
+    return pd.DataFrame(rows, columns=MEASURE_COLUMNS, index=range(len(items)))
+
+# %% ../nbs/14_inference.ipynb #83af5734
+def predict_images(model_dirs: Sequence | str | os.PathLike, # model folder(s), hf://OWNER/NAME references, or loaded models
+                   images: Sequence | str | os.PathLike, # image files, glob patterns or folders
+                   tta: int | None = None, # dihedral views per image; None: as the models' out-of-fold scores
+                   prevalence: float | None = None, # express probabilities (and thresholds) at this prevalence; None: as trained
+                   seg_model: str | os.PathLike | None = None, # a segmentation model folder: add the lesion measurements
+                   bs: int = 32, workers: int | None = None, progress: bool = True,
+                  ) -> pd.DataFrame:
+    "One row per image: `image`, `probability`, `threshold`, `verdict`, `novelty`, diagnoses, and with `seg_model` measurements."
+    if isinstance(model_dirs, (str, os.PathLike)) or hasattr(model_dirs, 'predict'): model_dirs = [model_dirs]
+    models = _models_for([m if hasattr(m, 'predict') else resolve_model_dir(m) for m in model_dirs], False, prevalence, False)
+    items = [str(f) for f in image_paths(images)]
+    if not items: raise MelanomaError(f'no image files in {images}')
+    tta = tta or max(model_tta(m) for m in models)
+    nw = default_workers() if workers is None else workers
+    p = np.mean([m.predict(items, tta=tta, bs=bs, num_workers=nw, progress=progress, prevalence=prevalence) for m in models], 0)
+    thr = [m.threshold(prevalence) for m in models]
+    thr = float(np.mean(thr)) if all(x is not None for x in thr) else 0.5  # no operating point recorded: 0.5
+    nov = _novelty_ratio(models, items, bs)
+    out = pd.DataFrame({'image': items, 'probability': p, 'threshold': thr,
+                        'verdict': _verdicts(p, thr, nov > 1 if nov is not None else np.zeros(len(p), bool)),
+                        'novelty': nov if nov is not None else np.nan})
+    if mc := [m for m in models if m.multiclass]:
+        out = pd.concat([out, sum(m.predict_diagnoses(items, tta=tta, bs=bs, progress=False) for m in mc) / len(mc)], axis=1)
+    if seg_model is not None: out = pd.concat([out, _measurements(seg_model, items)], axis=1)
+    return out
+
+# %% ../nbs/14_inference.ipynb #18c6d6b7
+def _predict_table(model: list, data: list, out: Path, tta: int, prevalence, seg_model, bs: int, workers, strict: bool) -> None:
+    "`melanoma predict` on images: the table in the terminal and in `out`."
+    df = predict_images(model, data, tta=tta, prevalence=prevalence, seg_model=seg_model, bs=bs, workers=workers)
+    bad = df[df.verdict == VERDICTS['unreadable']]
+    if strict and len(bad): raise MelanomaError(f'{len(bad)} unreadable image(s), e.g. {bad.image.iloc[0]} (--strict)')
+    write_csv(df, out, index=False)
+    show = df[['image', 'probability', 'verdict', 'novelty']].assign(image=[Path(f).name for f in df.image])
+    print(show.to_string(index=False, float_format=lambda v: f'{v:.3f}', max_rows=40))
+    at = f'at melanoma prevalence {prevalence:g}' if prevalence is not None else 'at the prevalence the model was trained on'
+    print(f'wrote {out}: {len(df)} image(s); probabilities {at}; verdicts at the operating point (threshold {df.threshold.iloc[0]:.3f})'
+          + ('; novelty above 1: unlike the training images, no verdict' if df.novelty.notna().any() else ''))
+
+# %% ../nbs/14_inference.ipynb #823e56e0
+def _predict_submission(model: list, data: Path, out: Path, tta: int, ensemble: str, blend_weights, bs: int, workers,
+                        onnx, strict: bool, images: str, prevalence, diagnoses: bool) -> None:
+    "`melanoma predict` on a Kaggle-layout folder: the validated submission CSV (and the diagnoses CSV)."
     cache = out.parent / f'.{out.stem}.partial.csv'
     df = predict_dataset(model, data, tta=tta, ensemble=ensemble, weights=blend_weights, bs=bs, workers=workers,
                          on_error='fail' if strict else 'fill', cache=cache, images=images,
@@ -403,6 +453,43 @@ def predict_cli(model: Annotated[list[str], 'model folder(s) from `melanoma trai
     if diagnoses:
         dx = write_csv(df.attrs['diagnoses'], out.with_name(f'{out.stem}_diagnoses.csv'))
         print(f"wrote {dx}: {', '.join(df.attrs['diagnoses'].columns[1:])} probabilities of each image")
+
+# %% ../nbs/14_inference.ipynb #a07e787f
+def predict_cli(model: Annotated[list[str], 'model folder(s) from `melanoma train`; several for an ensemble (--model A B, or --model A --model B)',
+                                 {**MODEL_ARG, 'required': True}],
+                data: Annotated[list[str], 'a Kaggle-layout data folder (test.csv with jpeg/test/ or test/*.dcm: a submission CSV), or image files, patterns and folders (JPEG, PNG, DICOM: a table of verdicts)', {'nargs': '+'}],
+                out: str = None, # the CSV to write (default: submissions/<run-name>.csv, logged in its folder's log.csv; for images: predictions/<run-name>.csv)
+                tta: int = None, # test-time augmentation: dihedral transforms averaged per image (1-8; default: as the model's out-of-fold scores, `train --tta`)
+                ensemble: Annotated[str, 'how several models are blended: mean probability or mean rank', {'choices': ['mean', 'rank']}] = 'mean',
+                blend_weights: Annotated[list[float], 'one blend weight per --model (default: equal)', {'nargs': '+', 'type': float, 'metavar': 'W'}] = None,
+                bs: int = 32, # batch size
+                workers: int = None, # images read and decoded in parallel (default: the cores but one)
+                onnx: bool = None, # run the ONNX exports (`melanoma export-onnx`) with onnxruntime; --no-onnx: the torch networks (default: ONNX on the CPU when exported)
+                strict: bool = False, # stop on unreadable images instead of giving them the median prediction
+                images: Annotated[str, 'which test images: JPEGs (jpeg/test/), DICOMs (test/), or auto (JPEG when present)', {'choices': ['auto', 'jpeg', 'dicom']}] = 'auto',
+                prevalence: float = None, # express the probabilities at this melanoma prevalence (e.g. 0.02); default: as trained. Leave it for Kaggle: AUC does not change
+                diagnoses: bool = False, # multi-class models: also write each image's diagnosis probabilities to OUT_STEM_diagnoses.csv
+                seg_model: str = None, # images only: a lesion-segmentation model folder (`melanoma seg train`): add the lesion measurements
+                weights: Annotated[list[float], argparse.SUPPRESS, {'nargs': '+', 'type': float, 'help': argparse.SUPPRESS}] = None, # deprecated: --blend-weights
+               ):
+    """Predict a Kaggle-layout test set into a validated submission CSV (TTA, folds, ensembles; an interrupted run resumes),
+    or score image files and folders into a table: probability, verdict, novelty, diagnoses, lesion measurements."""
+    if weights is not None:
+        if blend_weights is not None: raise MelanomaError('--weights is the old name of --blend-weights: pass one')
+        warnings.warn('predict --weights is deprecated: use --blend-weights (`train --weights` is a backbone file)', FutureWarning)
+        blend_weights = weights
+    refs, model = model, [str(resolve_model_dir(m)) for m in model]  # hf:// references downloaded (or found in the cache) once
+    if tta is None: tta = max(model_tta(m) for m in model)
+    kaggle = kaggle_folder(data)
+    out = Path(out) if out else Path('submissions' if kaggle else 'predictions') / f'{run_name(refs, tta, ensemble)}.csv'
+    if out.is_dir(): raise MelanomaError(f'--out {out}: is a folder; give the CSV file to write')
+    check_writable_dir(out.parent, f'--out {out}')  # before the work, not after it
+    if kaggle is None:
+        if seg_model is None and (blend_weights or ensemble != 'mean' or diagnoses or images != 'auto' or onnx):
+            raise MelanomaError('--blend-weights, --ensemble, --diagnoses, --images and --onnx are for a Kaggle-layout folder, not image files')
+        return _predict_table(model, data, out, tta, prevalence, seg_model, bs, workers, strict)
+    if seg_model is not None: raise MelanomaError('--seg-model is for image files and folders, not a Kaggle-layout folder')
+    return _predict_submission(model, kaggle, out, tta, ensemble, blend_weights, bs, workers, onnx, strict, images, prevalence, diagnoses)
 
 # %% ../nbs/14_inference.ipynb #e3da2e32
 def export_onnx_cli(model: Annotated[str, 'a model folder from `melanoma train`', {'opt': True, 'required': True, 'metavar': 'DIR'}] = None,

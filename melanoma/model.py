@@ -22,6 +22,7 @@ from .images import RESIZE, ImageItems, Pixels, _collate, data_config, dihedral,
 from .metrics import check_prevalence, oof_prevalence, operating_point, prior_shift, read_oof
 from .novelty import Novelty, load_novelty
 from .novelty import fit_novelty as _fit_novelty
+from .hub import resolve_model_dir
 
 # %% auto #0
 __all__ = ['TV_RESNETS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'LITE_ARCHS', 'CONFIG_VERSION', 'DIAG_CLASSES', 'DIAGNOSIS_NAMES',
@@ -523,11 +524,11 @@ def _calibration_from_oof(cfg: ModelConfig, path: Path) -> None:
     except MelanomaError as e: warnings.warn(f'{path / "oof.csv"}: no operating point ({e})')
 
 # %% ../nbs/07_model.ipynb #e54ce62e
-def load_model(path: str | os.PathLike, # a model folder written by `melanoma train` / `save_model`
+def load_model(path: str | os.PathLike, # a model folder written by `melanoma train` / `save_model`, or hf://OWNER/NAME[@REV]
                device: str | torch.device | None = None # default: CUDA when available, else CPU
               ) -> MelanomaModel:
     "Rebuild every fold's network from `config.json` + `fold<k>.safetensors` (nothing is unpickled)."
-    path = Path(path)
+    path = resolve_model_dir(path)  # a folder as it is; hf://OWNER/NAME[@REV] from the Hub cache
     cfg = ModelConfig.read(path)
     files = sorted((p for p in path.glob('fold*.safetensors') if re.fullmatch(r'fold\d+', p.stem)), key=_fold_num)
     if not files: raise MelanomaError(f'{path}: no fold<k>.safetensors files')
@@ -742,8 +743,8 @@ def threshold(self: MelanomaModel, prevalence: float | None = None # None: the t
 def features(self: MelanomaModel, items: Sequence | torch.Tensor | Pixels, # as for `predict`
              bs: int = 32, num_workers: int = 0, progress: bool = True,
             ) -> np.ndarray:
-    "Unit-length backbone features per item, averaged over the folds' networks (upright view); NaN rows for unreadable items."
-    nets = [n for n in self.nets if callable(getattr(n, 'features', None))]
+    "Unit-length backbone features per item from the first fold's network (upright view); NaN rows for unreadable items."
+    nets = [n for n in self.nets if callable(getattr(n, 'features', None))][:1]  # one network: a fifth of the cost, as telling
     if not nets: raise MelanomaError("this model's networks give no image features (ONNX sessions?): load it with torch for novelty scores")
     items = items if isinstance(items, (torch.Tensor, Pixels)) else list(items)
     out, self.failed = None, []
@@ -764,7 +765,7 @@ def fit_novelty(self: MelanomaModel, items: Sequence, # training images (paths, 
     items = items if isinstance(items, (torch.Tensor, Pixels)) else list(items)
     if len(items) > max_images:
         keep = np.sort(np.random.default_rng(seed).choice(len(items), max_images, replace=False))
-        items = items[torch.as_tensor(keep)] if isinstance(items, torch.Tensor) else [items[i] for i in keep]
+        items = items[torch.as_tensor(keep)] if isinstance(items, torch.Tensor) else Pixels(items.store, items.idx[keep]) if isinstance(items, Pixels) else [items[i] for i in keep]
     f = self.features(items, progress=False)
     self.novelty = _fit_novelty(f[~np.isnan(f).any(1)], seed=seed, **kwargs)
     return self.novelty

@@ -12,6 +12,8 @@ from .core import MelanomaError
 from .model import load_model
 from .segment import load_seg_model
 from .app import (DISCLAIMER, build_app, find_model, find_seg_model, launch, model_summary, seg_summary, write_examples)
+from .hub import resolve_model_dir
+from .card import card_license
 
 # %% auto #0
 __all__ = ['SPACE_APP', 'build_wheel', 'export_space', 'demo_cli']
@@ -156,7 +158,7 @@ def _copy_model(src: Path, dest: Path, names: list[str]) -> None:
 def _space_inputs(dest: Path, model_dir, seg_model_dir, wheel, pin: bool) -> tuple:
     "Check the arguments of `export_space` and load its models: `(model_dir, model, seg_model_dir, seg, wheel)`."
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())): raise MelanomaError(f'{dest} already exists and is not empty: export to a new folder')
-    model_dir = Path(model_dir) if model_dir else find_model()
+    model_dir = resolve_model_dir(model_dir) if model_dir else find_model()
     model = load_model(model_dir, device='cpu')  # refuse a broken model now, not when the Space starts
     if seg_model_dir is False or seg_model_dir == '': seg_model_dir = None
     else: seg_model_dir = Path(seg_model_dir) if seg_model_dir else find_seg_model()
@@ -206,13 +208,14 @@ def export_space(dest: str | os.PathLike, # the Space folder to write (must not 
                  wheel: str | os.PathLike | None = None, # the melanoma wheel to bundle; default: built from this source checkout
                  pin: bool = False, # require `melanoma==VERSION` from PyPI instead of bundling a wheel
                  title: str = 'Melanoma classifier demo', # the Space's title
-                 license: str = 'apache-2.0', # the Space's license (the package's is Apache-2.0)
+                 license: str | None = None, # the Space's licence (a Hugging Face licence id); None: the training data's (`melanoma.card.card_license`)
                 ) -> Path:
     "Write a Hugging Face Space for the demo of `model_dir` (and `seg_model_dir`) to `dest`; return `dest`."
     import gradio
     from melanoma import __version__
     dest = Path(dest)
     model_dir, model, seg_model_dir, seg, wheel = _space_inputs(dest, model_dir, seg_model_dir, wheel, pin)
+    license = license or card_license(model_dir)  # ISIC images are CC BY-NC: so is what was trained on them
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f'.{dest.name}.', dir=dest.parent))
     try:
@@ -246,6 +249,7 @@ def demo_cli(model: str = None, # trained model folder (default: the newest unde
              wheel: str = None, # with --export: the melanoma wheel to bundle (default: built from this source checkout)
              pin: bool = False, # with --export: require melanoma==VERSION from PyPI instead of bundling a wheel
              title: str = 'Melanoma classifier demo', # with --export: the Space's title
+             license: str = None, # with --export: the Space's licence, a Hugging Face licence id (default: the training data's, e.g. cc-by-nc-4.0)
             ) -> None:
     "Serve the Gradio demo for a trained model (with --export: write it as a Hugging Face Space folder)."
     os.environ.setdefault('GRADIO_ANALYTICS_ENABLED', 'False')
@@ -254,11 +258,11 @@ def demo_cli(model: str = None, # trained model folder (default: the newest unde
     seg = seg_model if seg else False
     if export:
         if threshold is not None: raise MelanomaError('--threshold is not exported: set MELANOMA_THRESHOLD in the Space\'s variables')
-        out = export_space(export, model, seg, wheel=wheel, pin=pin, title=title)
+        out = export_space(export, model, seg, wheel=wheel, pin=pin, title=title, license=license)
         print(f'melanoma demo --export: wrote {out}/ ({", ".join(sorted(p.name for p in out.iterdir()))}); try it with '
               f'`cd {out} && pip install -r requirements.txt && python app.py`, then push the folder to a Gradio Space')
         return
-    if wheel or pin: raise MelanomaError('--wheel and --pin only go with --export DIR')
+    if wheel or pin or license: raise MelanomaError('--wheel, --pin and --license only go with --export DIR')
     app = build_app(model, threshold=threshold, seg_model_dir=seg)
     print(f'melanoma demo: http://{host}:{port}  (Ctrl-C to stop)')
     launch(app, host=host, port=port, share=share, max_file_size=max_file_size)

@@ -21,9 +21,11 @@ from tqdm.auto import tqdm
 from .core import MelanomaError, atomic_path, atomic_write, check_writable_dir, default_device, jsonable, safe_auc, write_csv
 from .data import DIAGNOSES, read_dataset
 from .folds import make_folds, save_folds, with_folds
-from .images import RESIZE
+from .images import RESIZE, Pixels
 from .metrics import oof_by_image, operating_point, train_prevalence
-from .model import ModelConfig, create_model, default_meta_vocab, meta_dim, meta_prior, save_model, save_state
+from .model import ModelConfig, create_model, default_meta_vocab, load_model, meta_dim, meta_prior, save_model, save_state
+from .novelty import save_novelty
+from .card import write_model_card
 from .store import JPEGStore, choose_store, image_cache, store_plan, work_dir
 from .learner import (STOPPED, Checkpoint, EpochRows, ExtraEpochs, Throughput, TimeLimitReached, _ckpt_tag, _distrib_ctx, _one_process, _quiet, _rank0, batch_tfms, fit_stage, fold_learner, make_loss, predict_rows, run_callbacks, time_limit)
 
@@ -727,6 +729,17 @@ def _record_operating_point(run: Path, oof: pd.DataFrame, prevalence: float) -> 
     cfg.write(run)
 
 # %% ../nbs/10_train.ipynb #2e4b281c
+def _fit_novelty(data: RunData, max_images: int = 4096) -> None:
+    """`novelty.safetensors`: features of (at most `max_images` of) the images the run trained on, and the threshold that
+    flags inputs unlike them (`MelanomaModel.fit_novelty`); the held-out extra fold stays out, so it can test it."""
+    d = data.df
+    rows = np.flatnonzero(data.ok & ((d.fold >= 0) | (d.extra_fold != data.holdout) if data.holdout is not None else data.ok))
+    if len(rows) < 20: return warnings.warn(f'{data.dir}: {len(rows)} training images are too few for novelty scores')
+    rows = np.sort(np.random.default_rng(data.cfg.seed).choice(rows, min(max_images, len(rows)), replace=False))
+    m = load_model(data.dir, default_device())
+    save_novelty(m.fit_novelty(Pixels(data.x, rows), max_images=len(rows), seed=data.cfg.seed), data.dir)
+
+# %% ../nbs/10_train.ipynb #e98f87b6
 def finish_run(data: RunData, stage1: Stage1 | None, folds: Sequence[FoldResult]) -> RunResult:
     """Step 4, rank 0 only: `oof_auc.json` (the main data's out-of-fold AUC, per fold and per source, over the finished
     folds and `folds`), the operating point in `config.json`, and the run's row of `runs.csv`."""
@@ -741,6 +754,9 @@ def finish_run(data: RunData, stage1: Stage1 | None, folds: Sequence[FoldResult]
                skipped_images=int((~data.ok).sum()))
     with atomic_write(run/'oof_auc.json') as f: json.dump(jsonable(res), f, indent=2)
     _record_operating_point(run, oof, data.config['train_prevalence'])
+    _fit_novelty(data)  # what `predict` and the demo flag as "does not look like a dermoscopy image"
+    try: write_model_card(run)  # README.md: data and licences, scores with intervals, calibration, intended use and limits
+    except MelanomaError as e: warnings.warn(f'{run}: no model card ({e})')
     minutes = (time.time() - data.started) / 60
     _append_run(Path(c.models_dir), dict(name=c.name, arch=c.arch, size=c.size, epochs=c.epochs, folds=len(res['folds_trained']),
                                          auc=round(res['auc'], 4) if res['auc'] == res['auc'] else '', minutes=round(minutes, 2),

@@ -354,13 +354,16 @@ def test_export_space(tmp_path, model_dir, seg_dir):
     assert not any(f.endswith(('.pkl', '.pt', '.pth', '.whl')) for f in got)
     meta = yaml.safe_load((out / 'README.md').read_text().split('---\n')[1])
     assert meta['sdk'] == 'gradio' and meta['sdk_version'] == gradio.__version__ and meta['app_file'] == 'app.py'
-    assert meta['license'] == 'apache-2.0' and meta['title'] == 'Melanoma: a demo' and len(meta['short_description']) <= 60
+    # the licence follows the training data (`melanoma.card.card_license`); this model's data is unknown: `other`
+    assert meta['license'] == 'other' and meta['title'] == 'Melanoma: a demo' and len(meta['short_description']) <= 60
     assert (out / 'requirements.txt').read_text().split() == [f'melanoma[demo]=={__version__}', f'gradio=={gradio.__version__}']
     assert (out / 'app.py').read_text() == SP.SPACE_APP == (REPO / 'app' / 'app.py').read_text()  # the repo's app is the Space's
     with pytest.raises(MelanomaError, match='not empty'): SP.export_space(out, model_dir, pin=True)
     (tmp_path / 'x.whl').write_text('no')
     with pytest.raises(MelanomaError, match='not a melanoma wheel'): SP.export_space(tmp_path / 's2', model_dir, False, wheel=tmp_path / 'x.whl')
     assert sorted(p.name for p in tmp_path.iterdir()) == ['space', 'x.whl']  # nothing half-written
+    lic = SP.export_space(tmp_path / 's3', model_dir, False, pin=True, license='cc-by-nc-4.0')
+    assert 'license: cc-by-nc-4.0' in (lic / 'README.md').read_text()
 
 
 def _wait_for(url: str, proc: subprocess.Popen, log: Path, timeout: float = 240) -> None:

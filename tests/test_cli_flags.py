@@ -99,8 +99,9 @@ def test_data_is_positional_everywhere():
         assert not data.option_strings and data.metavar == 'DATA', name
         assert '--data' not in options(p), f'{name}: --data is a hidden old spelling now'
         others = [w for s in p.required.values() if s.startswith('--') for w in (s.split()[0], 'v')]
-        assert p.parse_args(['--data', 'x', *others]).data == 'x', name  # still accepted
-        assert p.parse_args(['x', *others]).data == 'x', name
+        want = ['x'] if data.nargs == '*' else 'x'  # `DATA...` where a command takes several (predict: images)
+        assert p.parse_args(['--data', 'x', *others]).data == want, name  # still accepted
+        assert p.parse_args(['x', *others]).data == want, name
 
 def test_train_meta_switch():
     p = parser('train')
@@ -119,9 +120,10 @@ def test_predict_data_and_model_forms():
     for argv in (['D', '--model', 'A', 'B'], ['--model', 'A', 'B', 'D'], ['--model', 'A', '--model', 'B', 'D'],
                  ['--model', 'A', 'B', '--data', 'D'], ['--model', 'A', 'B', 'D', '--tta', '2']):
         ns = p.parse_args(argv)
-        assert (ns.model, ns.data) == (['A', 'B'], 'D'), argv
+        assert (ns.model, ns.data) == (['A', 'B'], ['D']), argv
     ns = p.parse_args(['--model', 'A', 'D'])
-    assert (ns.model, ns.data, ns.onnx) == (['A'], 'D', None)
+    assert (ns.model, ns.data, ns.onnx) == (['A'], ['D'], None)
+    assert p.parse_args(['a.jpg', 'b.jpg', '--model', 'M']).data == ['a.jpg', 'b.jpg']  # images: several
     assert p.parse_args(['D', '--model', 'A', '--no-onnx']).onnx is False
     with pytest.raises(MelanomaError, match='--model DIR'): p.parse_args(['D'])
 

@@ -199,3 +199,14 @@ def test_diagnosis_metrics_errors():
     P = pd.DataFrame(np.full((2, 8), 1 / 8), columns=DIAG_CLASSES)
     with pytest.raises(MelanomaError, match='no image has a known diagnosis'): diagnosis_metrics(['UNK', ''], P)
     with pytest.raises(MelanomaError, match='SCC'): diagnosis_metrics(['MEL', 'NV'], P.drop(columns='SCC'))
+
+
+def test_report_shows_training_curves(tmp_path):
+    "A report on model folders shows the curves `melanoma train` drew, copied next to the report."
+    from PIL import Image
+    run = tmp_path / 'models' / 'r1'; run.mkdir(parents=True)
+    for f in ('curves.png', 'curves-fold0.png', 'lr_find.png'): Image.new('RGB', (40, 30), (9, 9, 9)).save(run / f)
+    m = evaluate(fake_preds(), 'x', tmp_path / 'reports', models=[run])
+    md = (tmp_path / 'reports' / 'x' / 'report.md').read_text()
+    assert 'Training: r1' in md and (tmp_path / 'reports' / 'x' / 'train-r1-curves-fold0.png').is_file()
+    assert 'train-r1-lr_find.png' in md and m['report'].endswith('report.html')

@@ -356,3 +356,39 @@ def test_round_trip_with_missing_metadata(trained_run):
     "Every validation image, missing metadata included: training's out-of-fold scores are `predict`'s to 1e-5."
     rt = _round_trip(*trained_run)
     np.testing.assert_allclose(rt.predict, rt.oof, atol=1e-5)
+
+
+# --- `melanoma predict --model M IMAGE_OR_DIR ...`: images outside the Kaggle layout ---------------------------------
+
+def test_predict_images_table(trained_run, sample_data, tmp_path, capsys):
+    "Files, a folder and a pattern: one readable row per image in the terminal and in the CSV, with verdict and novelty."
+    from melanoma.cli import main
+    run = trained_run[0] if isinstance(trained_run, tuple) else trained_run
+    imgs = sorted((sample_data / 'jpeg' / 'test').glob('*.jpg'))
+    (tmp_path / 'photos').mkdir(); shutil.copy(imgs[2], tmp_path / 'photos' / 'lesion.jpg')
+    (tmp_path / 'photos' / 'broken.jpg').write_text('not an image')
+    out = tmp_path / 'table.csv'
+    assert main(['predict', '--model', str(run), str(imgs[0]), str(tmp_path / 'photos'), str(sample_data / 'jpeg' / 'test' / '*1.jpg'),
+                 '--out', str(out), '--tta', '1']) == 0
+    shown = capsys.readouterr().out
+    df = pd.read_csv(out)
+    assert {'image', 'probability', 'threshold', 'verdict', 'novelty'} <= set(df.columns)
+    assert len(df) == 3 + sum(p.name.endswith('1.jpg') for p in imgs) - (imgs[0].name.endswith('1.jpg'))
+    assert df.set_index(df.image.map(lambda s: Path(s).name)).verdict['broken.jpg'] == 'unreadable'
+    good = df[df.verdict != 'unreadable']
+    assert good.probability.between(0, 1).all() and good.novelty.notna().all()  # `train` fitted novelty scores
+    assert set(good.verdict) <= {'melanoma suspected', 'not suspected', 'not like the training images: no verdict'}
+    assert 'lesion.jpg' in shown and f'wrote {out}' in shown and 'novelty above 1' in shown
+    with pytest.raises(SystemExit, match='nope.jpg: no such file'): main(['predict', '--model', str(run), str(tmp_path / 'nope.jpg')])
+    with pytest.raises(SystemExit, match='unreadable'): main(['predict', '--model', str(run), str(tmp_path / 'photos'), '--strict', '--out', str(out)])
+
+
+def test_run_folder_has_card_curves_and_novelty(trained_run):
+    "What `melanoma train` leaves besides the weights: the model card, the training curves and the novelty scores."
+    from melanoma.model import load_model
+    run = Path(trained_run[0] if isinstance(trained_run, tuple) else trained_run)
+    card = (run / 'README.md').read_text()
+    assert card.startswith('---\n') and 'not a medical device' in card.lower() and 'license:' in card
+    assert (run / 'curves.png').stat().st_size > 1000 and (run / 'novelty.safetensors').is_file()
+    m = load_model(run, 'cpu')
+    assert m.novelty is not None and 0 < m.novelty.threshold < 2
