@@ -8,7 +8,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PKG = ROOT / 'melanoma'
 
 def module_order() -> dict[str, int]:
-    "module name -> its notebook's place in `nbs/` (file-name order: `06_metrics` < `06a_novelty` < `07_model`)."
+    "module name -> its notebook's place in `nbs/` (file-name order: `06_metrics` < `07_novelty` < `09_model`)."
     order = {}
     for i, nb in enumerate(sorted((ROOT / 'nbs').glob('[0-9]*.ipynb'))):
         m = re.search(r'#\|\s*default_exp\s+(\w+)', nb.read_text())

@@ -1,9 +1,9 @@
 """Edit nbdev notebooks as text, run them keeping their outputs, and write README.md: thin wrappers over jupytext and
 nbdev's own commands, kept so the habitual commands still work. The commands they run:
 
-    python tools/nbpy.py nb2py nbs/06_model.ipynb     # jupytext --to py:percent -o nbs/_src/06_model.py nbs/06_model.ipynb
-    python tools/nbpy.py py2nb nbs/_src/06_model.py   # jupytext --update --to ipynb -o nbs/06_model.ipynb nbs/_src/06_model.py
-    python tools/nbpy.py run nbs/06_model.ipynb       # nbdev-test nbs/06_model.ipynb --save; nbdev-clean --fname nbs/06_model.ipynb
+    python tools/nbpy.py nb2py nbs/09_model.ipynb     # jupytext --to py:percent -o nbs/_src/09_model.py nbs/09_model.ipynb
+    python tools/nbpy.py py2nb nbs/_src/09_model.py   # jupytext --update --to ipynb -o nbs/09_model.ipynb nbs/_src/09_model.py
+    python tools/nbpy.py run nbs/09_model.ipynb       # nbdev-test nbs/09_model.ipynb --save; nbdev-clean --fname nbs/09_model.ipynb
     python tools/nbpy.py readme                       # README.md from the markdown cells of nbs/index.ipynb
 
 `--update` keeps every cell's id (the `#<id>` markers `nbdev-export` writes into melanoma/*.py), metadata and the
