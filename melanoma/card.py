@@ -106,6 +106,7 @@ def _datasets_of(td: pd.DataFrame) -> dict[str, dict]:
         if r.source: out.setdefault(r.source, {**DATASETS[r.dataset], 'key': r.dataset})
     return out
 
+# %% ../nbs/10_card.ipynb #0e1043c9
 def _ds(source: str, pops: dict) -> dict:
     "The `DATASETS` entry of population `source` (with its `key`)."
     if source in pops: return pops[source]
@@ -149,6 +150,7 @@ def _scalar(v) -> str:
     plain = re.fullmatch(r'[A-Za-z][A-Za-z0-9._/-]*', s) and s.lower() not in ('yes', 'no', 'on', 'off', 'true', 'false', 'null', 'y', 'n')
     return s if plain else json.dumps(s, ensure_ascii=False)
 
+# %% ../nbs/10_card.ipynb #b732d69b
 def yaml_lines(o, ind: str = '') -> list[str]:
     "Block-style YAML of nested dicts, lists and scalars (the front matter of a model card)."
     if isinstance(o, dict):
@@ -172,6 +174,7 @@ def _f(x) -> float | None:
     except (TypeError, ValueError): return None
     return x if np.isfinite(x) else None
 
+# %% ../nbs/10_card.ipynb #a8529070
 def front_matter(model_dir: str | os.PathLike, # a model folder
                  scores: pd.DataFrame | None = None, # `population_scores(model_dir)` when already computed
                 ) -> dict:
@@ -197,8 +200,14 @@ DISCLAIMER = ('**Research software, not a medical device.** This model has not b
               'treat, screen for or rule out melanoma. Anyone worried about a skin lesion should see a dermatologist.')
 
 def _pct(x, digits: int = 1) -> str: return '–' if _f(x) is None else f'{100 * float(x):.{digits}f}%'
+
+# %% ../nbs/10_card.ipynb #1a86cd24
 def _num(x, fmt: str = '.4f') -> str: return '–' if _f(x) is None else format(float(x), fmt)
+
+# %% ../nbs/10_card.ipynb #112bd31e
 def _int(x) -> str: return '–' if _f(x) is None else f'{int(x):,}'
+
+# %% ../nbs/10_card.ipynb #c49a5493
 def _table(head: list[str], rows: list[list]) -> list[str]:
     return ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head), *('| ' + ' | '.join(map(str, r)) + ' |' for r in rows)]
 

@@ -95,6 +95,7 @@ def _anno_meta(anno) -> tuple[object, dict]:
     t, *meta = typing.get_args(anno)
     return t, next((m for m in meta if isinstance(m, dict)), {})
 
+# %% ../nbs/90_cli.ipynb #60cc4c7a
 def _is_bool(anno) -> bool:
     "Whether annotation `anno` is `bool` or `bool | None` (with or without `Annotated`)."
     t = _anno_meta(anno)[0]
@@ -168,6 +169,7 @@ def _switch(a: argparse.Action, p: inspect.Parameter) -> Switch:
     s.help = help  # after __init__: some Pythons append `(default: %(default)s)` there
     return s
 
+# %% ../nbs/90_cli.ipynb #bd002c53
 def _data(a: argparse.Action) -> argparse.Action:
     "Positional `DATA` in place of fastcore's `--data` option `a` (`DATA...` when the command takes several)."
     many = a.nargs in ('+', '*')

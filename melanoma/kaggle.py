@@ -655,6 +655,38 @@ def _flag(args: Sequence[str], flag: str) -> str | None:
     return out
 
 # %% ../nbs/21_kaggle.ipynb #c8932e66
+def _push_session(kernel_id: str, kdir: Path, state: dict, state_p: Path, state_id: str, write: Callable, api, sleep: Callable) -> None:
+    "Push the next session of the run (after uploading the last session's run folder as the state dataset's new version)."
+    n = state['session'] + (1 if state.get('stopped') or not state['session'] else 0)
+    if n > 1 and state.get('state_uploaded') != n - 1:
+        print(f"uploading session {n - 1}'s run folder to dataset {state_id}")
+        upload_state(state['stopped'], state_id, n - 1, api, sleep=sleep)
+        state['state_uploaded'] = n - 1; _write_json(state_p, state)
+    write(n)
+    state.update(session=n, stopped=None, **push_kernel(kdir, api), pushed=time.time())
+    _write_json(state_p, state)
+    print(f"pushed {kernel_id} version {state['version']} (session {n}){' ' + state['url'] if state['url'] else ''}")
+
+# %% ../nbs/21_kaggle.ipynb #cfe80c6a
+def _follow_session(kernel_id: str, kdir: Path, state: dict, state_p: Path, models, api, timeout: float, interval: float,
+                    sleep: Callable) -> bool:
+    "Wait for the pushed session and download its output: True when the run is complete and pulled into `models`."
+    try: wait_kernel(kernel_id, api, timeout, interval, sleep)
+    except KernelFailed as e:
+        state['pushed'] = None; _write_json(state_p, state)
+        raise KernelFailed(f'{e}; re-running the same command pushes session {state["session"]} again') from None
+    runs = download_output(kernel_id, kdir/'output'/f"session-{state['session']}", api)
+    if stopped := [r for r in runs if (r/_STOPPED).is_file()]:
+        at = json.loads((stopped[0]/_STOPPED).read_text()).get('next')
+        state.update(pushed=None, stopped=str(stopped[0])); _write_json(state_p, state)
+        print(f"session {state['session']} stopped at its time limit ({stopped[0].name}, next: {at}); "
+              f"the same command starts session {state['session'] + 1}")
+        return False
+    state['pulled'] = [str(r) for r in _move_runs(runs, Path(models))]; _write_json(state_p, state)
+    print('models pulled:', ', '.join(state['pulled']))
+    return True
+
+# %% ../nbs/21_kaggle.ipynb #82fb706f
 def kaggle_train(kernel: str, dataset: str | None = None, code_dataset: str | None = None, train_args: list[str] = (),
                  competition: str = COMPETITION, out: str | os.PathLike = 'kernels', models: str | os.PathLike = 'models',
                  push: bool = True, upload: bool = False, gpu: bool = True, internet: bool = False,
@@ -695,30 +727,9 @@ def kaggle_train(kernel: str, dataset: str | None = None, code_dataset: str | No
     elif upload: print('the code has not changed since this run began: not uploaded again')
     for _ in range(max(1, sessions)):
         if state.get('pulled'): print(f"{kernel_id}: already run and pulled into {state['pulled']}"); return kdir
-        if not state.get('pushed'):
-            n = state['session'] + (1 if state.get('stopped') or not state['session'] else 0)
-            if n > 1 and state.get('state_uploaded') != n - 1:
-                print(f"uploading session {n - 1}'s run folder to dataset {state_id}")
-                upload_state(state['stopped'], state_id, n - 1, api, sleep=sleep)
-                state['state_uploaded'] = n - 1; _write_json(state_p, state)
-            write(n)
-            state.update(session=n, stopped=None, **push_kernel(kdir, api), pushed=time.time())
-            _write_json(state_p, state)
-            print(f"pushed {kernel_id} version {state['version']} (session {n}){' ' + state['url'] if state['url'] else ''}")
+        if not state.get('pushed'): _push_session(kernel_id, kdir, state, state_p, state_id, write, api, sleep)
         else: print(f"{kernel_id}: session {state['session']} already pushed; waiting for it")
-        try: wait_kernel(kernel_id, api, timeout, interval, sleep)
-        except KernelFailed as e:
-            state['pushed'] = None; _write_json(state_p, state)
-            raise KernelFailed(f'{e}; re-running the same command pushes session {state["session"]} again') from None
-        runs = download_output(kernel_id, kdir/'output'/f"session-{state['session']}", api)
-        if stopped := [r for r in runs if (r/_STOPPED).is_file()]:
-            at = json.loads((stopped[0]/_STOPPED).read_text()).get('next')
-            state.update(pushed=None, stopped=str(stopped[0])); _write_json(state_p, state)
-            print(f"session {state['session']} stopped at its time limit ({stopped[0].name}, next: {at}); "
-                  f"the same command starts session {state['session'] + 1}")
-            continue
-        state['pulled'] = [str(r) for r in _move_runs(runs, Path(models))]; _write_json(state_p, state)
-        print('models pulled:', ', '.join(state['pulled']))
+        if _follow_session(kernel_id, kdir, state, state_p, models, api, timeout, interval, sleep): break
     return kdir
 
 # %% ../nbs/21_kaggle.ipynb #c030
