@@ -7,7 +7,7 @@ Docs: https://melanoma-dev.github.io/melanoma/model.html.md"""
 
 # %% ../nbs/09_model.ipynb #c002
 from __future__ import annotations
-import copy, json, os, re, warnings, importlib, importlib.metadata, importlib.util
+import copy, functools, json, os, re, warnings, importlib, importlib.metadata, importlib.util
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -26,10 +26,10 @@ from .hub import resolve_model_dir
 
 # %% auto #0
 __all__ = ['TV_RESNETS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'LITE_ARCHS', 'CONFIG_VERSION', 'DIAG_CLASSES', 'DIAGNOSIS_NAMES',
-           'read_state_dict', 'load_backbone_weights', 'lite_weights_file', 'efficientnet_lite_to_timm',
-           'lite_imagenet_state_dict', 'default_meta_vocab', 'meta_dim', 'meta_frame_to_tensor', 'meta_prior',
-           'MelanomaNet', 'splitter', 'create_model', 'ModelConfig', 'model_config', 'save_state', 'save_model',
-           'net_device', 'MelanomaModel', 'load_model']
+           'NOVELTY_ARCH', 'NOVELTY_SIZE', 'read_state_dict', 'load_backbone_weights', 'lite_weights_file',
+           'efficientnet_lite_to_timm', 'lite_imagenet_state_dict', 'default_meta_vocab', 'meta_dim',
+           'meta_frame_to_tensor', 'meta_prior', 'MelanomaNet', 'splitter', 'create_model', 'ModelConfig',
+           'model_config', 'save_state', 'save_model', 'net_device', 'MelanomaModel', 'load_model', 'novelty_backbone']
 
 # %% ../nbs/09_model.ipynb #c005
 TV_RESNETS = ('resnet18', 'resnet34', 'resnet50', 'resnet101', 'resnet152', 'resnext50_32x4d', 'resnext101_32x8d',
@@ -738,19 +738,27 @@ def threshold(self: MelanomaModel, prevalence: float | None = None # None: the t
     return self._at_prevalence(t, prevalence, 'the threshold')
 
 # %% ../nbs/09_model.ipynb #97a8d37a
+NOVELTY_ARCH, NOVELTY_SIZE = 'tf_efficientnet_lite0', 128  # the fixed feature space of novelty scores (offline ImageNet weights)
+
+@functools.cache
+def novelty_backbone(device: str = 'cpu') -> nn.Module:
+    "The ImageNet EfficientNet-Lite0 body whose pooled features novelty is measured in (made once per device)."
+    return create_model(NOVELTY_ARCH, pretrained=True).body.eval().to(device)
+
+# %% ../nbs/09_model.ipynb #7ac90e27
 @patch
 @torch.inference_mode()
 def features(self: MelanomaModel, items: Sequence | torch.Tensor | Pixels, # as for `predict`
              bs: int = 32, num_workers: int = 0, progress: bool = True,
             ) -> np.ndarray:
-    "Unit-length backbone features per item from the first fold's network (upright view); NaN rows for unreadable items."
-    nets = [n for n in self.nets if callable(getattr(n, 'features', None))][:1]  # one network: a fifth of the cost, as telling
-    if not nets: raise MelanomaError("this model's networks give no image features (ONNX sessions?): load it with torch for novelty scores")
+    "Unit-length ImageNet features (`novelty_backbone`) of each item as this model loads it; NaN rows for unreadable items."
+    body = novelty_backbone(str(self.device))
     items = items if isinstance(items, (torch.Tensor, Pixels)) else list(items)
     out, self.failed = None, []
     for idx, x in self._batches(items, bs, num_workers, progress):
-        x = normalize(x.to(self.device), self.data)
-        f = sum(F.normalize(n.features(x).float(), dim=1) for n in nets) / len(nets)
+        x = F.interpolate(x.to(self.device).float() / 255, size=(NOVELTY_SIZE, NOVELTY_SIZE), mode='bilinear', antialias=True)
+        f = body((x - 0.5) / 0.5)  # the Lite0 weights' normalisation
+        f = F.normalize((f.flatten(1) if f.ndim > 2 else f).float(), dim=1)
         if out is None: out = np.full((len(items), f.shape[1]), np.nan, dtype='float32')
         out[idx] = f.cpu().numpy()
     return out if out is not None else np.full((len(items), 0), np.nan, dtype='float32')
