@@ -80,8 +80,8 @@ def test_license():
     assert 'Apache License' in text and 'Version 2.0, January 2004' in text and 'END OF TERMS AND CONDITIONS' in text
 
 
-SCRIPTS = {'batch.py': 'src dest', 'unbatch.py': 'src dest', 'upload_dataset.py': 'action dir',
-           'kaggle_download.py': 'dir', 'kaggle_train.py': 'kernel'}
+SCRIPTS = {'batch.py': 'SRC DEST', 'unbatch.py': 'SRC DEST', 'upload_dataset.py': 'ACTION DIR',
+           'kaggle_download.py': 'DIR', 'kaggle_train.py': 'KERNEL'}
 
 def test_scripts_are_documented():
     assert sorted(p.name for p in (REPO / 'scripts').glob('*.py')) == sorted(SCRIPTS)
