@@ -6,7 +6,7 @@ Docs: https://melanoma-dev.github.io/melanoma/core.html.md"""
 
 # %% ../nbs/00_core.ipynb #c002
 from __future__ import annotations
-import contextlib, hashlib, math, os, tempfile
+import contextlib, hashlib, importlib.util, math, os, re, shutil, subprocess, sys, tempfile
 from pathlib import Path
 from typing import Iterator
 import numpy as np
@@ -15,7 +15,7 @@ from fastcore.script import CliError
 
 # %% auto #0
 __all__ = ['MelanomaError', 'atomic_write', 'atomic_path', 'write_csv', 'check_writable_dir', 'file_stamp', 'sha256_file',
-           'default_device', 'require_columns', 'safe_auc', 'jsonable']
+           'default_device', 'require_columns', 'safe_auc', 'jsonable', 'source_root', 'build_wheel']
 
 # %% ../nbs/00_core.ipynb #c003
 class MelanomaError(CliError):
@@ -120,3 +120,37 @@ def jsonable(o):
     if isinstance(o, float) and math.isnan(o): return None
     if o is None or isinstance(o, (str, int, float, bool)): return o
     return str(o)
+
+# %% ../nbs/00_core.ipynb #4b2ec473
+def source_root() -> Path | None:
+    "The source checkout this melanoma package is imported from (None when it is installed from a wheel)."
+    root = Path(importlib.util.find_spec('melanoma').origin).resolve().parent.parent
+    pp = root / 'pyproject.toml'
+    return root if pp.is_file() and re.search(r'(?m)^name\s*=\s*"melanoma"', pp.read_text()) else None
+
+# %% ../nbs/00_core.ipynb #d8f4e473
+def build_wheel(dest: str | os.PathLike, # folder to write the wheel into
+                src: str | os.PathLike | None = None, # the source checkout; default: the one this package is imported from
+               ) -> Path:
+    "Build the melanoma wheel (`pip wheel --no-deps`) from a copy of the source checkout `src` into `dest`; return its path."
+    from importlib.metadata import version, PackageNotFoundError
+    src = Path(src) if src else source_root()
+    if src is None or not (src / 'pyproject.toml').is_file():
+        raise MelanomaError(f'{src or "this melanoma"} is not a source checkout (no pyproject.toml), so no wheel can be built from it: '
+                            'build it in a checkout (`pip wheel --no-deps . -w DIR`), or with `demo --export`, pass --wheel FILE or --pin')
+    try: offline = int(version('setuptools').split('.')[0]) >= 77  # the build backend pyproject.toml asks for is here
+    except (PackageNotFoundError, ValueError): offline = False
+    dest = Path(dest); dest.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix='melanoma-wheel-') as tmp:
+        tmp = Path(tmp)
+        (tmp / 'src').mkdir()
+        for f in [src / 'pyproject.toml', *src.glob('README*'), *src.glob('LICEN[CS]E*')]: shutil.copy2(f, tmp / 'src')
+        shutil.copytree(src / 'melanoma', tmp / 'src' / 'melanoma', ignore=shutil.ignore_patterns('__pycache__', '*.pyc'))
+        cmd = [sys.executable, '-m', 'pip', 'wheel', '--no-deps', '-q', *(['--no-build-isolation'] if offline else []),
+               str(tmp / 'src'), '-w', str(tmp / 'out')]
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        wheels = sorted((tmp / 'out').glob('melanoma-*.whl'))
+        if r.returncode or not wheels: raise MelanomaError(f'building the melanoma wheel from {src} failed: {(r.stderr or r.stdout)[-2000:]}')
+        out = dest / wheels[0].name
+        shutil.move(wheels[0], out)
+    return out

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 import pandas as pd
 from tqdm.auto import tqdm
-from .core import MelanomaError, atomic_write, sha256_file
+from .core import MelanomaError, atomic_write, build_wheel, sha256_file
 from .batch import MANIFEST, read_manifest, _zip_batch, _safe_rel, _disk_full
 from .model import LITE_ARCHS, create_model, save_state
 from .submission import COMPETITION, kaggle_api, kaggle_error, _redact, _kaggle_api_class, _enum_name
@@ -21,8 +21,8 @@ __all__ = ['RETRY_STATUS', 'EXPECTED_FILES', 'DOWNLOAD_STATE', 'UPLOAD_STATE', '
            'MACHINE_SHAPE', 'KAGGLE_IMAGE', 'KAGGLE_PYTHON', 'KERNEL_EXTRAS', 'KERNEL_STATE', 'FINAL', 'kaggle_failure',
            'call_kaggle', 'check_zip', 'unzip', 'download', 'slugify', 'dataset_metadata', 'upload_blob',
            'create_dataset', 'upload_dataset', 'kernel_metadata', 'write_kernel', 'dist_name', 'wheel_requires',
-           'kernel_requirements', 'download_wheels', 'build_wheel', 'needs_weights', 'backbone_weights', 'code_folder',
-           'code_digest', 'upload_code', 'KernelFailed', 'push_kernel', 'wait_kernel', 'download_output', 'pull_models',
+           'kernel_requirements', 'download_wheels', 'needs_weights', 'backbone_weights', 'code_folder', 'code_digest',
+           'upload_code', 'KernelFailed', 'push_kernel', 'wait_kernel', 'download_output', 'pull_models',
            'upload_state', 'kaggle_train', 'download_cli', 'dataset_cli', 'kaggle_train_cli']
 
 # %% ../nbs/21_kaggle.ipynb #c005
@@ -489,24 +489,6 @@ def download_wheels(reqs: Sequence[str], dest: str | os.PathLike, image: Sequenc
                          if _applies(q, (), python) and dist_name(q) not in skip | set(have)]
     return sorted(f'{n}=={v}' for n, v in have.items())
 
-# %% ../nbs/21_kaggle.ipynb #38c25e17
-def build_wheel(dest: str | os.PathLike, root: str | os.PathLike | None = None) -> Path:
-    "Build the melanoma wheel from the checkout `root` (default: the one this package was imported from) into `dest`."
-    root = Path(root) if root else Path(__file__).resolve().parents[1]
-    if not (root/'pyproject.toml').exists(): raise MelanomaError(f'{root}: not a melanoma checkout (no pyproject.toml); build the wheel there with `pip wheel --no-deps . -w DIR`')
-    dest = Path(dest).resolve(); dest.mkdir(parents=True, exist_ok=True)
-    for old in dest.glob('melanoma-*.whl'): old.unlink()
-    with tempfile.TemporaryDirectory() as tmp:  # build from a copy, so the checkout gets no build/ folder
-        for p in root.iterdir():
-            if p.name in ('pyproject.toml', 'setup.py', 'MANIFEST.in') or p.name.startswith(('README', 'LICENSE', 'LICENCE')):
-                shutil.copy2(p, tmp)
-        shutil.copytree(root/'melanoma', Path(tmp)/'melanoma', ignore=shutil.ignore_patterns('__pycache__', '*.pyc'))
-        r = subprocess.run([sys.executable, '-m', 'pip', 'wheel', '--no-deps', '--no-build-isolation', '-q', '-w', str(dest), tmp],
-                           capture_output=True, text=True)
-    wheels = sorted(dest.glob('melanoma-*.whl'))
-    if r.returncode or not wheels: raise MelanomaError(f'building the wheel in {root} failed:\n{r.stderr[-2000:]}')
-    return wheels[-1]
-
 # %% ../nbs/21_kaggle.ipynb #3e56875d
 def needs_weights(arch: str) -> bool:
     "Whether `--arch arch` downloads its ImageNet weights at training time (everything but EfficientNet-Lite0/1/2)."
@@ -523,6 +505,7 @@ def code_folder(dest: str | os.PathLike, root: str | os.PathLike | None = None, 
     """Fill `dest` with what a kernel installs offline: the melanoma wheel, the wheels of the requirements Kaggle's image
     lacks with `kernel-requirements.txt` pinning them, and the ImageNet weights of each of `weights_archs`."""
     dest = Path(dest)
+    for old in dest.glob('melanoma-*.whl'): old.unlink()  # one melanoma wheel in the code dataset
     pins = download_wheels(kernel_requirements(build_wheel(dest, root)), dest)
     with atomic_write(dest/'kernel-requirements.txt') as f: f.write(''.join(p + '\n' for p in pins))
     for a in weights_archs: backbone_weights(a, dest)

@@ -8,7 +8,7 @@ Docs: https://melanoma-dev.github.io/melanoma/space.html.md"""
 from __future__ import annotations
 import json, os, re, shutil, subprocess, sys, tempfile
 from pathlib import Path
-from .core import MelanomaError
+from .core import MelanomaError, build_wheel
 from .model import load_model
 from .segment import load_seg_model
 from .app import (DISCLAIMER, build_app, find_model, find_seg_model, launch, model_summary, seg_summary, write_examples)
@@ -16,7 +16,7 @@ from .hub import resolve_model_dir
 from .card import card_license
 
 # %% auto #0
-__all__ = ['SPACE_APP', 'build_wheel', 'export_space', 'demo_cli']
+__all__ = ['SPACE_APP', 'export_space', 'demo_cli']
 
 # %% ../nbs/23_space.ipynb #dc64edfa
 SPACE_APP = '''"""The melanoma Gradio demo as a folder app: `app/app.py` in the repository, `app.py` of a Hugging Face Space.
@@ -43,40 +43,6 @@ except MelanomaError as e: sys.exit(f'melanoma demo: {e}')
 if __name__ == '__main__':
     launch_from_env(demo)
 '''
-
-# %% ../nbs/23_space.ipynb #c025
-def _source_root() -> Path | None:
-    "The source checkout this melanoma package is imported from (None when it is installed from a wheel)."
-    root = Path(sys.modules['melanoma'].__file__).resolve().parent.parent
-    pp = root / 'pyproject.toml'
-    return root if pp.is_file() and re.search(r'(?m)^name\s*=\s*"melanoma"', pp.read_text()) else None
-
-# %% ../nbs/23_space.ipynb #04619337
-def build_wheel(dest: str | os.PathLike, # folder to write the wheel into
-                src: str | os.PathLike | None = None, # the source checkout; default: the one this package is imported from
-               ) -> Path:
-    "Build the melanoma wheel (`pip wheel --no-deps`) from a copy of the source checkout `src` into `dest`; return its path."
-    from importlib.metadata import version, PackageNotFoundError
-    src = Path(src) if src else _source_root()
-    if src is None or not (src / 'pyproject.toml').is_file():
-        raise MelanomaError(f'{src or "this melanoma"} is not a source checkout (no pyproject.toml), so no wheel can be built from it: '
-                            'pass --wheel FILE, or --pin to require the released version from PyPI')
-    try: offline = int(version('setuptools').split('.')[0]) >= 77  # the build backend pyproject.toml asks for is here
-    except (PackageNotFoundError, ValueError): offline = False
-    dest = Path(dest); dest.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix='melanoma-wheel-') as tmp:
-        tmp = Path(tmp)
-        (tmp / 'src').mkdir()
-        for f in [src / 'pyproject.toml', *src.glob('README*'), *src.glob('LICEN[CS]E*')]: shutil.copy2(f, tmp / 'src')
-        shutil.copytree(src / 'melanoma', tmp / 'src' / 'melanoma', ignore=shutil.ignore_patterns('__pycache__', '*.pyc'))
-        cmd = [sys.executable, '-m', 'pip', 'wheel', '--no-deps', '-q', *(['--no-build-isolation'] if offline else []),
-               str(tmp / 'src'), '-w', str(tmp / 'out')]
-        r = subprocess.run(cmd, capture_output=True, text=True)
-        wheels = sorted((tmp / 'out').glob('melanoma-*.whl'))
-        if r.returncode or not wheels: raise MelanomaError(f'building the melanoma wheel from {src} failed: {(r.stderr or r.stdout)[-2000:]}')
-        out = dest / wheels[0].name
-        shutil.move(wheels[0], out)
-    return out
 
 # %% ../nbs/23_space.ipynb #71f3bbc5
 def _wheel_requirements(wheel: Path, # a melanoma wheel
