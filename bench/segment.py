@@ -4,8 +4,10 @@
 
 1. the default `melanoma seg train --data isic-2017-seg-mini` (official validation split): mean Jaccard and thresholded
    Jaccard (per-image scores below 0.65 count as 0) on the 150 validation images at their own size, with bootstrap 95%
-   intervals, and the training wall time;
-2. a plain Otsu baseline on the same 150 images: Otsu threshold of the blue channel, darker side = lesion, largest
+   intervals, and the training wall time; with `--args "--hold-out 0.2"`, also on a random fifth of the training
+   images that the model does not train on (and Otsu on them);
+2. the same model with flip TTA (`seg predict --tta`, the four flips averaged) on the same images, and a plain Otsu
+   baseline on the same 150 images: Otsu threshold of the blue channel, darker side = lesion, largest
    connected component with holes filled (numpy + scipy, no training);
 3. `melanoma seg predict` on the 150 validation images: images/s as the command reports it (model loaded, decoding,
    prediction at the images' size and PNG writing) and the command's whole wall time;
@@ -186,6 +188,21 @@ def main():
         s = [jaccard(otsu_mask(np.asarray(open_image(p))), read_mask(mp)) for p, mp in zip(va.path, va.mask_path)]
         res['otsu'] = dict(**jaccard_summary(s), images_per_s=round(len(va) / (time.time() - t), 1),
                            images_per_cpu_s=round(len(va) / (time.process_time() - c), 1), load=ld.summary)
+    if 'hold_out' in m:  # the same baseline on the held-out training images
+        sc = pd.read_csv(mdir / 'valid_scores.csv')
+        ho = read_seg_dataset(data).set_index('image_id').loc[sc.image_id[sc.set == 'hold_out']]
+        res['otsu_hold_out'] = jaccard_summary([jaccard(otsu_mask(np.asarray(open_image(p))), read_mask(mp)) for p, mp in zip(ho.path, ho.mask_path)])
+
+    # 2b. the same model with flip TTA (`seg predict --tta`): the four flips averaged
+    from melanoma.segment import load_seg_model, predict_masks
+    import torch
+    if a.threads: torch.set_num_threads(a.threads)
+    model, res['tta'] = load_seg_model(mdir), {}
+    for part, d in [('valid', va)] + ([('hold_out', ho)] if 'hold_out' in m else []):
+        t = time.time()
+        pm = predict_masks(model, list(d.path), tta=True, progress=False)
+        res['tta'][part] = dict(**jaccard_summary([jaccard(p, read_mask(mp)) for p, mp in zip(pm, d.mask_path)]),
+                                images_per_s=round(len(d) / (time.time() - t), 1))
 
     # 3. seg predict speed
     out = WORK / 'seg_predict'
@@ -207,11 +224,19 @@ def main():
             ('Otsu, blue channel', o['jaccard'], o['jaccard_ci'], o['thresholded_jaccard'], o['thresholded_jaccard_ci'])]
     print(f"\nISIC 2017 official validation split, {mm['n']} images at 256x192 ({res['date']}, {res['cpus']} CPUs)")
     print(f"| method | Jaccard (95% CI) | thresholded Jaccard (95% CI) |\n| --- | --- | --- |")
+    tv = res['tta']['valid']
+    rows.insert(1, ('the same with flip TTA (`seg predict --tta`)', tv['jaccard'], tv['jaccard_ci'], tv['thresholded_jaccard'], tv['thresholded_jaccard_ci']))
     for n, j, jc, tj, tjc in rows: print(f'| {n} | {j:.3f} ({jc[0]:.3f}-{jc[1]:.3f}) | {tj:.3f} ({tjc[0]:.3f}-{tjc[1]:.3f}) |')
+    if 'hold_out' in mm:
+        print(f"\nheld-out fold of the training images ({mm['hold_out']['n']} images, `--hold-out {mm['hold_out']['fraction']}`)")
+        print(f"| method | Jaccard (95% CI) | thresholded Jaccard (95% CI) |\n| --- | --- | --- |")
+        for n, h in [('U-Net', mm['hold_out']), ('the same with flip TTA', res['tta']['hold_out']), ('Otsu, blue channel', res['otsu_hold_out'])]:
+            print(f"| {n} | {h['jaccard']:.3f} ({h['jaccard_ci'][0]:.3f}-{h['jaccard_ci'][1]:.3f}) | {h['thresholded_jaccard']:.3f} "
+                  f"({h['thresholded_jaccard_ci'][0]:.3f}-{h['thresholded_jaccard_ci'][1]:.3f}) |")
     if 'train_wall_min' in res: print(f"train: {mm['train_minutes']} min in the command ({res['train_wall_min']} min wall, {res['train_cpu_min']} CPU min), load average {res['train_load']}")
     p = res['predict']
     print(f"seg predict: {p['images_per_s']} images/s ({p['images']} images, {p['command_wall_s']} s wall / {p['command_cpu_s']} s CPU for the whole command), load average {p['load']}")
-    print(f"Otsu: {o['images_per_s']} images/s ({o['images_per_cpu_s']} per CPU second)")
+    print(f"Otsu: {o['images_per_s']} images/s ({o['images_per_cpu_s']} per CPU second); flip TTA in this process: {tv['images_per_s']} images/s")
     WORK.mkdir(parents=True, exist_ok=True)
     (WORK / 'segment.json').write_text(json.dumps(res, indent=2, default=str))
 

@@ -21,8 +21,8 @@ from .dicom import read_dicom
 
 # %% auto #0
 __all__ = ['BACKGROUND', 'FOLDER_EXTS', 'RESIZE', 'is_dicom', 'to_rgb', 'open_image', 'resize_image', 'image_paths',
-           'data_config', 'load_image', 'load_resized', 'normalize', 'ImageTransform', 'transform', 'dihedral',
-           'ImageItems', 'Pixels']
+           'data_config', 'load_image', 'load_resized', 'shades_of_gray', 'normalize', 'ImageTransform', 'transform',
+           'dihedral', 'ImageItems', 'Pixels']
 
 # %% ../nbs/04_images.ipynb #ca58c68a
 BACKGROUND = (0, 0, 0)  # what transparent pixels are composited over
@@ -136,7 +136,8 @@ RESIZE = 'squish'  # how images are resized to the square input; recorded in con
 def data_config(source, # a `MelanomaModel`, a model folder, its `config.json` dict, or a network from `create_model`
                 **overrides # values that win over `source`'s, e.g. training's `size=128`
                ) -> dict:
-    "What a network's input must be: `size`, normalisation `mean` and `std`, and `resize` (fastai `Resize` method)."
+    """What a network's input must be: `size`, normalisation `mean` and `std`, `resize` (fastai `Resize` method) and
+    `colour_constancy` (the Shades of Gray power; absent when off)."""
     if isinstance(source, (str, os.PathLike)):
         f = Path(source) / 'config.json'
         if not f.is_file(): raise MelanomaError(f'{source}: not a model folder (no config.json)')
@@ -146,8 +147,11 @@ def data_config(source, # a `MelanomaModel`, a model folder, its `config.json` d
     cfg = {**cfg, **overrides}
     missing = [k for k in ('size', 'mean', 'std') if k not in cfg]
     if missing: raise MelanomaError(f'data config: missing field(s) {", ".join(missing)}')
-    resize = cfg.get('resize') or (cfg.get('preprocessing') or {}).get('resize', RESIZE)
-    return dict(size=int(cfg['size']), mean=[float(v) for v in cfg['mean']], std=[float(v) for v in cfg['std']], resize=resize)
+    pre = cfg.get('preprocessing') or {}
+    resize = cfg.get('resize') or pre.get('resize', RESIZE)
+    cc = cfg.get('colour_constancy', pre.get('colour_constancy'))
+    return dict(size=int(cfg['size']), mean=[float(v) for v in cfg['mean']], std=[float(v) for v in cfg['std']], resize=resize,
+                **({'colour_constancy': float(cc)} if cc else {}))
 
 # %% ../nbs/04_images.ipynb #b7ae204b
 def load_image(item: Image.Image | str | os.PathLike | np.ndarray, # an image file (JPEG, PNG, DICOM), a PIL image, or pixels already loaded
@@ -176,10 +180,24 @@ def load_resized(path: str | os.PathLike, size: int) -> np.ndarray:
     return load_image(path, size, RESIZE)
 
 # %% ../nbs/04_images.ipynb #d715ea94
+def shades_of_gray(x: torch.Tensor, # images (..., 3, H, W): uint8 (0-255) or float (0-1)
+                   power: float = 6., # Minkowski norm p of the light estimate
+                  ) -> torch.Tensor:
+    "Images white-balanced by Shades of Gray: each channel scaled so the p-norm estimate of the light is grey; same dtype and range."
+    top = 255. if x.dtype == torch.uint8 else 1.
+    f = x.float()
+    light = f.div(top).pow(power).mean((-2, -1), keepdim=True).pow(1 / power)  # (..., 3, 1, 1)
+    gain = light.norm(dim=-3, keepdim=True) / (light * 3 ** 0.5).clamp(min=1e-6)
+    out = (f * gain).clamp_(0, top)
+    return out.round_().to(torch.uint8) if x.dtype == torch.uint8 else out.to(x.dtype)
+
+# %% ../nbs/04_images.ipynb #4f3a7de3
 def normalize(x: torch.Tensor, # uint8 images (..., 3, H, W), on any device
-              cfg: dict, # a `data_config` (its `mean` and `std`)
+              cfg: dict, # a `data_config` (its `mean`, `std` and `colour_constancy`)
              ) -> torch.Tensor:
-    "Float images scaled to [0, 1] and normalised, on `x`'s device: fastai's `IntToFloatTensor` then `Normalize`."
+    """Float images scaled to [0, 1] and normalised, on `x`'s device: fastai's `IntToFloatTensor` then `Normalize`,
+    after Shades of Gray when `cfg['colour_constancy']` is a power."""
+    if cfg.get('colour_constancy'): x = shades_of_gray(x, cfg['colour_constancy'])
     mean = torch.tensor(cfg['mean'], dtype=torch.float32, device=x.device)[:, None, None]
     std = torch.tensor(cfg['std'], dtype=torch.float32, device=x.device)[:, None, None]
     return (x.float().div_(255) - mean) / std

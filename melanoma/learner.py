@@ -20,20 +20,21 @@ from fastai.callback.training import GradientAccumulation
 from fastai.optimizer import OptimWrapper
 from fastai.vision.augment import (aug_transforms, AffineCoordTfm, Hue, Saturation, affine_mat, _draw_mask, Resize)
 from fastai.torch_core import TensorImage, TensorCategory
+from fastai.data.transforms import Transform, retain_type
 from fastcore.basics import patch, store_attr
 from tqdm.auto import tqdm
 from .core import MelanomaError, atomic_path, atomic_write, default_device, jsonable, safe_auc
 from .data import DIAGNOSES
-from .images import Pixels, dihedral
+from .images import Pixels, dihedral, shades_of_gray
 from .model import (MelanomaModel, _meta_groups, default_meta_vocab, meta_frame_to_tensor, model_config, save_state, splitter)
 from .store import CachedItems
 
 # %% auto #0
-__all__ = ['AUG_LEVELS', 'MEL', 'STOPPED', 'CacheDL', 'Shear', 'batch_tfms', 'BinaryFocalLoss', 'make_loss', 'melanoma_prob',
-           'AUC', 'CPUMixedPrecision', 'PlainInput', 'ChannelsLastInput', 'cpu_bf16_ok', 'cuda_bf16_native',
-           'precision_cbs', 'labels', 'adamw', 'Throughput', 'fold_learner', 'MetaDropout', 'ExtraEpochs',
-           'predict_rows', 'Checkpoint', 'EpochCheckpoint', 'EpochLog', 'TimeLimitReached', 'time_limit', 'TimeLimit',
-           'run_callbacks', 'EpochRows', 'fit_stage', 'fitting_bs']
+__all__ = ['AUG_LEVELS', 'MEL', 'STOPPED', 'CacheDL', 'Shear', 'ColourConstancy', 'batch_tfms', 'BinaryFocalLoss', 'make_loss',
+           'melanoma_prob', 'AUC', 'CPUMixedPrecision', 'PlainInput', 'ChannelsLastInput', 'cpu_bf16_ok',
+           'cuda_bf16_native', 'precision_cbs', 'labels', 'adamw', 'Throughput', 'fold_learner', 'MetaDropout',
+           'ExtraEpochs', 'predict_rows', 'Checkpoint', 'EpochCheckpoint', 'EpochLog', 'TimeLimitReached', 'time_limit',
+           'TimeLimit', 'run_callbacks', 'EpochRows', 'fit_stage', 'fitting_bs']
 
 # %% ../nbs/12_learner.ipynb #0e58148e
 class CacheDL(TfmdDL):
@@ -81,20 +82,29 @@ def Shear(max_shear: float = 0.1, p: float = 0.5, batch: bool = False, **kwargs)
     return AffineCoordTfm(aff_fs=partial(_shear_mat, max_shear=max_shear, p=p, batch=batch), **kwargs)
 
 # %% ../nbs/12_learner.ipynb #6c13071c
+class ColourConstancy(Transform):
+    "Shades of Gray (`images.shades_of_gray`) on a batch of 0-1 float images, in training and validation alike, before augmentation."
+    order = 15  # after `IntToFloatTensor` (10), before the affine (30) and lighting (40) transforms
+    def __init__(self, power: float = 6.): super().__init__(); self.power = power
+    def encodes(self, x: TensorImage): return retain_type(shades_of_gray(x, self.power), x)
+
+# %% ../nbs/12_learner.ipynb #ba2e2858
 AUG_LEVELS = {'none': 0., 'light': 0.5, 'default': 1., 'strong': 1.5}
 
 def batch_tfms(aug: str | float = 'default', # `none`, `light`, `default`, `strong`, or a strength multiplier
                mean: Sequence[float] = (0.5, 0.5, 0.5), std: Sequence[float] = (0.5, 0.5, 0.5), # normalisation
+               colour_constancy: float | None = None, # Shades of Gray power applied first (None or 0: off)
               ) -> list:
-    "fastai batch transforms for training: dihedral flips, rotation, zoom, shear, warp, lighting, hue/saturation, normalisation."
+    "fastai batch transforms for training: colour constancy, dihedral flips, rotation, zoom, shear, warp, lighting, hue/saturation, normalisation."
     try: m = float(AUG_LEVELS.get(aug, aug) if isinstance(aug, str) else aug)
     except ValueError: raise MelanomaError(f"aug must be one of {', '.join(AUG_LEVELS)} or a number, not {aug!r}") from None
+    first = [ColourConstancy(colour_constancy)] if colour_constancy else []
     norm = Normalize.from_stats(torch.tensor(mean), torch.tensor(std))
-    if m <= 0: return [norm]
+    if m <= 0: return [*first, norm]
     tfms = aug_transforms(mult=m, flip_vert=True, max_rotate=30., min_zoom=1., max_zoom=1.2, max_lighting=0.2, max_warp=0.1,
                           p_affine=0.75, p_lighting=0.75, pad_mode='reflection',
                           xtra_tfms=[Shear(0.15 * m, p=0.5), Hue(max_hue=0.05 * m, p=0.5), Saturation(max_lighting=0.2 * m, p=0.5)])
-    return [*tfms, norm]
+    return [*first, *tfms, norm]
 
 # %% ../nbs/12_learner.ipynb #c015
 MEL = DIAGNOSES.index('MEL')
@@ -232,13 +242,14 @@ def fold_learner(x: torch.Tensor, # cached uint8 images of `df`
                  accum: int = 1, wd: float = 1e-2, device: torch.device | None = None,
                  meta_dropout: float = 0., # with `meta`: chance that a training image's age, sex or site is hidden (each on its own)
                  num_workers: int = 0, # DataLoader worker processes assembling batches (streamed images: they decode the files)
+                 colour_constancy: float | None = None, # Shades of Gray power (None: off); the run's config.json must say the same
                 ) -> Learner:
     "A fastai `Learner` training `net` on rows `train_idx` of the cache (or a `JPEGStore`) and validating on `valid_idx`."
     device = device or default_device()
     y, tgt = labels(df, head), df.target.to_numpy()
     m = meta_frame_to_tensor(df, default_meta_vocab()) if meta else None
     cfg = getattr(net, 'arch_config', {})
-    tfms = batch_tfms(aug, cfg.get('mean', (0.5,) * 3), cfg.get('std', (0.5,) * 3))
+    tfms = batch_tfms(aug, cfg.get('mean', (0.5,) * 3), cfg.get('std', (0.5,) * 3), colour_constancy)
     from fastai.vision.augment import IntToFloatTensor
     tdl = CacheDL(CachedItems(x, y, tgt, train_idx, m, 0), neg_ratio=neg_ratio, bs=bs,
                   extra=df.fold.to_numpy()[train_idx] < 0 if 'fold' in df else None, extra_ratio=extra_ratio, shuffle=True, drop_last=len(train_idx) > bs,

@@ -19,11 +19,11 @@ from .images import FOLDER_EXTS, open_image
 from .model import _versions, create_model, save_state
 
 # %% auto #0
-__all__ = ['SEG_COLUMNS', 'SEG_MEMBERS', 'ABCD_COLOURS', 'MEASURE_COLUMNS', 'make_seg_sample', 'read_mask', 'read_seg_dataset',
-           'LiteUnet', 'create_seg_model', 'DiceBCELoss', 'jaccard', 'jaccard_summary', 'clean_mask', 'save_seg_model',
-           'SegModel', 'load_seg_model', 'predict_masks', 'train_seg', 'lesion_measurements', 'lesion_box',
-           'crop_to_lesion', 'mask_index', 'seg_train_cli', 'measure_masks', 'seg_predict', 'seg_predict_cli',
-           'seg_measure_cli']
+__all__ = ['SEG_COLUMNS', 'SEG_LOSSES', 'SEG_LOSS', 'SEG_MEMBERS', 'ABCD_COLOURS', 'MEASURE_COLUMNS', 'make_seg_sample',
+           'read_mask', 'read_seg_dataset', 'LiteUnet', 'create_seg_model', 'DiceBCELoss', 'lovasz_hinge',
+           'LovaszBCELoss', 'jaccard', 'jaccard_summary', 'clean_mask', 'save_seg_model', 'SegModel', 'load_seg_model',
+           'predict_masks', 'train_seg', 'lesion_measurements', 'lesion_box', 'crop_to_lesion', 'mask_index',
+           'seg_train_cli', 'measure_masks', 'seg_predict', 'seg_predict_cli', 'seg_measure_cli']
 
 # %% ../nbs/14_segment.ipynb #c005
 SEG_COLUMNS = ['image_id', 'path', 'mask_path', 'split', 'source']
@@ -230,6 +230,31 @@ class DiceBCELoss(nn.Module):
     def activation(self, x): return torch.sigmoid(x)
     def decodes(self, x): return (x > 0).long()[:, 0] if x.ndim == 4 else (x > 0).long()
 
+# %% ../nbs/14_segment.ipynb #a50ba094
+def lovasz_hinge(logits: torch.Tensor, # B x ... logits (flattened per image)
+                 target: torch.Tensor, # 0/1 masks of the same number of pixels per image
+                ) -> torch.Tensor:
+    "Mean over images of the Lovász hinge: a convex surrogate of each image's 1 - Jaccard (Berman et al. 2018)."
+    logits = logits.float().reshape(len(logits), -1)
+    t = torch.as_tensor(target).float().reshape(len(logits), -1)
+    errors = 1 - logits * (2 * t - 1)
+    errors_sorted, perm = errors.sort(1, descending=True)
+    gt = t.gather(1, perm)
+    gts = gt.sum(1, keepdim=True)
+    jac = 1 - (gts - gt.cumsum(1)) / (gts + (1 - gt).cumsum(1))  # 1 - Jaccard after each pixel is added, in error order
+    grad = torch.cat([jac[:, :1], jac[:, 1:] - jac[:, :-1]], 1)
+    return (F.relu(errors_sorted) * grad).sum(1).mean()
+
+class LovaszBCELoss(DiceBCELoss):
+    "BCE with logits + the Lovász hinge per image (`lovasz_hinge`), on logits (B x 1 x H x W) and a 0/1 mask."
+    def __init__(self, lovasz_weight: float = 1.0): nn.Module.__init__(self); self.lovasz_weight = lovasz_weight
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        logits = logits.float().view(len(logits), -1)
+        t = torch.as_tensor(target).float().view(len(logits), -1)
+        return F.binary_cross_entropy_with_logits(logits, t) + self.lovasz_weight * lovasz_hinge(logits, t)
+
+SEG_LOSSES = {'dice': DiceBCELoss, 'lovasz': LovaszBCELoss}  # `seg train --loss`
+
 # %% ../nbs/14_segment.ipynb #84ddff94
 def jaccard(pred: np.ndarray, target: np.ndarray) -> float:
     "Intersection over union of two boolean masks (1.0 when both are empty)."
@@ -418,13 +443,23 @@ def _pick_split(df: pd.DataFrame, valid_frac: float, seed: int) -> tuple[np.ndar
     k = max(1, int(round(len(idx) * valid_frac)))
     return np.sort(idx[k:]), np.sort(idx[:k]), f'random {valid_frac:.0%} split (seed {seed})'
 
+# %% ../nbs/14_segment.ipynb #59ae5c7f
+def _hold_out(tr: np.ndarray, frac: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    "Training rows `tr` split into (kept for training, held out): a seeded random `frac` of them held out."
+    if not frac: return tr, tr[:0]
+    idx = tr.copy(); np.random.default_rng(seed + 1000).shuffle(idx)
+    k = int(round(len(idx) * frac))
+    if k < 1 or k >= len(idx) - 1: raise MelanomaError(f'hold_out {frac}: {k} of {len(idx)} training images; choose a fraction that leaves some on both sides')
+    return np.sort(idx[k:]), np.sort(idx[:k])
+
 # %% ../nbs/14_segment.ipynb #6c414a8f
+SEG_LOSS = 'dice'  # the default `seg train --loss` (bench/README.md: segmentation)
 SEG_MEMBERS = 3  # the default ensemble: three seeds of the recipe, probabilities averaged (bench/README.md: segmentation)
 
 # %% ../nbs/14_segment.ipynb #f686a816
 def _fit_member(X: torch.Tensor, Y: torch.Tensor, # every image and mask, the training ones first (`_seg_arrays`)
                 n_train: int, # how many of them are for training; the rest validate
-                hw: tuple[int, int], arch: str, decoder: str, epochs: int, bs: int, lr: float,
+                hw: tuple[int, int], arch: str, decoder: str, epochs: int, bs: int, lr: float, loss: str,
                 seed: int, # this member's seed
                 intro: str | None, # the line printed before training (None: print nothing), followed by the seconds since `t0`
                 t0: float,
@@ -440,7 +475,7 @@ def _fit_member(X: torch.Tensor, Y: torch.Tensor, # every image and mask, the tr
     if intro is not None: print(f'{intro}, {time.time() - t0:.0f} s so far', flush=True)
     enc = list(net.encoder.parameters()); ids = {id(p) for p in enc}
     split = lambda m, enc=enc, ids=ids: [enc, [p for p in m.parameters() if id(p) not in ids]]
-    learn = Learner(dls, net, loss_func=DiceBCELoss(), metrics=[_jaccard_metric()], splitter=split,
+    learn = Learner(dls, net, loss_func=SEG_LOSSES[loss](), metrics=[_jaccard_metric()], splitter=split,
                     cbs=[_epoch_cb()] if intro is not None else [])
     with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(epochs, slice(lr / 5, lr))
     curve = [dict(zip(['epoch'] + learn.recorder.metric_names[1:-1], [e + 1] + [float(x) for x in v]))
@@ -465,9 +500,12 @@ def _held_out_scores(model: SegModel, vdf: pd.DataFrame) -> tuple[list[float], f
 def _seg_report(res: dict, out: Path, n: int, train_min: float) -> str:
     "The line `train_seg` prints at the end: held-out Jaccard with its CI, thresholded Jaccard, each member alone, minutes."
     alone = f"; members alone {', '.join(f'{j:.4f}' for j in res['member_jaccard'])}" if res['members'] > 1 else ''
+    h = res.get('hold_out')
+    held = (f"; held-out training images ({h['n']}): Jaccard {h['jaccard']:.4f} ({h['jaccard_ci'][0]:.4f}-{h['jaccard_ci'][1]:.4f}), "
+            f"thresholded {h['thresholded_jaccard']:.4f}") if h else ''
     return (f"seg train -> {out}: held-out Jaccard {res['jaccard']:.4f} (95% CI {res['jaccard_ci'][0]:.4f}-{res['jaccard_ci'][1]:.4f}), "
             f"thresholded {res['thresholded_jaccard']:.4f} ({res['thresholded_jaccard_ci'][0]:.4f}-{res['thresholded_jaccard_ci'][1]:.4f}), "
-            f"{n} images at their own size{alone}; {train_min:.1f} min")
+            f"{n} images at their own size{alone}{held}; {train_min:.1f} min")
 
 # %% ../nbs/14_segment.ipynb #a0b836d2
 def train_seg(data: str | os.PathLike, # a segmentation data folder (ISIC 2017 Part 1, ISIC 2018 Task 1 or PH2 layout)
@@ -479,10 +517,12 @@ def train_seg(data: str | os.PathLike, # a segmentation data folder (ISIC 2017 P
               size: tuple[int, int] = (96, 128), # (height, width) for training
               arch: str = 'tf_efficientnet_lite0',
               decoder: str = 'lite', # `lite` or `fastai` (DynamicUnet)
+              loss: str = SEG_LOSS, # `dice` (BCE + soft Dice) or `lovasz` (BCE + Lovász hinge): `SEG_LOSSES`
               valid_frac: float = 0.15, # held-out fraction when the layout has no validation split
               seed: int = 42, # member i is trained with seed `seed + i`
               members: int = SEG_MEMBERS, # networks trained with different seeds; their probabilities are averaged
               limit: int = 0, # use only the first `limit` training images (0: all); for quick checks
+              hold_out: float = 0., # also keep this random fraction of the training images out of training and score them at the end
               threads: int = 0, # torch CPU threads (0: torch's default); 1 is much faster on a CPU another job is using
               progress: bool = True, # print one line per epoch and the final scores
              ) -> dict:
@@ -490,8 +530,11 @@ def train_seg(data: str | os.PathLike, # a segmentation data folder (ISIC 2017 P
     t0 = time.time()
     if threads: torch.set_num_threads(threads)
     if members < 1: raise MelanomaError(f'members must be at least 1, not {members}')
+    if loss not in SEG_LOSSES: raise MelanomaError(f"loss must be one of {', '.join(map(repr, SEG_LOSSES))}, not {loss!r}")
+    if not 0 <= hold_out < 1: raise MelanomaError(f'hold_out must be a fraction in [0, 1), not {hold_out}')
     df = read_seg_dataset(data)
     tr, va, how = _pick_split(df, valid_frac, seed)
+    tr, ho = _hold_out(tr, hold_out, seed)
     if limit: tr = tr[:limit]
     if len(tr) < 2: raise MelanomaError(f'{data}: {len(tr)} training image(s) with masks; need at least 2')
     hw = tuple(int(s) for s in size)
@@ -499,21 +542,29 @@ def train_seg(data: str | os.PathLike, # a segmentation data folder (ISIC 2017 P
     nets, curves = [], []
     for i in range(members):
         intro = (f'seg train{f" member {i + 1}/{members}" if members > 1 else ""}: {len(tr)} training and {len(va)} validation '
-                 f'images ({how}), {hw[1]}x{hw[0]} px, {epochs} epochs')
-        net, curve = _fit_member(X, Y, len(tr), hw, arch, decoder, epochs, bs, lr, seed + i, intro if progress else None, t0)
+                 f'images ({how}), {hw[1]}x{hw[0]} px, {epochs} epochs, {loss} loss')
+        net, curve = _fit_member(X, Y, len(tr), hw, arch, decoder, epochs, bs, lr, loss, seed + i, intro if progress else None, t0)
         nets.append(net); curves.append(curve)
     train_min = (time.time() - t0) / 60
     out = Path(models_dir) / name
     cfg = nets[-1].seg_config
-    cfg.update(train_args=dict(data=str(data), epochs=epochs, bs=bs, lr=lr, size=list(hw), seed=seed, members=members, limit=limit,
-                               threads=torch.get_num_threads(), valid=how, n_train=len(tr), n_valid=len(va)))
+    cfg.update(train_args=dict(data=str(data), epochs=epochs, bs=bs, lr=lr, loss=loss, size=list(hw), seed=seed, members=members, limit=limit,
+                               threads=torch.get_num_threads(), valid=how, n_train=len(tr), n_valid=len(va), hold_out=hold_out,
+                               n_hold_out=len(ho)))
     save_seg_model(nets, out, cfg)
-    vdf = df.iloc[va]
-    scores, pred_s, alone = _held_out_scores(load_seg_model(out), vdf)
+    model, vdf = load_seg_model(out), df.iloc[va]
+    scores, pred_s, alone = _held_out_scores(model, vdf)
     res = dict(**jaccard_summary(scores), split=how, members=members, train_minutes=round(train_min, 1),
                predict_images_per_s=round(len(vdf) / pred_s, 1), epochs=curves[0])
     if members > 1: res['member_jaccard'], res['member_epochs'] = alone, curves  # each member alone: what averaging adds
-    write_csv(pd.DataFrame(dict(image_id=vdf.image_id, jaccard=np.round(scores, 4))), out / 'valid_scores.csv')
+    ids, js = list(vdf.image_id), list(scores)
+    if len(ho):
+        hdf = df.iloc[ho]
+        hs, _, halone = _held_out_scores(model, hdf)
+        res['hold_out'] = dict(**jaccard_summary(hs), fraction=hold_out, **({'member_jaccard': halone} if halone else {}))
+        ids, js = ids + list(hdf.image_id), js + list(hs)
+    write_csv(pd.DataFrame(dict(image_id=ids, set=['valid'] * len(vdf) + ['hold_out'] * len(ho), jaccard=np.round(js, 4))),
+              out / 'valid_scores.csv')
     with atomic_write(out / 'metrics.json') as f: json.dump(res, f, indent=2)
     if progress: print(_seg_report(res, out, len(vdf), train_min), flush=True)
     return res
@@ -645,15 +696,17 @@ def seg_train_cli(data: str = None, # a segmentation data folder: ISIC 2017 Part
                   width: int = 128, # training width in pixels
                   arch: str = 'tf_efficientnet_lite0', # encoder (EfficientNet-Lite0/1/2 have offline weights)
                   decoder: str = 'lite', # `lite` (narrow U-Net decoder) or `fastai` (DynamicUnet)
+                  loss: str = SEG_LOSS, # `dice` (BCE + soft Dice) or `lovasz` (BCE + Lovász hinge)
                   seed: int = 42, # random seed (member i uses seed + i)
                   members: int = SEG_MEMBERS, # networks trained with seeds seed, seed+1, ...; their probabilities are averaged
                   limit: int = 0, # use only the first LIMIT training images (0: all)
+                  hold_out: float = 0., # also hold out this random fraction of the training images and score them at the end
                   threads: int = None, # torch CPU threads (default: torch's choice); 1 is much faster while another job uses a core
                  ) -> int:
     "Train a lesion-segmentation U-Net (fastai) and report held-out Jaccard with a bootstrap CI; saves safetensors + JSON."
     _need(data=data)
     train_seg(data, name=name, models_dir=models_dir, epochs=epochs, bs=bs, lr=lr, size=(height, width), arch=arch,
-              decoder=decoder, seed=seed, members=members, limit=limit, threads=threads)
+              decoder=decoder, loss=loss, seed=seed, members=members, limit=limit, hold_out=hold_out, threads=threads)
     return 0
 
 # %% ../nbs/14_segment.ipynb #920d1b2e

@@ -386,6 +386,7 @@ class TrainConfig:
     meta: bool = True # fuse age, sex and site with the image features (--no-meta: image only)
     meta_dropout: float = 0. # with --meta: chance that a training image's age, sex or site is hidden, so photos without them predict well
     aug: str | float = 'light' # augmentation: none, light, default, strong, or a multiplier such as 1.3
+    colour_constancy: float = 0. # Shades of Gray power: every image white-balanced before augmentation, in training and prediction (0: off; 6 is usual)
     precision: str = 'auto' # auto, fp32, fp16 (GPU) or bf16
     accum: int = 1 # gradient accumulation steps
     seed: int = 42 # random seed (weights, batches, augmentation; the folds stay as they are)
@@ -429,6 +430,7 @@ def checked(self: TrainConfig) -> TrainConfig:
     if not 1 <= c.tta <= 8: raise MelanomaError(f'tta must be between 1 and 8, not {c.tta}')
     if c.time_limit is not None and not c.time_limit > 0: raise MelanomaError(f'--time-limit must be a positive number of hours, not {c.time_limit}')
     if c.replay < 0: raise MelanomaError(f'replay must be 0 or more extra images per main image, not {c.replay}')
+    if c.colour_constancy < 0: raise MelanomaError(f'--colour-constancy must be a Minkowski power (6 is usual) or 0 for off, not {c.colour_constancy}')
     for h in (c.head, c.pretrain_head):
         if h not in ('binary', 'multiclass'): raise MelanomaError(f"head must be 'binary' or 'multiclass', not {h!r}")
     make_loss(c.loss, c.head); batch_tfms(c.aug)
@@ -453,7 +455,8 @@ def stage1(self: TrainConfig) -> dict:
     a = self.train_args()
     s = {k: a[k] for k in ('arch', 'weights', 'size', 'bs')}
     s.update(epochs=self.pretrain_epochs, **{k: a[k] for k in ('lr', 'extra', 'loss', 'aug', 'seed', 'score_extra')})
-    return {**s, **({'head': self.pretrain_head} if self.pretrain_head != 'binary' else {})}
+    return {**s, **({'head': self.pretrain_head} if self.pretrain_head != 'binary' else {}),
+            **({'colour_constancy': self.colour_constancy} if self.colour_constancy else {})}
 
 # %% ../nbs/13_train.ipynb #5787613c
 def _cli_type(f, hints: dict):
@@ -577,7 +580,8 @@ def run_config(data: RunData, k: int) -> dict:
     `k`'s epochs train on (`train_prevalence`), and with `meta` the vocabulary and the main data's combinations."""
     c, df = data.cfg, data.df
     tr = run_split(data, k)[0]
-    cfg = dict(size=c.size, preprocessing={'resize': RESIZE}, name=c.name, train_args=c.train_args(),
+    pre = {'resize': RESIZE, **({'colour_constancy': c.colour_constancy} if c.colour_constancy else {})}
+    cfg = dict(size=c.size, preprocessing=pre, name=c.name, train_args=c.train_args(),
                train_prevalence=train_prevalence(df.target.to_numpy()[tr], df.fold.to_numpy()[tr] < 0, data.ratio, c.neg_ratio))
     if c.meta: cfg.update(meta_vocab=default_meta_vocab(), meta_prior=meta_prior(df[df.fold >= 0]))  # prior: the main data's combinations
     return cfg
@@ -612,7 +616,7 @@ def _learn_kw(data: RunData) -> dict:
     "`fold_learner` arguments shared by stage 1 and the folds."
     c = data.cfg
     return dict(bs=c.bs, aug=c.aug, loss=c.loss, head=c.head, pos_weight=c.pos_weight, meta=c.meta, meta_dropout=c.meta_dropout,
-                precision=c.precision, accum=c.accum, wd=c.wd, device=default_device(),
+                precision=c.precision, accum=c.accum, wd=c.wd, device=default_device(), colour_constancy=c.colour_constancy or None,
                 num_workers=c.loader_workers if c.loader_workers is not None else min(4, os.cpu_count() or 1) if data.stream else 0)
 
 # %% ../nbs/13_train.ipynb #dbc06983

@@ -6,7 +6,7 @@ from PIL import Image
 from melanoma.core import MelanomaError
 from melanoma.segment import (read_seg_dataset, make_seg_sample, read_mask, jaccard, jaccard_summary, lesion_measurements,
                               lesion_box, crop_to_lesion, clean_mask, train_seg, load_seg_model, predict_masks, mask_index,
-                              create_seg_model, save_seg_model, DiceBCELoss, MEASURE_COLUMNS)
+                              create_seg_model, save_seg_model, DiceBCELoss, LovaszBCELoss, lovasz_hinge, MEASURE_COLUMNS)
 from melanoma.cli import main
 from conftest import shared_path
 
@@ -117,6 +117,24 @@ def test_ensemble_members(tiny_model, tmp_path):
     cfg = json.loads((one / 'config.json').read_text()); cfg['members'] = 3; (one / 'config.json').write_text(json.dumps(cfg))
     with pytest.raises(MelanomaError, match='seg.safetensors: does not match'): load_seg_model(one)
     with pytest.raises(MelanomaError, match='members must be at least 1'): train_seg(d, members=0)
+
+
+def test_lovasz_loss_and_hold_out_from_the_command(tmp_path, capsys):
+    "`seg train --loss lovasz --hold-out F`: the loss is recorded, the held-out training images are scored apart from validation."
+    x = torch.randn(3, 1, 8, 8, requires_grad=True); t = (torch.rand(3, 8, 8) > 0.5).long()
+    LovaszBCELoss()(x, t).backward()
+    assert x.grad.abs().sum() > 0 and float(lovasz_hinge(20 * (2 * t[:, None].float() - 1), t)) == 0
+    d = make_seg_sample(tmp_path / 'data', 'isic2017', n_train=12, n_valid=3)
+    assert main(['seg', 'train', str(d), '--name', 'lv', '--models-dir', str(tmp_path / 'models'), '--epochs', '1', '--bs', '4',
+                 '--height', '32', '--width', '48', '--members', '1', '--loss', 'lovasz', '--hold-out', '0.25']) == 0
+    assert 'held-out training images (3)' in capsys.readouterr().out
+    mdir = tmp_path / 'models' / 'lv'
+    cfg, met = json.loads((mdir / 'config.json').read_text()), json.loads((mdir / 'metrics.json').read_text())
+    assert cfg['train_args']['loss'] == 'lovasz' and cfg['train_args']['n_train'] == 9 and met['hold_out']['n'] == 3
+    sc = pd.read_csv(mdir / 'valid_scores.csv')
+    assert sc.set.value_counts().to_dict() == {'valid': 3, 'hold_out': 3} and not set(sc.image_id[sc.set == 'valid']) & set(sc.image_id[sc.set == 'hold_out'])
+    with pytest.raises(SystemExit, match="loss must be one of 'dice', 'lovasz'"): main(['seg', 'train', str(d), '--loss', 'focal'])
+    with pytest.raises(SystemExit, match='hold_out must be a fraction'): main(['seg', 'train', str(d), '--hold-out', '1.5'])
 
 
 def test_seg_commands(tiny_model, tmp_path, capsys):

@@ -338,3 +338,31 @@ def test_unusable_models_dir_refused_before_training(data, tmp_path, monkeypatch
     with pytest.raises(MelanomaError, match=f"--models-dir: {tmp_path / 'm' / 'r'} exists and is not a folder"):
         train(data, debug=True, models_dir=tmp_path / 'm', name='r', progress=False)
     assert f.read_text() == 'x' and not (data / '.cache').exists()
+
+
+def test_colour_constancy_trained_and_predicted_alike(data, tmp_path):
+    "Shades of Gray in training (`--colour-constancy`) is recorded in config.json and applied again by `load_model(...).predict`."
+    df = train_table(data, n_folds=2)
+    x, _ = image_cache(df, 64)
+    tr, va, _ = fold_split(df, 0)
+    torch.manual_seed(0)
+    net = create_model('resnet18', n_out=1, pretrained=False)
+    learn = fold_learner(x, df, tr, va, net, bs=16, meta=False, precision='fp32', colour_constancy=6.)
+    with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(1, 1e-3)
+    cfg = {'size': 64, 'preprocessing': {'resize': 'squish', 'colour_constancy': 6.}}
+    p = predict_rows(learn, x, df, va, meta=False, config=cfg)  # the out-of-fold path of `train`
+    xb, _ = learn.dls.valid.one_batch()  # what validation saw: Shades of Gray on float pixels, inside fastai's pipeline
+    with torch.no_grad(): seen = melanoma_prob(learn.model.eval()(xb)).numpy()
+    np.testing.assert_allclose(p[:len(seen)], seen, atol=2e-3)  # prediction rounds the balanced pixels to uint8
+    learn.model.to(memory_format=torch.contiguous_format)
+    save_model(learn.model, tmp_path / 'cc', cfg, fold=0)
+    m = load_model(tmp_path / 'cc', device='cpu')
+    np.testing.assert_allclose(m.predict(df.path.iloc[va].tolist(), progress=False), p, atol=1e-5)
+    save_model(learn.model, tmp_path / 'plain', {'size': 64}, fold=0)  # the same network without it predicts otherwise
+    assert np.abs(load_model(tmp_path / 'plain', device='cpu').predict(df.path.iloc[va].tolist(), progress=False) - p).max() > 1e-4
+    # the command records it, and refuses a negative power
+    assert main(['train', '--data', str(data), '--name', 'cc', '--debug', '--colour-constancy', '6', '--models-dir', str(tmp_path / 'models')]) == 0
+    cfg = json.loads((tmp_path / 'models' / 'cc' / 'config.json').read_text())
+    assert cfg['preprocessing'] == {'resize': 'squish', 'colour_constancy': 6.0} and cfg['train_args']['colour_constancy'] == 6.0
+    with pytest.raises(SystemExit, match='colour-constancy must be'):
+        main(['train', '--data', str(data), '--name', 'cc2', '--debug', '--colour-constancy', '-1', '--models-dir', str(tmp_path / 'models')])
