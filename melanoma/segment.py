@@ -20,10 +20,10 @@ from .model import _versions, create_model, save_state
 
 # %% auto #0
 __all__ = ['SEG_COLUMNS', 'SEG_LOSSES', 'SEG_LOSS', 'SEG_MEMBERS', 'ABCD_COLOURS', 'MEASURE_COLUMNS', 'make_seg_sample',
-           'read_mask', 'read_seg_dataset', 'LiteUnet', 'create_seg_model', 'DiceBCELoss', 'lovasz_hinge',
-           'LovaszBCELoss', 'jaccard', 'jaccard_summary', 'clean_mask', 'save_seg_model', 'SegModel', 'load_seg_model',
-           'predict_masks', 'train_seg', 'lesion_measurements', 'lesion_box', 'crop_to_lesion', 'mask_index',
-           'seg_train_cli', 'measure_masks', 'seg_predict', 'seg_predict_cli', 'seg_measure_cli']
+           'read_mask', 'read_seg_dataset', 'LiteUnet', 'create_seg_model', 'BCEPlusLoss', 'DiceBCELoss',
+           'lovasz_hinge', 'LovaszBCELoss', 'jaccard', 'jaccard_summary', 'clean_mask', 'save_seg_model', 'SegModel',
+           'load_seg_model', 'predict_masks', 'train_seg', 'lesion_measurements', 'lesion_box', 'crop_to_lesion',
+           'mask_index', 'seg_train_cli', 'measure_masks', 'seg_predict', 'seg_predict_cli', 'seg_measure_cli']
 
 # %% ../nbs/14_segment.ipynb #c005
 SEG_COLUMNS = ['image_id', 'path', 'mask_path', 'split', 'source']
@@ -217,18 +217,24 @@ def create_seg_model(arch: str = 'tf_efficientnet_lite0', # an EfficientNet from
     return u
 
 # %% ../nbs/14_segment.ipynb #c016
-class DiceBCELoss(nn.Module):
-    "BCE with logits + (1 - soft Dice per image), on logits (B x 1 x H x W) and a 0/1 mask (B x H x W or B x 1 x H x W)."
-    def __init__(self, dice_weight: float = 1.0): super().__init__(); self.dice_weight = dice_weight
+class BCEPlusLoss(nn.Module):
+    """BCE with logits + `weight` x `term(logits, target)` (both flattened per image), on logits (B x 1 x H x W) and a
+    0/1 mask (B x H x W or B x 1 x H x W); fastai's `activation` and `decodes` for a one-logit mask."""
+    def __init__(self, weight: float = 1.0): super().__init__(); self.weight = weight
+    def term(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor: raise NotImplementedError
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         logits = logits.float().view(len(logits), -1)
         t = torch.as_tensor(target).float().view(len(logits), -1)
-        bce = F.binary_cross_entropy_with_logits(logits, t)
-        p = torch.sigmoid(logits)
-        dice = (2 * (p * t).sum(1) + 1) / (p.sum(1) + t.sum(1) + 1)
-        return bce + self.dice_weight * (1 - dice).mean()
+        return F.binary_cross_entropy_with_logits(logits, t) + self.weight * self.term(logits, t)
     def activation(self, x): return torch.sigmoid(x)
     def decodes(self, x): return (x > 0).long()[:, 0] if x.ndim == 4 else (x > 0).long()
+
+class DiceBCELoss(BCEPlusLoss):
+    "BCE with logits + (1 - soft Dice per image)."
+    def __init__(self, dice_weight: float = 1.0): super().__init__(dice_weight)
+    def term(self, logits: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        p = torch.sigmoid(logits)
+        return (1 - (2 * (p * t).sum(1) + 1) / (p.sum(1) + t.sum(1) + 1)).mean()
 
 # %% ../nbs/14_segment.ipynb #a50ba094
 def lovasz_hinge(logits: torch.Tensor, # B x ... logits (flattened per image)
@@ -245,13 +251,10 @@ def lovasz_hinge(logits: torch.Tensor, # B x ... logits (flattened per image)
     grad = torch.cat([jac[:, :1], jac[:, 1:] - jac[:, :-1]], 1)
     return (F.relu(errors_sorted) * grad).sum(1).mean()
 
-class LovaszBCELoss(DiceBCELoss):
-    "BCE with logits + the Lovász hinge per image (`lovasz_hinge`), on logits (B x 1 x H x W) and a 0/1 mask."
-    def __init__(self, lovasz_weight: float = 1.0): nn.Module.__init__(self); self.lovasz_weight = lovasz_weight
-    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        logits = logits.float().view(len(logits), -1)
-        t = torch.as_tensor(target).float().view(len(logits), -1)
-        return F.binary_cross_entropy_with_logits(logits, t) + self.lovasz_weight * lovasz_hinge(logits, t)
+class LovaszBCELoss(BCEPlusLoss):
+    "BCE with logits + the Lovász hinge per image (`lovasz_hinge`)."
+    def __init__(self, lovasz_weight: float = 1.0): super().__init__(lovasz_weight)
+    def term(self, logits: torch.Tensor, t: torch.Tensor) -> torch.Tensor: return lovasz_hinge(logits, t)
 
 SEG_LOSSES = {'dice': DiceBCELoss, 'lovasz': LovaszBCELoss}  # `seg train --loss`
 
