@@ -14,8 +14,8 @@ import pandas as pd
 from fastcore.script import CliError
 
 # %% auto #0
-__all__ = ['MelanomaError', 'atomic_write', 'atomic_path', 'write_csv', 'check_writable_dir', 'file_stamp', 'sha256_file',
-           'default_device', 'require_columns', 'safe_auc', 'jsonable', 'source_root', 'build_wheel']
+__all__ = ['MelanomaError', 'atomic_write', 'atomic_path', 'write_csv', 'check_writable_dir', 'model_config_file', 'file_stamp',
+           'sha256_file', 'default_device', 'require_columns', 'safe_auc', 'jsonable', 'source_root', 'build_wheel']
 
 # %% ../nbs/00_core.ipynb #c003
 class MelanomaError(CliError):
@@ -76,6 +76,16 @@ def check_writable_dir(path: str | os.PathLike, what: str) -> Path:
         with tempfile.TemporaryFile(dir=q): pass  # a file made and removed: nothing is left behind
     except OSError as e: raise MelanomaError(f'{what}: cannot write in {q} ({e.strerror or e})') from None
     return p
+
+# %% ../nbs/00_core.ipynb #47d45f60
+def model_config_file(path: str | os.PathLike, # a model folder, or its `config.json`
+                     ) -> Path:
+    "The `config.json` of model folder `path`; a `MelanomaError` naming `path` when it is missing or not a model folder."
+    p = Path(path)
+    if not p.exists(): raise MelanomaError(f'{p}: model folder not found')
+    f = p if p.is_file() else p / 'config.json'
+    if not f.is_file(): raise MelanomaError(f'{p}: not a model folder (no config.json); train one with `melanoma train`')
+    return f
 
 # %% ../nbs/00_core.ipynb #cb51ab6a
 def file_stamp(path: str | os.PathLike) -> str:

@@ -9,7 +9,7 @@ Docs: https://melanoma-dev.github.io/melanoma/hub.html.md"""
 from __future__ import annotations
 import fnmatch, json, os, re
 from pathlib import Path
-from .core import MelanomaError
+from .core import MelanomaError, model_config_file
 
 # %% auto #0
 __all__ = ['HUB_PREFIX', 'MODEL_PATTERNS', 'NOT_PUSHED', 'is_hub_ref', 'parse_hub_ref', 'model_files', 'resolve_model_dir',
@@ -50,9 +50,8 @@ def model_files(model_dir: str | os.PathLike, # a trained model folder
                ) -> list[str]:
     "The names of the files of `model_dir` that go to the Hub, after checking it is a model folder (config.json, fold<k>.safetensors, README.md)."
     d = Path(model_dir)
-    if not d.is_dir(): raise MelanomaError(f'{d}: model folder not found')
-    try: cfg = json.loads((d / 'config.json').read_text())
-    except FileNotFoundError: raise MelanomaError(f'{d}: not a model folder (no config.json); train one with `melanoma train`') from None
+    if d.is_file(): raise MelanomaError(f'{d}: a file, not a model folder')
+    try: cfg = json.loads(model_config_file(d).read_text())
     except (ValueError, UnicodeDecodeError) as e: raise MelanomaError(f'{d / "config.json"}: invalid JSON ({e})') from None
     if not isinstance(cfg, dict) or 'arch' not in cfg: raise MelanomaError(f'{d / "config.json"}: not a melanoma model config (no arch)')
     names = sorted(p.name for p in d.iterdir() if p.is_file() and _is_model_file(p.name))

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np, pandas as pd
 import torch
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
-from .core import MelanomaError
+from .core import MelanomaError, model_config_file
 from .data import IMAGE_EXTS
 from .dicom import read_dicom
 
@@ -139,9 +139,7 @@ def data_config(source, # a `MelanomaModel`, a model folder, its `config.json` d
     """What a network's input must be: `size`, normalisation `mean` and `std`, `resize` (fastai `Resize` method) and
     `colour_constancy` (the Shades of Gray power; absent when off)."""
     if isinstance(source, (str, os.PathLike)):
-        f = Path(source) / 'config.json'
-        if not f.is_file(): raise MelanomaError(f'{source}: not a model folder (no config.json)')
-        source = json.loads(f.read_text())
+        source = json.loads(model_config_file(source).read_text())
     cfg = getattr(source, 'config', None) or getattr(source, 'arch_config', None) or source
     if not isinstance(cfg, Mapping) and not hasattr(cfg, 'keys'): raise MelanomaError(f'data_config: cannot read a config from {type(source).__name__}')
     cfg = {**cfg, **overrides}

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import torch
 from tqdm.auto import tqdm
-from .core import MelanomaError, atomic_path, check_writable_dir, default_device, file_stamp, write_csv
+from .core import MelanomaError, atomic_path, check_writable_dir, default_device, file_stamp, model_config_file, write_csv
 from .data import read_dataset
 from .images import ImageItems, _collate, image_paths, open_image
 from .segment import MEASURE_COLUMNS, lesion_measurements, load_seg_model, predict_masks
@@ -86,7 +86,7 @@ def _load(m, onnx: bool | None = None):
     "A `MelanomaModel` from a model folder (or `m` itself when it already is one); `onnx=None`: ONNX when on the CPU and exported."
     if hasattr(m, 'predict'): return m
     p = resolve_model_dir(m)
-    if not (p / 'config.json').is_file(): raise MelanomaError(f"{p}: not a model folder (no config.json); train one with `melanoma train`")
+    model_config_file(p)  # a clear error before anything loads
     if onnx is None: onnx = default_device().type == 'cpu' and bool(onnx_files(p)) and has_onnxruntime()  # else torch
     if not onnx: return load_model(p)
     return use_onnx(load_model(p, device='cpu'), p)
@@ -290,8 +290,7 @@ def export_onnx(model_dir: str | os.PathLike, # a model folder from `melanoma tr
                ) -> list[Path]:
     "Export each fold of the model in `model_dir` to ONNX (dynamic batch); return the files written."
     ort = _onnxruntime() if check else None
-    model_dir = Path(model_dir)
-    if not (model_dir / 'config.json').is_file(): raise MelanomaError(f"{model_dir}: not a model folder (no config.json)")
+    model_dir = model_config_file(model_dir).parent
     out = Path(out) if out else model_dir
     m = load_model(model_dir, device='cpu')
     names = ['image'] + (['meta'] if m.uses_meta else [])

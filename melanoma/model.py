@@ -16,7 +16,7 @@ import numpy as np, pandas as pd
 import torch, torch.nn as nn, torch.nn.functional as F
 from PIL import Image, ImageOps
 from fastcore.basics import patch
-from .core import MelanomaError, atomic_path, atomic_write, default_device, jsonable, require_columns
+from .core import MelanomaError, atomic_path, atomic_write, default_device, jsonable, model_config_file, require_columns
 from .data import DIAGNOSES, SEXES, SITES
 from .images import RESIZE, ImageItems, Pixels, _collate, data_config, dihedral, normalize, transform
 from .metrics import check_prevalence, oof_prevalence, operating_point, prior_shift, read_oof
@@ -317,8 +317,7 @@ def to_dict(self: ModelConfig) -> dict:
 def read(cls: ModelConfig, path: str | os.PathLike, # a model folder, or its `config.json`
         ) -> ModelConfig:
     "Read a model folder's `config.json`, naming the file in every error."
-    f = Path(path); f = f / 'config.json' if f.is_dir() else f
-    if not f.is_file(): raise MelanomaError(f'{f.parent}: not a model folder (no config.json)')
+    f = model_config_file(path)
     try: d = json.loads(f.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e: raise MelanomaError(f'{f}: invalid JSON ({e})') from e
     return cls.from_dict(d, str(f))
