@@ -25,6 +25,7 @@ def main():
     ap.add_argument('runs', nargs='+', help='run folders')
     ap.add_argument('--sizes', default='128,144,160', help='comma list of input sizes')
     ap.add_argument('--tta', type=int, default=8, help='views for the 2020 out-of-fold scores (training uses 8)')
+    ap.add_argument('--folds', default='all', help='comma list of the fold models to use (default all): compares a stopped run with the same folds of another')
     ap.add_argument('--shared', default=str(ROOT.parent / 'shared' / 'data'))
     a = ap.parse_args()
     import os
@@ -41,8 +42,11 @@ def main():
     out = []
     for run in map(Path, a.runs):
         m = load_model(run, device='cpu')
-        nets, folds, trained = list(m.nets), list(m.config.folds), m.size
-        ref = json.loads((run / 'oof_auc.json').read_text())['sources']
+        keep = [i for i, k in enumerate(m.config.folds) if a.folds == 'all' or str(k) in a.folds.split(',')]
+        nets, folds, trained = [m.nets[i] for i in keep], [m.config.folds[i] for i in keep], m.size
+        f = run / 'oof_auc.json'  # a stopped run has none
+        ref = json.loads(f.read_text())['sources'] if f.is_file() and a.folds == 'all' else {}
+        preds = {}
         for s in [int(s) for s in a.sizes.split(',')]:
             t = time.time()
             m.size = s  # the only change: the pixels fed to the same networks
@@ -58,13 +62,20 @@ def main():
             m.nets = nets
             xe, _ = image_cache(ext, s, work_dir(isic) / '.cache' / str(s))
             rows = ext.iloc[ho][['sex', 'age', 'site']].reset_index(drop=True) if m.uses_meta else None
-            auc19 = safe_auc(ext.target.to_numpy()[ho], m.predict(Pixels(xe, ho), meta=rows, tta=1, bs=128, progress=False))
-            r = dict(run=run.name, trained=trained, size=s, auc_2020=round(auc20, 4), auc_2019=round(auc19, 4),
+            pe = m.predict(Pixels(xe, ho), meta=rows, tta=1, bs=128, progress=False)
+            auc19 = safe_auc(ext.target.to_numpy()[ho], pe)
+            preds[s] = (p, pe)
+            r = dict(run=run.name, folds=','.join(map(str, folds)), trained=trained, size=s, auc_2020=round(auc20, 4), auc_2019=round(auc19, 4),
                      min=round((time.time() - t) / 60, 1))
             if s == trained: r.update(check_2020=ref.get('siim2020'), check_2019=ref.get('isic2019'))
             out.append(r); print(r, flush=True)
-    print('| run | trained at | fed at | 2020 OOF AUC | 2019 held-out AUC |\n| --- | --- | --- | --- | --- |')
-    for r in out: print(f"| {r['run']} | {r['trained']} | {r['size']} | {r['auc_2020']:.3f} | {r['auc_2019']:.3f} |")
+        if len(preds) > 1:  # every size's prediction averaged: a multi-scale TTA
+            p = np.mean([v[0] for v in preds.values()], 0); pe = np.mean([v[1] for v in preds.values()], 0); ok = ~np.isnan(p)
+            r = dict(run=run.name, folds=','.join(map(str, folds)), trained=trained, size='+'.join(map(str, preds)), auc_2020=round(safe_auc(main_.target.to_numpy()[ok], p[ok]), 4),
+                     auc_2019=round(safe_auc(ext.target.to_numpy()[ho], pe), 4))
+            out.append(r); print(r, flush=True)
+    print('| run | fold models | trained at | fed at | 2020 OOF AUC (their folds) | 2019 held-out AUC (their mean) |\n| --- | --- | --- | --- | --- | --- |')
+    for r in out: print(f"| {r['run']} | {r['folds']} | {r['trained']} | {r['size']} | {r['auc_2020']:.3f} | {r['auc_2019']:.3f} |")
 
 
 if __name__ == '__main__':
