@@ -12,7 +12,7 @@ The run's own size reproduces its `oof_auc.json` (printed beside it as the check
 
     OMP_NUM_THREADS=1 python bench/test_size.py bench/_work/models/q-r2e7-s42 --sizes 128,144,160
 """
-import argparse, json, sys, time
+import argparse, json, os, sys, time
 from pathlib import Path
 import numpy as np
 
@@ -28,7 +28,6 @@ def main():
     ap.add_argument('--folds', default='all', help='comma list of the fold models to use (default all): compares a stopped run with the same folds of another')
     ap.add_argument('--shared', default=str(ROOT.parent / 'shared' / 'data'))
     a = ap.parse_args()
-    import os
     os.environ.setdefault('MELANOMA_CACHE', str(ROOT / 'bench' / '_work' / 'cache'))
     from melanoma.train import train_table, FOLD_SEED
     from melanoma.store import image_cache, work_dir
