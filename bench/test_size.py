@@ -18,7 +18,7 @@ its `oof_auc.json` (printed beside it as the check).
     OMP_NUM_THREADS=1 python bench/test_size.py bench/_work/models/q-r2e7-s42 --sizes 128,144,160
     OMP_NUM_THREADS=2 python bench/test_size.py bench/_work/models/q-default-s42 --sizes 128 --seg models/seg --margins 0.1,0.3
 """
-import argparse, json, os, sys, time
+import argparse, hashlib, json, os, sys, time
 from pathlib import Path
 import numpy as np
 
@@ -27,13 +27,17 @@ sys.path.insert(0, str(ROOT))
 
 
 def lesion_crops(paths, seg_dir: Path, size: int, margins, cache: Path) -> dict:
-    "{margin: N x 3 x size x size uint8} lesion crops of `paths` (cached in `cache`), as the classifier's `load_image` resizes them."
+    """{margin: N x 3 x size x size uint8} lesion crops of `paths` (cached in `cache`, keyed by the segmentation model's and
+    the images' sizes and modification times), as the classifier's `load_image` resizes them."""
     import torch
+    from melanoma.core import file_stamp
     from melanoma.images import load_image, open_image
     from melanoma.segment import lesion_box, load_seg_model, predict_masks
+    key = hashlib.sha256('\n'.join([file_stamp(seg_dir / f) for f in ('config.json', 'seg.safetensors')] + [f'{p} {file_stamp(p)}' for p in paths]).encode()).hexdigest()
     if cache.is_file():
         z = np.load(cache)
-        if all(f'm{m}' in z for m in margins) and len(z[f'm{margins[0]}']) == len(paths): return {m: torch.from_numpy(z[f'm{m}']) for m in margins}
+        if str(z.get('key', '')) == key and all(f'm{m}' in z for m in margins): return {m: torch.from_numpy(z[f'm{m}']) for m in margins}
+        print(f'  {cache}: made from another segmentation model, images or margins; making the crops again', flush=True)
     seg, out, t = load_seg_model(seg_dir), {m: [] for m in margins}, time.time()
     for s in range(0, len(paths), 64):
         ims = [open_image(p, size=512) for p in paths[s:s + 64]]
@@ -44,7 +48,7 @@ def lesion_crops(paths, seg_dir: Path, size: int, margins, cache: Path) -> dict:
         print(f'  lesion crops {s + len(ims)}/{len(paths)} ({time.time() - t:.0f} s)', flush=True)
     out = {m: np.stack(v) for m, v in out.items()}
     cache.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(cache, **{f'm{m}': v for m, v in out.items()})
+    np.savez(cache, key=np.array(key), **{f'm{m}': v for m, v in out.items()})
     return {m: torch.from_numpy(v) for m, v in out.items()}
 
 
