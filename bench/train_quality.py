@@ -18,9 +18,11 @@ The default is judged by the worse of the two (mean over seeds).
    the 2019 images outside the held-out fold; `logreg_meta`: logreg_both with age/sex/site appended;
 3. `stage1`: the default run's stage-1 network alone (2019 images only, image only; from the first seed's run; one view);
 4. `fine_tune`: a plain fastai `fine_tune(4)` at 128 px on the 2020 training folds (fastai's default `aug_transforms`).
+With `--lesion SEG`, each seed's run is also given the lesion view of segmentation model SEG (`melanoma seg attach`,
+on a copy `<run>-lesion`) and scored again: `default+lesion`.
 Writes bench/_work/train_quality-<name>.json. Real data never leaves bench/_work/ (git-ignored).
 """
-import argparse, json, os, subprocess, sys, time
+import argparse, json, os, shutil, subprocess, sys, time
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 
@@ -59,6 +61,22 @@ def heldout_tta(run: Path, siim: Path, isic: Path, tta: int) -> float:
     return auc
 
 
+def with_lesion(run: Path, seg: Path, seed: int) -> dict:
+    "The run with the lesion view of `seg` (`melanoma seg attach`, on a fresh copy `<run>-lesion`): both AUCs and the minutes it took."
+    lrun = run.with_name(f'{run.name}-lesion')
+    shutil.rmtree(lrun, ignore_errors=True)
+    shutil.copytree(run, lrun, ignore=shutil.ignore_patterns('pretrain.safetensors', 'checkpoint-*'))
+    t = time.time()
+    cmd = [sys.executable, '-m', 'melanoma.cli', 'seg', 'attach', '--model', str(lrun), '--seg-model', str(seg)]
+    print(' '.join(cmd), flush=True)
+    subprocess.run(cmd, check=True)
+    auc = json.loads((lrun / 'oof_auc.json').read_text())
+    r = dict(seed=seed, run=lrun.name, attach_min=round((time.time() - t) / 60, 1), auc_2020=auc['sources'].get('siim2020'),
+             auc_2019=auc['sources'].get('isic2019'), per_fold=auc['folds'])
+    print('default + lesion view:', r, flush=True)
+    return r
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--folds', default='all')
@@ -70,6 +88,8 @@ def main():
     ap.add_argument('--args', default='', help='extra `melanoma train` arguments for the contender, e.g. "--replay 0"')
     ap.add_argument('--heldout-tta', type=int, default=8, help='also score the held-out 2019 fold with this many TTA views, '
                     'as `melanoma predict` does by default (training scores it with one view; 1: skip)')
+    ap.add_argument('--lesion', default='', help='a `melanoma seg train` folder: also give each seed\'s run its lesion view '
+                    '(`melanoma seg attach`, in a copy `<run>-lesion`) and score that')
     a = ap.parse_args()
     os.environ.setdefault('MELANOMA_CACHE', str(WORK / 'cache'))  # the shared folders are read-only
     siim, isic = Path(a.shared) / 'siim-isic-2020-mini', Path(a.shared) / 'isic-2019-mini'
@@ -78,7 +98,7 @@ def main():
     name = a.name or f'quality-{a.folds.replace(",", "")}'
 
     # 1. the default command, once per seed
-    runs = []
+    runs, lruns = [], []
     for seed in [int(s) for s in a.seeds.split(',') if s]:
         run = f'{name}-s{seed}'
         t = time.time()
@@ -93,7 +113,9 @@ def main():
                      auc_2019=auc['sources'].get('isic2019'), per_fold=auc['folds'], train_images_per_s=auc.get('train_images_per_s'))
             if a.heldout_tta > 1: r[f'auc_2019_tta{a.heldout_tta}'] = heldout_tta(models / run, siim, isic, a.heldout_tta)
             runs.append(r); print('default:', r, flush=True)
+            if a.lesion: lruns.append(with_lesion(models / run, Path(a.lesion), seed))
     if runs: res['default'] = dict(runs=runs, **summary(runs))
+    if lruns: res['default+lesion'] = dict(runs=lruns, seg_model=str(a.lesion), **summary(lruns))
     refs = [r for r in a.references.split(',') if r]
     if not refs: return finish(res, name)
     pre = models / f'{name}-s{a.seeds.split(",")[0]}' / 'pretrain.safetensors'  # the first seed's stage-1 network

@@ -72,7 +72,8 @@ def model_summary(model: MelanomaModel, # the loaded model
     parts = [f'**{Path(model_dir).name}**' if model_dir else None, f'architecture `{arch}`',
              f'input {model.size} px', f'{len(model.nets)} fold(s)',
              f'out-of-fold AUC {auc:.3f}' if auc is not None else 'out-of-fold AUC not recorded',
-             'uses age/sex/site' if uses_metadata(model) else 'image only']
+             'uses age/sex/site' if uses_metadata(model) else 'image only',
+             'looks at the whole image and the crop around the lesion' if getattr(model, 'lesion', None) is not None else None]
     return 'Model: ' + ' · '.join(p for p in parts if p)
 
 # %% ../nbs/22_app.ipynb #64d689c3

@@ -292,6 +292,11 @@ def _recipe_section(cfg: ModelConfig, n_folds: int) -> list[str]:
             + ('a 9-class diagnosis head (melanoma = softmax MEL)' if cfg.n_out > 1 else 'one melanoma logit')
             + (f'; fuses age, sex and anatomic site ({cfg.n_meta} features), missing fields averaged over the training data' if cfg.n_meta else '; image only') + '.',
             f'- {n_folds} fold network(s), averaged: `fold<k>.safetensors` (no pickles).']
+    if cfg.lesion:
+        out.append(f"- Two views of every image: the whole image and the square around the lesion that a segmentation model finds "
+                   f"(`{cfg.lesion.get('seg_model', 'lesion')}`, carried as `lesion.json` + `lesion.safetensors`; a border of "
+                   f"{cfg.lesion.get('margin', '?')} of the lesion's size), half of the test-time views each, probabilities averaged; "
+                   "the out-of-fold scores were made the same way (`melanoma seg attach`).")
     if a.get('weights'): out.append(f"- Backbone weights from `{Path(a['weights']).name}`.")
     v = cfg.versions or {}
     if v: out.append('- Trained with ' + ', '.join(f'{k} {x}' for k, x in v.items() if x) + '.')

@@ -37,6 +37,7 @@ COMMANDS = {
     'seg train':        ('melanoma.segment:seg_train_cli',         'train a lesion-segmentation U-Net (ISIC 2017/2018, PH2 layouts); reports Jaccard'),
     'seg predict':      ('melanoma.segment:seg_predict_cli',       'write a 0/255 PNG lesion mask per image, batched and resumable'),
     'seg measure':      ('melanoma.segment:seg_measure_cli',       'ABCD-style lesion measurements (asymmetry, border, colours) from masks to a CSV'),
+    'seg attach':       ('melanoma.segment:seg_attach_cli',        "give a classifier the crop around the lesion as a second view; rescore its out-of-fold rows"),
 }
 
 # %% ../nbs/90_cli.ipynb #c005
@@ -84,7 +85,7 @@ def load_command(name: str):
 
 # %% ../nbs/90_cli.ipynb #c011
 ALIASES = {'export-onnx': {'model_dir': 'model'}}  # command -> {hidden old spelling's dest: its dest now}
-TORCH_COMMANDS = ('prepare', 'train', 'predict', 'export-onnx', 'evaluate', 'explain', 'demo', 'seg train', 'seg predict')
+TORCH_COMMANDS = ('prepare', 'train', 'predict', 'export-onnx', 'evaluate', 'explain', 'demo', 'seg train', 'seg predict', 'seg attach')
 METAVARS = {'model': 'DIR', 'out': 'PATH', 'tta': 'N', 'workers': 'N', 'threads': 'N', 'fold': 'K'}  # the shared names, in place of `(type)`
 THREADS_HELP = "torch CPU threads (default: torch's choice); 1 is much faster while another job uses a core"
 

@@ -98,13 +98,14 @@ def score_models(models: Sequence, # loaded `MelanomaModel`s
                  tta: int = 1, bs: int = 32, # TTA views, batch size
                  prevalence: float | None = None, # None: probabilities as trained; a number: corrected to it
                  diagnoses: bool = False, # also the `DIAG_CLASSES` probabilities (multi-class models)
+                 crops: Callable[[int], torch.Tensor | None] | None = None, # model number -> the lesion crops of its pixels (models with a lesion view)
                 ) -> np.ndarray:
     "models x items x (1 + diagnoses): each model's melanoma probability (and diagnosis probabilities); NaN rows for unreadable images."
     out = []
     for i, m in enumerate(models):
-        x = items(i)
-        p = np.asarray(m.predict(x, meta=meta, tta=tta, bs=bs, progress=False, prevalence=prevalence), dtype=np.float64).reshape(-1, 1)
-        if diagnoses: p = np.concatenate([p, m.predict_diagnoses(x, meta=meta, tta=tta, bs=bs, progress=False).to_numpy()], 1)
+        x, c = items(i), crops(i) if crops else None
+        p = np.asarray(m.predict(x, meta=meta, tta=tta, bs=bs, progress=False, prevalence=prevalence, crops=c), dtype=np.float64).reshape(-1, 1)
+        if diagnoses: p = np.concatenate([p, m.predict_diagnoses(x, meta=meta, tta=tta, bs=bs, progress=False, crops=c).to_numpy()], 1)
         out.append(p)
     return np.stack(out) if out else np.zeros((0, 0, 1 + diagnoses * len(DIAG_CLASSES)))
 
@@ -160,6 +161,22 @@ def _write_cache(cache: Path, key: str, df: pd.DataFrame, stamp: pd.Series, P: n
     write_csv(part, cache)
 
 # %% ../nbs/17_inference.ipynb #6aeff606
+def _lesion_crops(models: Sequence, paths: list, pixels: Callable[[int], torch.Tensor]) -> Callable[[int], torch.Tensor | None]:
+    """Model number -> the lesion crops of `paths` as uint8 pixels (None for a model without a lesion view), cut once
+    per distinct view and input; an image the view cannot open gets its whole-image pixels."""
+    cuts = {}
+    def crops(mi: int) -> torch.Tensor | None:
+        m = models[mi]
+        if getattr(m, 'lesion', None) is None: return None
+        key = (id(m.lesion), m.data['size'], m.data['resize'])
+        if key not in cuts:
+            whole = pixels(mi)
+            cuts[key] = torch.stack([torch.from_numpy(c).permute(2, 0, 1) if c is not None else w
+                                     for c, w in zip(m.lesion.crops(paths, *key[1:]), whole)])
+        return cuts[key]
+    return crops
+
+# %% ../nbs/17_inference.ipynb #8da4abb5
 def _predict_images(models: Sequence, df: pd.DataFrame, todo: np.ndarray, P: np.ndarray, err: pd.Series, names: list[str],
                     tta: int, bs: int, workers: int | None, prevalence: float | None, diagnoses: bool,
                     progress: bool = True, save: Callable | None = None):
@@ -177,8 +194,9 @@ def _predict_images(models: Sequence, df: pd.DataFrame, todo: np.ndarray, P: np.
                 if x is None: err[j] = e or 'unreadable'
             good, xs = idx[ok], [x for _, x, _ in ch if x is not None]
             if len(xs):
-                P[:, good] = score_models(models, lambda mi: torch.stack([x[which[mi]] for x in xs]), meta.iloc[good].reset_index(drop=True),
-                                          tta, bs, prevalence, diagnoses)
+                pixels = lambda mi: torch.stack([x[which[mi]] for x in xs])
+                P[:, good] = score_models(models, pixels, meta.iloc[good].reset_index(drop=True), tta, bs, prevalence, diagnoses,
+                                          crops=_lesion_crops(models, df.path.iloc[good].tolist(), pixels))
                 for mi in range(len(models)):
                     for j in good[~np.isfinite(P[mi, good, 0])]: err[j] = f'{df.path[j]}: {names[mi]} could not process it'
             if save: save()

@@ -26,9 +26,9 @@ from .hub import resolve_model_dir
 
 # %% auto #0
 __all__ = ['TV_RESNETS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'LITE_ARCHS', 'CONFIG_VERSION', 'DIAG_CLASSES', 'DIAGNOSIS_NAMES',
-           'NOVELTY_ARCH', 'NOVELTY_SIZE', 'read_state_dict', 'load_backbone_weights', 'lite_weights_file',
-           'efficientnet_lite_to_timm', 'lite_imagenet_state_dict', 'default_meta_vocab', 'meta_dim',
-           'meta_frame_to_tensor', 'meta_prior', 'MelanomaNet', 'splitter', 'create_model', 'ModelConfig',
+           'VIEWS', 'LESION_CHUNK', 'NOVELTY_ARCH', 'NOVELTY_SIZE', 'read_state_dict', 'load_backbone_weights',
+           'lite_weights_file', 'efficientnet_lite_to_timm', 'lite_imagenet_state_dict', 'default_meta_vocab',
+           'meta_dim', 'meta_frame_to_tensor', 'meta_prior', 'MelanomaNet', 'splitter', 'create_model', 'ModelConfig',
            'model_config', 'save_state', 'save_model', 'net_device', 'MelanomaModel', 'load_model', 'novelty_backbone']
 
 # %% ../nbs/09_model.ipynb #c005
@@ -280,6 +280,7 @@ class ModelConfig:
     meta_prior: list | None = None  # the training patients' commonest (sex, age, site) rows: what missing metadata is averaged over
     train_prevalence: float | None = None  # the melanoma fraction the probabilities assume
     operating_point: dict | None = None  # the threshold at 95% out-of-fold sensitivity, and its rates
+    lesion: dict | None = None  # the lesion-crop view (`melanoma seg attach`): `margin`, `open_size`; its segmentation model is `lesion.json` + `lesion.safetensors`
     folds: list | None = None  # fold numbers of the networks (set by `load_model` from the files present)
     name: str | None = None  # the run's name
     train_args: dict | None = None  # the `TrainConfig` it was trained with
@@ -309,8 +310,8 @@ def from_dict(cls: ModelConfig, d: dict, # the parsed `config.json`
 @patch
 def to_dict(self: ModelConfig) -> dict:
     "The JSON object `config.json` holds (unknown keys read from a newer file written back as they were)."
-    d = {f.name: getattr(self, f.name) for f in fields(self) if f.name != 'extra'}
-    return jsonable({**self.extra, **d})
+    d = {f.name: getattr(self, f.name) for f in fields(self) if f.name != 'extra' and not (f.name == 'lesion' and self.lesion is None)}
+    return jsonable({**self.extra, **d})  # `lesion` only when the model has the view: other folders read as before
 
 # %% ../nbs/09_model.ipynb #6e3b11a1
 @patch(cls_method=True)
@@ -463,6 +464,7 @@ class MelanomaModel:
         self.train_prevalence = float(tp) if tp is not None and 0 < float(tp) < 1 else None  # what the probabilities assume
         self.operating_point = config.operating_point or None  # `operating_point` of the out-of-fold predictions
         self.novelty: Novelty | None = None  # how unlike the training images an input is (`novelty.safetensors`), when the run fitted it
+        self.lesion = None  # the crop around the lesion, beside the whole image (`melanoma.segment.LesionView`), when the folder has one
 
     def __repr__(self):
         return f"MelanomaModel({self.config.arch}, {len(self.nets)} fold(s), size {self.size}, n_out {self.config.n_out}, meta {self.uses_meta}, oof_auc {self.oof_auc})"
@@ -523,6 +525,9 @@ def _calibration_from_oof(cfg: ModelConfig, path: Path) -> None:
     except MelanomaError as e: warnings.warn(f'{path / "oof.csv"}: no operating point ({e})')
 
 # %% ../nbs/09_model.ipynb #e54ce62e
+VIEWS: dict[str, Callable] = {}  # views besides the whole image a model folder can name in config.json: `melanoma.segment` registers `lesion`
+
+# %% ../nbs/09_model.ipynb #a27f670c
 def load_model(path: str | os.PathLike, # a model folder written by `melanoma train` / `save_model`, or hf://OWNER/NAME[@REV]
                device: str | torch.device | None = None # default: CUDA when available, else CPU
               ) -> MelanomaModel:
@@ -537,6 +542,10 @@ def load_model(path: str | os.PathLike, # a model folder written by `melanoma tr
     _calibration_from_oof(cfg, path)
     m = MelanomaModel(cfg, nets, device, oof)
     m.novelty = load_novelty(path)  # None for a run that has no novelty.safetensors
+    if cfg.lesion:
+        if 'lesion' not in VIEWS: raise MelanomaError(f'{path}: this model also looks at the crop around the lesion, which '
+                                                      '`melanoma.segment` provides: import it before loading the model')
+        m.lesion = VIEWS['lesion'](path, cfg.lesion, m.device)
     return m
 
 # %% ../nbs/09_model.ipynb #c046
@@ -651,14 +660,50 @@ def _score(self: MelanomaModel, x: torch.Tensor, m: torch.Tensor | None, tta: in
 
 # %% ../nbs/09_model.ipynb #453c8096
 @patch
-def _predict(self: MelanomaModel, items: Sequence | torch.Tensor | Pixels, meta, tta: int, bs: int, num_workers: int, progress: bool, score: Callable, k: int) -> np.ndarray:
-    "`score(net, x, meta)` (rows x `k`) of every item, averaged over TTA and folds; NaN rows, with a warning, for unreadable items."
-    if not 1 <= tta <= 8: raise MelanomaError(f'tta must be between 1 and 8, got {tta}')
-    items = items if isinstance(items, (torch.Tensor, Pixels)) else list(items)
-    mt = self.meta_tensor(meta, len(items))
+def _view(self: MelanomaModel, items, mt: torch.Tensor | None, tta: int, bs: int, num_workers: int, progress: bool, score: Callable, k: int) -> np.ndarray:
+    "`score(net, x, meta)` (rows x `k`) of every item, averaged over `tta` views and the folds; NaN rows, with a warning, for unreadable items."
     out, self.failed = np.full((len(items), k), np.nan, dtype='float32'), []
     for idx, x in self._batches(items, bs, num_workers, progress):
         out[idx] = self._score(x, None if mt is None else mt[idx].to(self.device), tta, score, k).cpu().numpy()
+    return out
+
+# %% ../nbs/09_model.ipynb #f55fcc05
+LESION_CHUNK = 256  # images cropped at a time by a lesion view: the crops of a 10,000-image test set never sit in RAM at once
+
+@patch
+def _predict(self: MelanomaModel, items: Sequence | torch.Tensor | Pixels, meta, tta: int, bs: int, num_workers: int, progress: bool, score: Callable, k: int,
+             crops: torch.Tensor | Pixels | None = None, # with a lesion view and pixels as `items`: the lesion crops of those pixels
+            ) -> np.ndarray:
+    """`score(net, x, meta)` (rows x `k`) of every item, averaged over TTA and folds; NaN rows, with a warning, for
+    unreadable items. With a lesion view (`self.lesion`), half of the `tta` views (at least one each) see the whole
+    image and half the crop around the lesion, and the two are averaged."""
+    if not 1 <= tta <= 8: raise MelanomaError(f'tta must be between 1 and 8, got {tta}')
+    items = items if isinstance(items, (torch.Tensor, Pixels)) else list(items)
+    mt = self.meta_tensor(meta, len(items))
+    if self.lesion is None and crops is None: return self._view(items, mt, tta, bs, num_workers, progress, score, k)
+    t_whole = max(tta // 2, 1)
+    t_crop = max(tta - t_whole, 1)
+    if crops is not None:  # pixels of both (training's caches)
+        whole = self._view(items, mt, t_whole, bs, num_workers, progress, score, k)
+        failed = self.failed
+        out = (whole + self._view(crops, mt, t_crop, bs, num_workers, False, score, k)) / 2
+        self.failed = failed
+        return out
+    if isinstance(items, (torch.Tensor, Pixels)):
+        raise MelanomaError('this model also looks at the crop around the lesion: give it the images (paths, PIL images or '
+                            'arrays), or pass the crops of these pixels as `crops`')
+    from tqdm.auto import tqdm
+    out, failed = np.full((len(items), k), np.nan, dtype='float32'), []
+    for s in tqdm(range(0, len(items), LESION_CHUNK), desc='predict', leave=False, disable=not progress or len(items) <= LESION_CHUNK):
+        part = items[s:s + LESION_CHUNK]
+        sub = None if mt is None else mt[s:s + len(part)]
+        whole = self._view(part, sub, t_whole, bs, num_workers, progress and len(items) <= LESION_CHUNK, score, k)
+        failed += [s + i for i in self.failed]
+        cut = self.lesion.crops(part, self.size, self.data['resize'])  # `size` x `size` x 3 uint8; None where unreadable
+        ok = [i for i, c in enumerate(cut) if c is not None]
+        if ok: whole[ok] = (whole[ok] + self._view([cut[i] for i in ok], None if sub is None else sub[ok], t_crop, bs, 0, False, score, k)) / 2
+        out[s:s + len(part)] = whole
+    self.failed = failed
     return out
 
 # %% ../nbs/09_model.ipynb #fe2038f7
@@ -682,24 +727,26 @@ def predict(self: MelanomaModel, items: Sequence | torch.Tensor | Pixels, # path
             num_workers: int = 0, # DataLoader workers for opening images
             progress: bool = True, # show a progress bar when there is more than one batch
             prevalence: float | None = None, # None: probabilities as trained (`train_prevalence`); a number: corrected to it
+            crops: torch.Tensor | Pixels | None = None, # a model with a lesion view given pixels: the lesion crops of those pixels
            ) -> np.ndarray:
-    "Melanoma probability per item (mean over TTA and folds); NaN, with a warning, for images that cannot be read."
+    """Melanoma probability per item (mean over TTA and folds; with a lesion view, over the whole image and the crop
+    around the lesion too); NaN, with a warning, for images that cannot be read."""
     self._at_prevalence(0.5, prevalence)  # fail before the work
-    out = self._predict(items, meta, tta, bs, num_workers, progress, lambda net, x, m: torch.sigmoid(self.melanoma_logit(net, x, m).float()), 1)
+    out = self._predict(items, meta, tta, bs, num_workers, progress, lambda net, x, m: torch.sigmoid(self.melanoma_logit(net, x, m).float()), 1, crops)
     return self._at_prevalence(out[:, 0], prevalence).astype('float32')
 
 # %% ../nbs/09_model.ipynb #780bb106
 @patch
 @torch.inference_mode()
 def predict_diagnoses(self: MelanomaModel, items: Sequence, meta: pd.DataFrame | None = None, tta: int = 1, bs: int = 32,
-                      num_workers: int = 0, progress: bool = True) -> pd.DataFrame:
+                      num_workers: int = 0, progress: bool = True, crops: torch.Tensor | Pixels | None = None) -> pd.DataFrame:
     """Per-diagnosis probabilities of a multi-class model (`melanoma train --head multiclass`), one row per item, columns
     `DIAG_CLASSES` (`MEL NV BCC AK BKL DF VASC SCC`: the softmax renormalised without UNK, mean over TTA and folds).
     The arguments are those of `predict`; an unreadable image gets a row of NaN, with a warning."""
     if not self.multiclass:
         raise MelanomaError(f"this model has a binary melanoma head (n_out {self.config.n_out}): it gives no diagnoses; "
                             'train one with `melanoma train --head multiclass`')
-    return pd.DataFrame(self._predict(items, meta, tta, bs, num_workers, progress, self.diagnosis_probs, len(DIAG_CLASSES)), columns=DIAG_CLASSES)
+    return pd.DataFrame(self._predict(items, meta, tta, bs, num_workers, progress, self.diagnosis_probs, len(DIAG_CLASSES), crops), columns=DIAG_CLASSES)
 
 # %% ../nbs/09_model.ipynb #52ce2ac6
 @patch

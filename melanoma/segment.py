@@ -8,22 +8,28 @@ Docs: https://melanoma-dev.github.io/melanoma/segment.html.md"""
 
 # %% ../nbs/14_segment.ipynb #c002
 from __future__ import annotations
-import contextlib, json, math, os, re, time, warnings
+import contextlib, json, math, os, re, shutil, time, warnings
 from pathlib import Path
 from typing import Annotated, Sequence
 import numpy as np, pandas as pd
 import torch, torch.nn as nn, torch.nn.functional as F
 from PIL import Image
-from .core import MelanomaError, atomic_path, atomic_write, default_device, write_csv
-from .images import FOLDER_EXTS, open_image
-from .model import _versions, create_model, save_state
+from tqdm.auto import tqdm
+from .core import MelanomaError, atomic_path, atomic_write, default_device, jsonable, write_csv
+from .images import FOLDER_EXTS, RESIZE, load_image, open_image, to_rgb
+from .metrics import operating_point
+from .model import LESION_CHUNK, VIEWS, ModelConfig, _versions, create_model, load_model, save_state
+from .card import write_model_card
+from .train import FOLD_SEED, _oof_auc, train_table
 
 # %% auto #0
-__all__ = ['SEG_COLUMNS', 'SEG_LOSSES', 'SEG_LOSS', 'SEG_MEMBERS', 'ABCD_COLOURS', 'MEASURE_COLUMNS', 'make_seg_sample',
-           'read_mask', 'read_seg_dataset', 'LiteUnet', 'create_seg_model', 'BCEPlusLoss', 'DiceBCELoss',
-           'lovasz_hinge', 'LovaszBCELoss', 'jaccard', 'jaccard_summary', 'clean_mask', 'save_seg_model', 'SegModel',
-           'load_seg_model', 'predict_masks', 'train_seg', 'lesion_measurements', 'lesion_box', 'crop_to_lesion',
-           'mask_index', 'seg_train_cli', 'measure_masks', 'seg_predict', 'seg_predict_cli', 'seg_measure_cli']
+__all__ = ['SEG_COLUMNS', 'SEG_LOSSES', 'SEG_LOSS', 'SEG_MEMBERS', 'ABCD_COLOURS', 'MEASURE_COLUMNS', 'LESION_MARGIN',
+           'LESION_OPEN', 'make_seg_sample', 'read_mask', 'read_seg_dataset', 'LiteUnet', 'create_seg_model',
+           'BCEPlusLoss', 'DiceBCELoss', 'lovasz_hinge', 'LovaszBCELoss', 'jaccard', 'jaccard_summary', 'clean_mask',
+           'save_seg_model', 'SegModel', 'load_seg_model', 'predict_masks', 'train_seg', 'lesion_measurements',
+           'lesion_box', 'crop_to_lesion', 'mask_index', 'seg_train_cli', 'measure_masks', 'seg_predict',
+           'seg_predict_cli', 'seg_measure_cli', 'LesionView', 'load_lesion_view', 'attach_lesion_view',
+           'seg_attach_cli']
 
 # %% ../nbs/14_segment.ipynb #c005
 SEG_COLUMNS = ['image_id', 'path', 'mask_path', 'split', 'source']
@@ -323,12 +329,14 @@ class SegModel:
         return sum(torch.sigmoid(net(x.flip(d))).flip(d) if d else torch.sigmoid(net(x)) for net in self.nets for d in views) / (len(views) * len(self.nets))
 
 # %% ../nbs/14_segment.ipynb #e9818e1e
-def load_seg_model(path: str | os.PathLike, device=None) -> SegModel:
+def load_seg_model(path: str | os.PathLike, device=None,
+                   files: tuple[str, str] = ('config.json', 'seg.safetensors'), # its config and weights in `path` (a classifier's lesion view: `lesion.json`, `lesion.safetensors`)
+                  ) -> SegModel:
     "Rebuild a segmentation model (all its members) from `path/config.json` + `path/seg.safetensors`."
     from safetensors.torch import load_file
     path = Path(path)
-    cf, wf = path / 'config.json', path / 'seg.safetensors'
-    if not cf.is_file() or not wf.is_file(): raise MelanomaError(f'{path}: not a segmentation model folder (needs config.json and seg.safetensors)')
+    cf, wf = path / files[0], path / files[1]
+    if not cf.is_file() or not wf.is_file(): raise MelanomaError(f'{path}: not a segmentation model folder (needs {files[0]} and {files[1]})')
     try: cfg = json.loads(cf.read_text())
     except json.JSONDecodeError as e: raise MelanomaError(f'{cf}: invalid JSON ({e})') from e
     if cfg.get('task') != 'segmentation': raise MelanomaError(f'{cf}: not a segmentation model (task {cfg.get("task")!r})')
@@ -686,7 +694,7 @@ def _image_list(data: str | os.PathLike | Sequence) -> list[Path]:
 # %% ../nbs/14_segment.ipynb #17b1a0ec
 def _need(**kw) -> None:
     "Raise a `MelanomaError` naming the required options that were not given."
-    if miss := [f'--{k}' for k, v in kw.items() if not v]: raise MelanomaError(f"missing required option(s): {', '.join(miss)}")
+    if miss := [f'--{k.replace("_", "-")}' for k, v in kw.items() if not v]: raise MelanomaError(f"missing required option(s): {', '.join(miss)}")
 
 # %% ../nbs/14_segment.ipynb #c041
 def seg_train_cli(data: str = None, # a segmentation data folder: ISIC 2017 Part 1, ISIC 2018 Task 1 or PH2 layout
@@ -799,4 +807,145 @@ def seg_measure_cli(masks: Annotated[str, 'folder of masks (e.g. from `melanoma 
     _need(masks=masks, data=data, out=out)
     df = measure_masks(masks, data, out)
     print(f'seg measure -> {out}: {len(df)} image(s)')
+    return 0
+
+# %% ../nbs/14_segment.ipynb #527a50bb
+LESION_MARGIN, LESION_OPEN = 0.3, 512  # the lesion view's border around the lesion's box (a fraction of its longer side) and the size images are opened at to cut it
+
+# %% ../nbs/14_segment.ipynb #f27767d4
+def _open_near(item, size: int) -> Image.Image | None:
+    "An image (path, PIL image or `load_image` array) as RGB PIL, a file decoded near `size`; None when it cannot be read."
+    if isinstance(item, np.ndarray): return Image.fromarray(item)
+    if isinstance(item, Image.Image): return to_rgb(item)
+    try: return open_image(item, size=size)
+    except MelanomaError: return None  # the whole-image view warns about it
+
+# %% ../nbs/14_segment.ipynb #9dcf2a27
+class LesionView:
+    "The crop around the lesion that `seg` finds: a classifier's second view of each image (`MelanomaModel.lesion`)."
+    def __init__(self, seg: SegModel, margin: float = LESION_MARGIN, open_size: int = LESION_OPEN):
+        if not 0 <= margin <= 2: raise MelanomaError(f'lesion margin {margin}: expected a fraction of the lesion box between 0 and 2')
+        self.seg, self.margin, self.open_size = seg, float(margin), int(open_size)
+    def __repr__(self): return f'LesionView({self.seg}, margin {self.margin}, opened at {self.open_size} px)'
+    def crops(self, items: Sequence, # paths, PIL images or `load_image` arrays
+              size: int, # the classifier's input size
+              resize: str = RESIZE, # the classifier's resize method
+              bs: int = 32, # segmentation batch size
+             ) -> list[np.ndarray | None]:
+        """One `size` x `size` x 3 uint8 crop per item, resized as `load_image` resizes: the square around the lesion
+        (`lesion_box`) cut from the image opened at `open_size`; the whole image where no lesion is found; None where the
+        image cannot be read."""
+        ims = [_open_near(it, self.open_size) for it in items]
+        masks = iter(predict_masks(self.seg, [im for im in ims if im is not None], bs=bs, progress=False))
+        out = []
+        for im in ims:
+            box = None if im is None else lesion_box(next(masks), im.size, self.margin)
+            out.append(None if im is None else load_image(im if box is None else im.crop(box), size, resize))
+        return out
+
+# %% ../nbs/14_segment.ipynb #a81b16be
+def load_lesion_view(path: str | os.PathLike, # a classifier folder holding `lesion.json` + `lesion.safetensors`
+                     spec: dict, # `config.json`'s `lesion`: `margin`, `open_size`
+                     device=None) -> LesionView:
+    "The lesion view a classifier folder carries (`load_model` calls it through `VIEWS`)."
+    return LesionView(load_seg_model(path, device, ('lesion.json', 'lesion.safetensors')),
+                      spec.get('margin', LESION_MARGIN), spec.get('open_size', LESION_OPEN))
+
+VIEWS['lesion'] = load_lesion_view
+
+# %% ../nbs/14_segment.ipynb #9a0eaafa
+def _oof_rows(oof: pd.DataFrame, df: pd.DataFrame, run: Path) -> np.ndarray:
+    "The row of `df` (the run's training table) of every row of `oof.csv`, by image id; an error names one that is missing."
+    pos = pd.Series(np.arange(len(df)), index=df.image_id.astype(str)).groupby(level=0).first()
+    ids = oof.image_id.astype(str)
+    missing = ids[~ids.isin(pos.index)]
+    if len(missing): raise MelanomaError(f'{run / "oof.csv"}: {len(missing)} image(s) not in the training data, e.g. {missing.iloc[0]} '
+                                         '(pass the data the run was trained on: --data, --extra)')
+    return pos.loc[ids].to_numpy()
+
+# %% ../nbs/14_segment.ipynb #754ab344
+def attach_lesion_view(model: str | os.PathLike, # a classifier folder written by `melanoma train`
+                       seg_model: str | os.PathLike, # a folder written by `melanoma seg train`
+                       margin: float = LESION_MARGIN, # border around the lesion's box, a fraction of its longer side
+                       data: str | os.PathLike | None = None, # the run's main data (default: the folder it recorded)
+                       extra: Sequence[str | os.PathLike] | None = None, # its extra data (default: the folders it recorded)
+                       bs: int = 64, # batch size
+                       progress: bool = True,
+                      ) -> dict:
+    """Give classifier `model` the lesion view of `seg_model` and score its out-of-fold rows again with both views:
+    returns the new `oof_auc.json`. Running it again (another segmentation model or margin) starts from the weights."""
+    run = Path(model)
+    cfg = ModelConfig.read(run)
+    if not (run / 'oof.csv').is_file(): raise MelanomaError(f'{run}: no oof.csv (a folder written by `melanoma train` has one)')
+    ta = cfg.train_args or {}
+    data = data or ta.get('data')
+    extra = list(ta.get('extra') or []) if extra is None else list(extra)
+    if not data: raise MelanomaError(f'{run / "config.json"}: records no training data; pass it (--data, --extra)')
+    seg = load_seg_model(seg_model)  # checked before any work
+    oof = pd.read_csv(run / 'oof.csv', dtype={'image_id': str})
+    df = train_table(data, extra, ta.get('n_folds', 5), FOLD_SEED, ta.get('score_extra', True))
+    rows = _oof_rows(oof, df, run)
+    m = load_model(run)
+    m.lesion = LesionView(seg, margin)
+    tta = int(ta.get('tta', 8))
+    two_stage = bool(ta.get('pretrain_epochs')) and bool((df.fold < 0).any())
+    fold_of = oof.fold.to_numpy().astype(int)
+    views = np.where(df.fold.to_numpy()[rows] == fold_of, tta, 1 if two_stage else tta)  # the shared held-out extra rows: one view, as training scores them
+    nets = {k: m.select(k) for k in np.unique(fold_of).tolist()}
+    uniq, pred, t0 = pd.unique(rows), np.full(len(oof), np.nan, dtype='float32'), time.time()
+    # each image is decoded and segmented once, however many folds score it (a held-out extra image: every fold)
+    for s in tqdm(range(0, len(uniq), LESION_CHUNK), desc='seg attach', disable=not progress):
+        part = uniq[s:s + LESION_CHUNK]
+        paths = df.path.iloc[part].tolist()
+        whole = []
+        for p in paths:
+            try: whole.append(m.transform.load(p))
+            except MelanomaError as e: warnings.warn(f'{e} (no out-of-fold score)'); whole.append(None)
+        cut = m.lesion.crops(paths, m.size, m.data['resize'])
+        ok = [j for j in range(len(part)) if whole[j] is not None and cut[j] is not None]
+        if not ok: continue
+        X, C = torch.stack([whole[j] for j in ok]), torch.stack([torch.from_numpy(cut[j]).permute(2, 0, 1) for j in ok])
+        at = pd.Series(np.arange(len(ok)), index=part[ok])
+        sel = np.flatnonzero(np.isin(rows, part[ok]))  # the oof rows of these images
+        for (k, t), g in pd.DataFrame(dict(k=fold_of[sel], t=views[sel], i=sel)).groupby(['k', 't']):
+            idx = torch.tensor(at.loc[rows[g.i]].to_numpy(), dtype=torch.long)
+            meta = df.iloc[rows[g.i]][['sex', 'age', 'site']].reset_index(drop=True) if m.uses_meta else None
+            pred[g.i.to_numpy()] = nets[k].predict(X[idx], meta=meta, tta=int(t), bs=bs, progress=False, crops=C[idx])
+    new = oof.assign(pred=pred)
+    main_sources = set(df.source[df.fold >= 0])
+    old = json.loads((run / 'oof_auc.json').read_text()) if (run / 'oof_auc.json').is_file() else {}
+    whole = old.get('lesion_view', {}).get('whole') or {k: old.get(k) for k in ('auc', 'sources')}
+    res = {**old, **_oof_auc(new, main_sources),
+           'lesion_view': dict(seg_model=Path(seg_model).resolve().name, margin=margin, whole=whole, seconds=round(time.time() - t0, 1))}
+    for f in ('config.json', 'seg.safetensors'):  # the segmentation model travels with the classifier
+        with atomic_path(run / f"lesion{Path(f).suffix}") as tmp_: shutil.copyfile(Path(seg_model) / f, tmp_)
+    if not (run / 'oof-whole.csv').is_file():
+        with atomic_path(run / 'oof-whole.csv') as tmp_: shutil.copyfile(run / 'oof.csv', tmp_)
+    write_csv(new, run / 'oof.csv')
+    with atomic_write(run / 'oof_auc.json') as f: json.dump(jsonable(res), f, indent=2)
+    cfg.lesion = dict(margin=margin, open_size=LESION_OPEN, seg_model=res['lesion_view']['seg_model'])
+    try: cfg.operating_point = jsonable(operating_point(new, prevalence=cfg.train_prevalence))
+    except MelanomaError as e: warnings.warn(f'{run}: no operating point recorded ({e})'); cfg.operating_point = None
+    cfg.folds = None
+    cfg.write(run)  # last: the view is used from here on
+    try: write_model_card(run)
+    except MelanomaError as e: warnings.warn(f'{run}: no model card ({e})')
+    return res
+
+# %% ../nbs/14_segment.ipynb #d0c6e1a4
+def seg_attach_cli(model: Annotated[str, 'a classifier folder written by `melanoma train`', {'required': True, 'metavar': 'DIR'}] = None,
+                   seg_model: Annotated[str, 'a folder written by `melanoma seg train`', {'required': True, 'metavar': 'DIR'}] = None,
+                   margin: float = LESION_MARGIN, # border around the lesion's box, as a fraction of its longer side
+                   data: Annotated[str, "the run's main data folder, when it moved (default: the one its config.json records)", {'required': False}] = None,
+                   extra: Annotated[str, 'its extra data folders, when they moved (repeatable, or a comma list)', {'action': 'append'}] = None,
+                   bs: int = 64, # batch size
+                  ) -> int:
+    """Give a classifier a second view of every image, the crop around the lesion a segmentation model finds, and score
+    its out-of-fold rows again with both: `predict`, `evaluate`, the demo and the Kaggle kernel then use the two views."""
+    _need(model=model, seg_model=seg_model)
+    ex = None if extra is None else [e for x in extra for e in str(x).split(',') if e]
+    res = attach_lesion_view(model, seg_model, margin, data, ex, bs)
+    w, f = res['lesion_view']['whole'], lambda v: 'n/a' if v is None or v != v else f'{v:.4f}'
+    print(f"seg attach -> {model}: out-of-fold AUC {f(res.get('auc'))} with the lesion view (the whole image alone: {f(w.get('auc'))}); "
+          + ', '.join(f"{s} {f(a)} (was {f((w.get('sources') or {}).get(s))})" for s, a in (res.get('sources') or {}).items()))
     return 0

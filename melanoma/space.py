@@ -94,7 +94,7 @@ This Space serves the `melanoma` Gradio demo (melanoma {version}; exported by `m
 ## Files
 
 - `app.py`: starts the demo (`melanoma.app.folder_app`) from the models below.
-- `models/{run}/`: the classifier, `config.json` + `fold<k>.safetensors` (no pickles).
+- `models/{run}/`: the classifier, `config.json` + `fold<k>.safetensors` (no pickles; with its lesion view, `lesion.json` + `lesion.safetensors`).
 {seg_files}- `examples/`: synthetic example images (not real lesions).
 - {package}
 - `requirements.txt`: {req_note}
@@ -142,7 +142,7 @@ def _space_inputs(dest: Path, model_dir, seg_model_dir, wheel, pin: bool) -> tup
 def _space_models(folder: Path, model_dir: Path, seg_model_dir: Path | None) -> tuple[str, str | None]:
     "Copy the classifier (and the segmentation model) into `folder/models/`, safetensors and JSON only: their folder names."
     run = model_dir.name
-    names = ['config.json', *sorted(p.name for p in model_dir.iterdir() if re.fullmatch(r'fold\d+\.safetensors|oof_auc\.json', p.name))]
+    names = ['config.json', *sorted(p.name for p in model_dir.iterdir() if re.fullmatch(r'fold\d+\.safetensors|oof_auc\.json|lesion\.json|lesion\.safetensors', p.name))]
     calibrated = 'train_prevalence' in json.loads((model_dir / 'config.json').read_text())
     if not calibrated and (model_dir / 'oof.csv').is_file(): names.append('oof.csv')  # where an older run's operating point comes from
     _copy_model(model_dir, folder / 'models' / run, names)

@@ -27,3 +27,12 @@ def sample_data(tmp_path_factory) -> Path:
     "A small synthetic data set in the SIIM-ISIC Kaggle layout, made once per test session."
     from melanoma.sample import make_sample_data
     return make_sample_data(tmp_path_factory.mktemp('sample') / 'siim', n_train=64, n_test=16, size=64, seed=0)
+
+def train_debug(sample_data: Path, dest: Path, name: str, edit=None, **kw) -> tuple[Path, Path]:
+    "`train --debug` on a copy of the synthetic data in `dest/siim` (changed first by `edit(data)` when given): (run folder, data folder)."
+    import shutil
+    from melanoma.train import train
+    data = dest / 'siim'
+    shutil.copytree(sample_data, data)
+    if edit: edit(data)
+    return train(data, name=name, debug=True, models_dir=dest / 'models', progress=False, **kw), data

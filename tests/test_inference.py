@@ -10,6 +10,7 @@ from melanoma.cli import main
 from melanoma.inference import blend, predict_dataset, export_onnx, run_name, model_tta, _cache_key
 from melanoma.model import create_model, save_model, meta_dim
 from melanoma.submission import validate_submission, read_sample_ids, LOG_COLUMNS
+from conftest import train_debug
 
 @pytest.fixture(scope='module')
 def tiny(tmp_path_factory):
@@ -285,10 +286,7 @@ def test_prevalence(sample_data, tmp_path, monkeypatch, capsys):
 @pytest.fixture(scope='session')
 def mc_model(sample_data, tmp_path_factory):
     "A tiny multi-class model trained in the test on the synthetic data (`train --debug --head multiclass`), and its data."
-    from melanoma.train import train
-    d = tmp_path_factory.mktemp('mc')
-    shutil.copytree(sample_data, d / 'siim')
-    return train(d / 'siim', name='mc', head='multiclass', debug=True, models_dir=d / 'models', progress=False), d / 'siim'
+    return train_debug(sample_data, tmp_path_factory.mktemp('mc'), 'mc', head='multiclass')
 
 
 def test_predict_diagnoses_cli(mc_model, tiny, tmp_path, monkeypatch, capsys):
@@ -316,17 +314,14 @@ def test_predict_diagnoses_cli(mc_model, tiny, tmp_path, monkeypatch, capsys):
 @pytest.fixture(scope='module')
 def trained_run(sample_data, tmp_path_factory):
     "`train --debug` (2 folds, 8 TTA views out of fold) on the synthetic data with some age, sex and site fields blanked."
-    from melanoma.train import train
-    d = tmp_path_factory.mktemp('roundtrip')
-    data = d / 'siim'
-    shutil.copytree(sample_data, data)
-    tr = pd.read_csv(data / 'train.csv')
-    i = np.arange(len(tr))
-    tr.loc[i % 5 == 1, 'anatom_site_general_challenge'] = None
-    tr.loc[i % 5 == 2, 'age_approx'] = None
-    tr.loc[i % 5 == 3, 'sex'] = None
-    tr.to_csv(data / 'train.csv', index=False)
-    return train(data, name='rt', debug=True, models_dir=d / 'models', progress=False, workers=1), data
+    def blank(data):
+        tr = pd.read_csv(data / 'train.csv')
+        i = np.arange(len(tr))
+        tr.loc[i % 5 == 1, 'anatom_site_general_challenge'] = None
+        tr.loc[i % 5 == 2, 'age_approx'] = None
+        tr.loc[i % 5 == 3, 'sex'] = None
+        tr.to_csv(data / 'train.csv', index=False)
+    return train_debug(sample_data, tmp_path_factory.mktemp('roundtrip'), 'rt', edit=blank, workers=1)
 
 def _round_trip(run, data) -> pd.DataFrame:
     """Per validation image: its out-of-fold prediction (training's path, over its image cache), `MelanomaModel.predict`

@@ -1,0 +1,115 @@
+"""The lesion crop as a classifier's second view (`melanoma seg attach`): one path from images to probabilities with it,
+for the out-of-fold rows, `predict` on files, the Kaggle-layout `predict`, and a folder copied elsewhere."""
+import json, shutil, subprocess, sys
+from pathlib import Path
+import numpy as np, pandas as pd, pytest
+from melanoma.cli import main
+from melanoma.core import MelanomaError
+from melanoma.data import read_dataset
+from melanoma.hub import model_files
+from melanoma.model import load_model
+from melanoma.segment import LesionView, attach_lesion_view, create_seg_model, save_seg_model
+from conftest import train_debug
+
+
+@pytest.fixture(scope='module')
+def run(sample_data, tmp_path_factory):
+    "A `train --debug` classifier on the synthetic data, a segmentation model (ImageNet encoder, untrained decoder), and the data."
+    d = tmp_path_factory.mktemp('lesion')
+    mdir, data = train_debug(sample_data, d, 'dbg')
+    seg = save_seg_model(create_seg_model(size=(48, 64)).eval(), d / 'models' / 'seg')
+    return mdir, seg, data
+
+
+def test_attach_rescores_oof_through_predict(run, capsys):
+    mdir, seg, data = run
+    before = pd.read_csv(mdir / 'oof.csv', dtype={'image_id': str})
+    assert main(['seg', 'attach', '--model', str(mdir), '--seg-model', str(seg), '--margin', '0.2']) == 0
+    assert 'with the lesion view (the whole image alone' in capsys.readouterr().out
+    oof = pd.read_csv(mdir / 'oof.csv', dtype={'image_id': str})
+    pd.testing.assert_frame_equal(pd.read_csv(mdir / 'oof-whole.csv', dtype={'image_id': str}), before)
+    assert (oof.drop(columns='pred') == before.drop(columns='pred')).all().all() and not np.allclose(oof.pred, before.pred)
+    cfg = json.loads((mdir / 'config.json').read_text())
+    assert cfg['lesion']['margin'] == 0.2 and cfg['operating_point']['n'] == len(oof)
+    scores = json.loads((mdir / 'oof_auc.json').read_text())
+    assert scores['lesion_view']['margin'] == 0.2 and 'auc' in scores['lesion_view']['whole']
+    m = load_model(mdir, 'cpu')
+    assert isinstance(m.lesion, LesionView) and m.lesion.margin == 0.2
+    # an out-of-fold row is what `predict` gives for that image with that fold's network and the run's views
+    tta = cfg['train_args']['tta']
+    r = oof.iloc[0]
+    row = read_dataset(data).set_index('image_id').loc[[r.image_id]]
+    p = m.select(int(r.fold)).predict(list(row.path), meta=row[['sex', 'age', 'site']].reset_index(drop=True) if m.uses_meta else None,
+                                      tta=tta, progress=False)[0]
+    assert abs(p - r.pred) < 1e-5, (p, r.pred)
+    # the segmentation model travels with the folder (the Hub, a Kaggle dataset, a copy)
+    assert {'lesion.json', 'lesion.safetensors'} <= set(model_files(mdir, card=False))
+    # attaching again (another margin) starts from the whole-image scores
+    attach_lesion_view(mdir, seg, margin=0.3, progress=False)
+    again = json.loads((mdir / 'oof_auc.json').read_text())
+    assert again['lesion_view']['whole'] == scores['lesion_view']['whole'] and load_model(mdir, 'cpu').lesion.margin == 0.3
+
+
+def test_kaggle_layout_predict_matches_files(run, tmp_path, monkeypatch):
+    "`melanoma predict --data` (pixels decoded by workers, crops cut beside them) gives what `model.predict(paths)` gives."
+    mdir, seg, data = run
+    if not (mdir / 'lesion.json').is_file(): attach_lesion_view(mdir, seg, progress=False)
+    monkeypatch.chdir(tmp_path)
+    assert main(['predict', '--model', str(mdir), '--data', str(data), '--out', 'sub.csv', '--tta', '2', '--workers', '0']) == 0
+    sub = pd.read_csv('sub.csv', dtype={'image_name': str})
+    m = load_model(mdir, 'cpu')
+    test = read_dataset(data, split='test').reset_index(drop=True)
+    p = m.predict(list(test.path), meta=test[['sex', 'age', 'site']] if m.uses_meta else None, tta=2, progress=False)
+    got = sub.set_index('image_name').loc[test.image_id, 'target'].to_numpy()
+    assert np.allclose(got, p, atol=1e-5), np.abs(got - p).max()
+
+
+def test_errors_name_what_is_wrong(run, tmp_path):
+    mdir, seg, _ = run
+    with pytest.raises(MelanomaError, match='not a segmentation model folder'): attach_lesion_view(mdir, tmp_path)
+    bare = tmp_path / 'bare'
+    shutil.copytree(mdir, bare)
+    (bare / 'oof.csv').unlink()
+    with pytest.raises(MelanomaError, match='no oof.csv'): attach_lesion_view(bare, seg)
+    with pytest.raises(SystemExit): main(['seg', 'attach', '--model', str(mdir)])
+
+
+def test_load_model_without_segment_says_what_to_import(run):
+    "The view's loader comes from `melanoma.segment`; `melanoma.model` alone says so instead of predicting without it."
+    mdir, seg, _ = run
+    if not (mdir / 'lesion.json').is_file(): attach_lesion_view(mdir, seg, progress=False)
+    r = subprocess.run([sys.executable, '-c', f'from melanoma.model import load_model; load_model({str(mdir)!r}, "cpu")'],
+                       capture_output=True, text=True)
+    assert r.returncode != 0 and 'crop around the lesion' in r.stderr and 'melanoma.segment' in r.stderr, r.stderr[-500:]
+
+
+def test_space_and_demo_carry_the_view(run, tmp_path):
+    "A Space exported from the model carries its segmentation model; the demo's model line says it looks at the crop."
+    pytest.importorskip('gradio')
+    from melanoma.app import model_summary
+    from melanoma.space import export_space
+    mdir, seg, _ = run
+    if not (mdir / 'lesion.json').is_file(): attach_lesion_view(mdir, seg, progress=False)
+    space = export_space(tmp_path / 'space', mdir, seg_model_dir=False, pin=True)
+    copied = space / 'models' / mdir.name
+    assert (copied / 'lesion.safetensors').is_file() and (copied / 'lesion.json').is_file()
+    m = load_model(copied, 'cpu')
+    assert m.lesion is not None and 'crop around the lesion' in model_summary(m, copied)
+
+
+def test_onnx_export_keeps_the_view(run, tmp_path, monkeypatch):
+    "The ONNX graphs replace the fold networks; the lesion crops are still cut and scored (by the same graphs)."
+    pytest.importorskip('onnxruntime')
+    import torch
+    from melanoma.inference import OrtNet, _load, export_onnx, predict_dataset
+    monkeypatch.setattr('melanoma.inference.default_device', lambda cpu=False: torch.device('cpu'))
+    mdir, seg, data = run
+    if not (mdir / 'lesion.json').is_file(): attach_lesion_view(mdir, seg, progress=False)
+    m = tmp_path / 'onnx'
+    shutil.copytree(mdir, m)
+    export_onnx(m)
+    ort = _load(m)
+    assert isinstance(ort.nets[0], OrtNet) and isinstance(ort.lesion, LesionView)
+    a = predict_dataset(m, data, workers=0, tta=2, onnx=True, progress=False)
+    b = predict_dataset(m, data, workers=0, tta=2, onnx=False, progress=False)
+    assert np.allclose(a.target, b.target, atol=1e-4)
