@@ -941,7 +941,7 @@ def seg_attach_cli(model: Annotated[str, 'a classifier folder written by `melano
                    bs: int = 64, # batch size
                   ) -> int:
     """Give a classifier a second view of every image, the crop around the lesion a segmentation model finds, and score
-    its out-of-fold rows again with both: `predict`, `evaluate`, the demo and the Kaggle kernel then use the two views."""
+    its out-of-fold rows again with both: `predict`, `evaluate`, `explain`, the demo and a Space then use the two views."""
     _need(model=model, seg_model=seg_model)
     ex = None if extra is None else [e for x in extra for e in str(x).split(',') if e]
     res = attach_lesion_view(model, seg_model, margin, data, ex, bs)
