@@ -8,14 +8,14 @@ Docs: https://melanoma-dev.github.io/melanoma/segment.html.md"""
 
 # %% ../nbs/14_segment.ipynb #c002
 from __future__ import annotations
-import contextlib, json, math, os, re, shutil, time, warnings
+import contextlib, hashlib, json, math, os, re, shutil, time, warnings
 from pathlib import Path
 from typing import Annotated, Sequence
 import numpy as np, pandas as pd
 import torch, torch.nn as nn, torch.nn.functional as F
 from PIL import Image
 from tqdm.auto import tqdm
-from .core import MelanomaError, atomic_path, atomic_write, default_device, jsonable, write_csv
+from .core import MelanomaError, atomic_path, atomic_write, default_device, file_stamp, jsonable, write_csv
 from .images import FOLDER_EXTS, RESIZE, load_image, open_image, to_rgb
 from .metrics import operating_point
 from .model import LESION_CHUNK, VIEWS, ModelConfig, _versions, create_model, load_model, save_state
@@ -864,6 +864,24 @@ def _oof_rows(oof: pd.DataFrame, df: pd.DataFrame, run: Path) -> np.ndarray:
     return pos.loc[ids].to_numpy()
 
 # %% ../nbs/14_segment.ipynb #754ab344
+def _attach_progress(run: Path, seg_model: Path, margin: float) -> tuple[Path, str]:
+    "Where an interrupted `attach_lesion_view` keeps its scores, and the key of what they depend on (weights, scores, margin)."
+    files = [seg_model / 'config.json', seg_model / 'seg.safetensors', run / 'oof.csv', *sorted(run.glob('fold*.safetensors'))]
+    key = hashlib.sha256('|'.join([repr(float(margin))] + [f'{f.name}:{file_stamp(f)}' for f in files]).encode()).hexdigest()[:16]
+    return run / '.seg-attach.partial.npz', key
+
+def _resume_attach(partial: Path, key: str, pred: np.ndarray, progress: bool) -> int:
+    "Fill `pred` from an interrupted attempt with the same `key`; how many images it had done (0: start afresh)."
+    if not partial.is_file(): return 0
+    try:
+        with np.load(partial) as z:
+            if str(z['key']) != key or z['pred'].shape != pred.shape: return 0
+            pred[:], done = z['pred'], int(z['done'])
+    except (OSError, ValueError, KeyError): return 0  # unreadable: start afresh
+    if progress: print(f'{partial.parent}: continuing an interrupted `seg attach` after {done} image(s)', flush=True)
+    return done
+
+# %% ../nbs/14_segment.ipynb #299a1a56
 def attach_lesion_view(model: str | os.PathLike, # a classifier folder written by `melanoma train`
                        seg_model: str | os.PathLike, # a folder written by `melanoma seg train`
                        margin: float = LESION_MARGIN, # border around the lesion's box, a fraction of its longer side
@@ -873,7 +891,8 @@ def attach_lesion_view(model: str | os.PathLike, # a classifier folder written b
                        progress: bool = True,
                       ) -> dict:
     """Give classifier `model` the lesion view of `seg_model` and score its out-of-fold rows again with both views:
-    returns the new `oof_auc.json`. Running it again (another segmentation model or margin) starts from the weights."""
+    returns the new `oof_auc.json`. Running it again (another segmentation model or margin) starts from the weights;
+    an interrupted run continues where it stopped (`.seg-attach.partial.npz`, after every chunk of images)."""
     run = Path(model)
     cfg = ModelConfig.read(run)
     if not (run / 'oof.csv').is_file(): raise MelanomaError(f'{run}: no oof.csv (a folder written by `melanoma train` has one)')
@@ -893,8 +912,10 @@ def attach_lesion_view(model: str | os.PathLike, # a classifier folder written b
     views = np.where(df.fold.to_numpy()[rows] == fold_of, tta, 1 if two_stage else tta)  # the shared held-out extra rows: one view, as training scores them
     nets = {k: m.select(k) for k in np.unique(fold_of).tolist()}
     uniq, pred, t0 = pd.unique(rows), np.full(len(oof), np.nan, dtype='float32'), time.time()
+    partial, key = _attach_progress(run, Path(seg_model), margin)
+    start = _resume_attach(partial, key, pred, progress)
     # each image is decoded and segmented once, however many folds score it (a held-out extra image: every fold)
-    for s in tqdm(range(0, len(uniq), LESION_CHUNK), desc='seg attach', disable=not progress):
+    for s in tqdm(range(start, len(uniq), LESION_CHUNK), desc='seg attach', disable=not progress):
         part = uniq[s:s + LESION_CHUNK]
         paths = df.path.iloc[part].tolist()
         whole = []
@@ -911,7 +932,11 @@ def attach_lesion_view(model: str | os.PathLike, # a classifier folder written b
             idx = torch.tensor(at.loc[rows[g.i]].to_numpy(), dtype=torch.long)
             meta = df.iloc[rows[g.i]][['sex', 'age', 'site']].reset_index(drop=True) if m.uses_meta else None
             pred[g.i.to_numpy()] = nets[k].predict(X[idx], meta=meta, tta=int(t), bs=bs, progress=False, crops=C[idx])
-    new = oof.assign(pred=pred)
+        with atomic_path(partial) as tmp_, open(tmp_, 'wb') as fh: np.savez(fh, key=np.array(key), pred=pred, done=np.array(s + len(part)))
+    if (bad := np.isnan(pred)).any():
+        warnings.warn(f'{run}: {int(bad.sum())} out-of-fold row(s) could not be scored again (their image cannot be read now), e.g. '
+                      f'{df.path.iloc[rows[np.flatnonzero(bad)[0]]]}: left out of oof.csv (oof-whole.csv keeps them)')
+    new = oof[~bad].assign(pred=pred[~bad])
     main_sources = set(df.source[df.fold >= 0])
     old = json.loads((run / 'oof_auc.json').read_text()) if (run / 'oof_auc.json').is_file() else {}
     whole = old.get('lesion_view', {}).get('whole') or {k: old.get(k) for k in ('auc', 'sources')}
@@ -928,6 +953,7 @@ def attach_lesion_view(model: str | os.PathLike, # a classifier folder written b
     except MelanomaError as e: warnings.warn(f'{run}: no operating point recorded ({e})'); cfg.operating_point = None
     cfg.folds = None
     cfg.write(run)  # last: the view is used from here on
+    partial.unlink(missing_ok=True)
     try: write_model_card(run)
     except MelanomaError as e: warnings.warn(f'{run}: no model card ({e})')
     return res

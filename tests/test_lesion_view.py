@@ -113,3 +113,42 @@ def test_onnx_export_keeps_the_view(run, tmp_path, monkeypatch):
     a = predict_dataset(m, data, workers=0, tta=2, onnx=True, progress=False)
     b = predict_dataset(m, data, workers=0, tta=2, onnx=False, progress=False)
     assert np.allclose(a.target, b.target, atol=1e-4)
+
+
+def test_attach_interrupted_continues(run, tmp_path, monkeypatch, capsys):
+    "A `seg attach` killed after its first chunk of images continues from there, and ends where an uninterrupted one ends."
+    import melanoma.segment as S
+    mdir, seg, _ = run
+    a, b = tmp_path / 'a', tmp_path / 'b'
+    for d in (a, b): shutil.copytree(mdir, d)
+    monkeypatch.setattr(S, 'LESION_CHUNK', 16)
+    attach_lesion_view(a, seg, margin=0.25, progress=False)
+    crops, calls = LesionView.crops, []
+    def dies_second_time(self, *args, **kw):
+        calls.append(1)
+        if len(calls) == 2: raise KeyboardInterrupt
+        return crops(self, *args, **kw)
+    monkeypatch.setattr(LesionView, 'crops', dies_second_time)
+    with pytest.raises(KeyboardInterrupt): attach_lesion_view(b, seg, margin=0.25)
+    assert (b / '.seg-attach.partial.npz').is_file()
+    assert (json.loads((b / 'config.json').read_text()).get('lesion') or {}).get('margin') != 0.25  # config.json is written last
+    monkeypatch.setattr(LesionView, 'crops', crops)
+    calls.clear()
+    attach_lesion_view(b, seg, margin=0.25)
+    assert 'continuing an interrupted `seg attach` after 16 image(s)' in capsys.readouterr().out
+    assert not (b / '.seg-attach.partial.npz').exists()
+    pd.testing.assert_frame_equal(pd.read_csv(a / 'oof.csv'), pd.read_csv(b / 'oof.csv'))
+
+
+def test_unreadable_image_is_left_out_with_a_warning(run, tmp_path):
+    "An image that cannot be read any more loses its out-of-fold row (named in a warning), not the whole run."
+    mdir, seg, data = run
+    m, d = tmp_path / 'm', tmp_path / 'siim'
+    shutil.copytree(mdir, m); shutil.copytree(data, d)
+    oof = pd.read_csv(m / 'oof.csv', dtype={'image_id': str})
+    victim = read_dataset(d).set_index('image_id').loc[oof.image_id[0], 'path']
+    Path(victim).write_bytes(b'not a jpeg')
+    with pytest.warns(UserWarning, match=r'1 out-of-fold row\(s\) could not be scored again'):
+        attach_lesion_view(m, seg, data=d, progress=False)
+    new = pd.read_csv(m / 'oof.csv', dtype={'image_id': str})
+    assert len(new) == len(oof) - 1 and oof.image_id[0] not in set(new.image_id)
