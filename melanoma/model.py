@@ -467,7 +467,8 @@ class MelanomaModel:
         self.lesion = None  # the crop around the lesion, beside the whole image (`melanoma.segment.LesionView`), when the folder has one
 
     def __repr__(self):
-        return f"MelanomaModel({self.config.arch}, {len(self.nets)} fold(s), size {self.size}, n_out {self.config.n_out}, meta {self.uses_meta}, oof_auc {self.oof_auc})"
+        return (f"MelanomaModel({self.config.arch}, {len(self.nets)} fold(s), size {self.size}, n_out {self.config.n_out}, meta {self.uses_meta}, "
+                f"oof_auc {self.oof_auc}{', lesion view' if self.lesion is not None else ''})")
 
     @property
     def folds(self) -> list[int]: return list(self.config.folds if self.config.folds is not None else range(len(self.nets)))
