@@ -837,11 +837,7 @@ class LesionView:
         image cannot be read."""
         ims = [_open_near(it, self.open_size) for it in items]
         masks = iter(predict_masks(self.seg, [im for im in ims if im is not None], bs=bs, progress=False))
-        out = []
-        for im in ims:
-            box = None if im is None else lesion_box(next(masks), im.size, self.margin)
-            out.append(None if im is None else load_image(im if box is None else im.crop(box), size, resize))
-        return out
+        return [None if im is None else load_image(crop_to_lesion(im, next(masks), self.margin), size, resize) for im in ims]
 
 # %% ../nbs/14_segment.ipynb #a81b16be
 def load_lesion_view(path: str | os.PathLike, # a classifier folder holding `lesion.json` + `lesion.safetensors`
