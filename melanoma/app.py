@@ -302,6 +302,8 @@ def _load_demo_models(model_dir, model, seg_model_dir, seg_model, device) -> tup
         if not (model_dir / 'config.json').exists():
             raise MelanomaError(f'{model_dir} is not a trained model folder (no config.json). {_HOWTO}')
         model = load_model(model_dir, device=device)
+    if seg_model is None and seg_model_dir is None and getattr(model, 'lesion', None) is not None:
+        seg_model, seg_model_dir = model.lesion.seg, model_dir  # the classifier's own: the one that finds its lesion crop
     if seg_model is None and seg_model_dir is not False and seg_model_dir != '':
         seg_model_dir = Path(seg_model_dir) if seg_model_dir else find_seg_model()
         if seg_model_dir is not None:
@@ -425,7 +427,7 @@ def build_app(model_dir: str | os.PathLike | None = None, # a trained model fold
               concurrency: int = 1, # requests run on the model at once (the rest wait in the queue)
               max_queue: int = 64, # requests that may wait; more get a 'queue full' message
               device: str = 'cpu', # where the model runs
-              seg_model_dir: str | os.PathLike | bool | None = None, # a segmentation model folder; None: the newest under `models/` if any; False: none
+              seg_model_dir: str | os.PathLike | bool | None = None, # a segmentation model folder; None: the classifier's own (a lesion view), else the newest under `models/` if any; False: none
               seg_model: SegModel | None = None, # an already loaded segmentation model (instead of `seg_model_dir`)
              ) -> gr.Blocks:
     "The Gradio `Blocks` demo for a trained model and, when there is one, a lesion-segmentation model (loaded once, here)."
@@ -484,7 +486,7 @@ def folder_app(folder: str | os.PathLike, # the folder of the app file: `models/
               ) -> gr.Blocks:
     """The demo as a folder serves it. The classifier: `MELANOMA_MODEL` if set, else the newest run under ./models, else
     under `folder`/models. The segmentation model: `MELANOMA_SEG_MODEL` if set (empty or `none`: no outline), else the
-    newest one beside the classifier, if any. The threshold: `MELANOMA_THRESHOLD` if set. Examples: `folder`/examples."""
+    newest one beside the classifier, else the classifier's own (a model with a lesion view, `melanoma seg attach`), if any. The threshold: `MELANOMA_THRESHOLD` if set. Examples: `folder`/examples."""
     folder, env = Path(folder), os.environ
     if env.get('MELANOMA_MODEL'): mdir = Path(env['MELANOMA_MODEL'])
     else:
@@ -495,7 +497,7 @@ def folder_app(folder: str | os.PathLike, # the folder of the app file: `models/
     if 'MELANOMA_SEG_MODEL' in env:
         sdir = env['MELANOMA_SEG_MODEL'].strip()
         sdir = False if sdir.lower() in ('', 'none') else Path(sdir)
-    else: sdir = find_seg_model(mdir.parent) or False
+    else: sdir = find_seg_model(mdir.parent) or (None if (mdir / 'lesion.json').is_file() else False)  # None: the classifier's own
     thr = env.get('MELANOMA_THRESHOLD')  # default: the model's operating point (95% sensitivity out of fold), else 0.5
     try: thr = float(thr) if thr else None
     except ValueError: raise MelanomaError(f'MELANOMA_THRESHOLD must be a number between 0 and 1, got {thr!r}') from None

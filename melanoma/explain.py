@@ -25,7 +25,7 @@ from .evaluate import predict_frame, read_labelled, save_figure
 from .hub import resolve_model_dir
 
 # %% auto #0
-__all__ = ['gradcam', 'overlay', 'explain', 'explain_cli']
+__all__ = ['CAM_VIEWS', 'gradcam', 'overlay', 'explain', 'explain_cli']
 
 # %% ../nbs/19_explain.ipynb #c004
 def _cam_one(model, net: torch.nn.Module, x: torch.Tensor, meta=None) -> torch.Tensor:
@@ -48,22 +48,40 @@ def _norm01(cam: torch.Tensor) -> torch.Tensor:
     return (cam / mx).clamp(0, 1)
 
 # %% ../nbs/19_explain.ipynb #c005
+def _fold_cams(model, nets: list, img: Image.Image, meta, size: tuple[int, int]) -> torch.Tensor:
+    "The Grad-CAM maps of `img` by each of `nets`, each scaled to [0,1], averaged, at `size` (H, W)."
+    x = model.preprocess(img)[None]
+    cams = [F.interpolate(_norm01(_cam_one(model, net, x, meta))[:, None].cpu(), size=size, mode='bicubic',
+                          align_corners=False)[0, 0] for net in nets]  # smooth: the hooked layer is a few cells wide
+    return torch.stack(cams).mean(0)
+
+# %% ../nbs/19_explain.ipynb #b5f34f3c
+CAM_VIEWS = ('both', 'whole', 'lesion')
+
 def gradcam(model, # a `MelanomaModel` (from `melanoma.model.load_model`)
             img: Image.Image | str | os.PathLike, # the image (PIL, or a path the model can open)
             meta: pd.DataFrame | None = None, # one row of `sex, age, site` when the model uses metadata
             fold: int | None = None, # use only this fold's network (a fold number, `model.select`); default: average over all folds
+            view: str = 'both', # with a lesion view: 'both' (as the model predicts), 'whole' (the whole image's half) or 'lesion' (the crop's half)
            ) -> np.ndarray:
-    "Grad-CAM heatmap of the melanoma score for `img`: an HxW float array in [0,1] at the image's resolution."
+    """Grad-CAM heatmap of the melanoma score for `img`: an HxW float array in [0,1] at the image's resolution. A model
+    with a lesion view (`melanoma seg attach`) averages the whole image and the crop around the lesion, and so does its
+    heatmap: the crop's map is placed in the crop's box, and the two are averaged."""
+    if view not in CAM_VIEWS: raise MelanomaError(f'view {view!r}: expected one of {", ".join(CAM_VIEWS)}')
+    lesion = getattr(model, 'lesion', None)
+    if view == 'lesion' and lesion is None: raise MelanomaError('this model has no lesion view (`melanoma seg attach` gives one)')
     if not isinstance(img, Image.Image):
         img = open_image(img)
     img = img.convert('RGB')
     nets = (model if fold is None else model.select(fold)).nets
-    x = model.preprocess(img)[None]
     H, W = img.height, img.width
-    cams = [F.interpolate(_norm01(_cam_one(model, net, x, meta))[:, None].cpu(), size=(H, W), mode='bicubic',
-                          align_corners=False)[0, 0] for net in nets]  # smooth: the hooked layer is a few cells wide
-    cam = _norm01(torch.stack(cams).mean(0)[None])[0]
-    return cam.numpy().astype(np.float32)
+    maps = [] if view == 'lesion' else [_fold_cams(model, nets, img, meta, (H, W))]
+    if lesion is not None and view != 'whole':
+        l, t, r, b = lesion.boxes([img])[0] or (0, 0, W, H)  # no lesion found: the crop is the whole image
+        m = torch.zeros(H, W)
+        m[t:b, l:r] = _fold_cams(model, nets, img.crop((l, t, r, b)), meta, (b - t, r - l))
+        maps.append(m)
+    return _norm01(torch.stack(maps).mean(0)[None])[0].numpy().astype(np.float32)
 
 # %% ../nbs/19_explain.ipynb #c006
 def overlay(img: Image.Image, # the image
@@ -116,7 +134,7 @@ def _predictions(model, model_dir: Path, df: pd.DataFrame, data, fold: int | Non
     return df.assign(pred=predict_frame([model], df, tta)).dropna(subset=['pred']).reset_index(drop=True), 'predictions'
 
 # %% ../nbs/19_explain.ipynb #c012
-def _explained(model, picks: pd.DataFrame) -> list[tuple]:
+def _explained(model, picks: pd.DataFrame, view: str = 'both') -> list[tuple]:
     "`(row, image, overlay, any heat?)` of each picked image the model can explain; the others are named and skipped."
     from tqdm.auto import tqdm
     shown, skipped = [], []
@@ -125,7 +143,7 @@ def _explained(model, picks: pd.DataFrame) -> list[tuple]:
             img = open_image(r.path, size=max(model.size, 256))
             img.thumbnail((384, 384))
             meta = pd.DataFrame([r[['sex', 'age', 'site']]]).reset_index(drop=True) if model.uses_meta else None
-            heat = gradcam(model, img, meta, fold=_own_fold(model, r.get('oof_fold')))
+            heat = gradcam(model, img, meta, fold=_own_fold(model, r.get('oof_fold')), view=view)
             shown.append((r, img, overlay(img, heat), heat.max() > 0))
         except (MelanomaError, OSError, ValueError) as e: skipped.append(f'{r.path} ({e})')
     if skipped: print(f'grad-cam: skipped {len(skipped)} image(s): ' + '; '.join(skipped[:5]))
@@ -161,18 +179,22 @@ def explain(model_dir: str | os.PathLike, # a model folder from `melanoma train`
             tta: int = 1, # test-time augmentation when predicting
             seed: int = 0, # seed of the random picks
             cols: int = 4, # image + heatmap pairs per row
+            view: str = 'both', # with a lesion view: 'both', 'whole' or 'lesion' (`gradcam`)
            ) -> Path:
     "Write a grid of Grad-CAM overlays of the most confident errors and some random images; return the PNG's path."
     model_dir = resolve_model_dir(model_dir)  # hf:// from the Hub cache
     model = load_model(model_dir)
+    if view not in CAM_VIEWS: raise MelanomaError(f'view {view!r}: expected one of {", ".join(CAM_VIEWS)}')
+    if view != 'both' and model.lesion is None: raise MelanomaError(f'{model_dir}: has no lesion view, so view {view!r} means nothing (`melanoma seg attach` gives one)')
     df = read_labelled(data) if split == 'train' else read_dataset(data, split)
     df, how = _predictions(model, model_dir, df, data, fold, tta)
     if not len(df): raise MelanomaError(f'{data}: no {"labelled " if split == "train" else ""}images in split {split!r}' + (f' fold {fold}' if fold is not None else ''))
     picks = _pick(df, n, threshold, seed)
-    shown = _explained(model, picks)
+    shown = _explained(model, picks, view)
     if not shown: raise MelanomaError(f'{data}: no image could be explained')
     counts = picks.kind.value_counts()
-    fig = _gallery(shown, cols, f'Grad-CAM of {model_dir.name} on {Path(data).name} ({how}; threshold {threshold:g}): '
+    of = '' if model.lesion is None else f", {'whole image and lesion crop' if view == 'both' else view + ' view'}"
+    fig = _gallery(shown, cols, f'Grad-CAM{of} of {model_dir.name} on {Path(data).name} ({how}; threshold {threshold:g}): '
                                 f"{counts.get('false negative', 0)} false negatives, {counts.get('false positive', 0)} false positives, "
                                 f"{counts.get('random', 0)} random")
     out = Path(out) if out else Path('reports') / model_dir.name / 'gradcam.png'
@@ -186,10 +208,11 @@ def explain_cli(model: Annotated[str, 'a model folder from `melanoma train`', {'
                 fold: str = None, # only validation fold K of DATA/folds.csv, explained with that fold's network, or `all` (default: all)
                 threshold: float = 0.5, # probability threshold that defines the errors
                 split: str = 'train', # the split of DATA (`test`: random images only, no labels)
+                view: str = 'both', # a model with a lesion view: `both` halves of its prediction, `whole` image or `lesion` crop
                ):
     "Grad-CAM heatmaps of the most confident false negatives and false positives, and random images, in one PNG."
     if isinstance(fold, str):  # `--fold K` or `--fold all`
         try: fold = None if fold == 'all' else int(fold)
         except ValueError: raise MelanomaError(f'--fold {fold!r}: a fold number or `all`') from None
-    p = explain(model, data, out, n=n, split=split, fold=fold, threshold=threshold)
+    p = explain(model, data, out, n=n, split=split, fold=fold, threshold=threshold, view=view)
     print(f'wrote {p}')

@@ -24,12 +24,12 @@ from .train import FOLD_SEED, _oof_auc, train_table
 
 # %% auto #0
 __all__ = ['SEG_COLUMNS', 'SEG_LOSSES', 'SEG_LOSS', 'SEG_MEMBERS', 'ABCD_COLOURS', 'MEASURE_COLUMNS', 'LESION_MARGIN',
-           'LESION_OPEN', 'make_seg_sample', 'read_mask', 'read_seg_dataset', 'LiteUnet', 'create_seg_model',
-           'BCEPlusLoss', 'DiceBCELoss', 'lovasz_hinge', 'LovaszBCELoss', 'jaccard', 'jaccard_summary', 'clean_mask',
-           'save_seg_model', 'SegModel', 'load_seg_model', 'predict_masks', 'train_seg', 'lesion_measurements',
-           'lesion_box', 'crop_to_lesion', 'mask_index', 'seg_train_cli', 'measure_masks', 'seg_predict',
-           'seg_predict_cli', 'seg_measure_cli', 'LesionView', 'load_lesion_view', 'attach_lesion_view',
-           'seg_attach_cli']
+           'LESION_OPEN', 'LESION_FILES', 'make_seg_sample', 'read_mask', 'read_seg_dataset', 'LiteUnet',
+           'create_seg_model', 'BCEPlusLoss', 'DiceBCELoss', 'lovasz_hinge', 'LovaszBCELoss', 'jaccard',
+           'jaccard_summary', 'clean_mask', 'save_seg_model', 'SegModel', 'load_seg_model', 'predict_masks',
+           'train_seg', 'lesion_measurements', 'lesion_box', 'crop_to_lesion', 'mask_index', 'seg_train_cli',
+           'measure_masks', 'seg_predict', 'seg_predict_cli', 'seg_measure_cli', 'LesionView', 'load_lesion_view',
+           'attach_lesion_view', 'seg_attach_cli']
 
 # %% ../nbs/14_segment.ipynb #c005
 SEG_COLUMNS = ['image_id', 'path', 'mask_path', 'split', 'source']
@@ -836,8 +836,15 @@ class LesionView:
         (`lesion_box`) cut from the image opened at `open_size`; the whole image where no lesion is found; None where the
         image cannot be read."""
         ims = [_open_near(it, self.open_size) for it in items]
+        return [None if im is None else load_image(im if b is None else im.crop(b), size, resize) for im, b in zip(ims, self.boxes(ims, bs))]
+    def boxes(self, ims: Sequence[Image.Image | None], # PIL images (None: skipped)
+              bs: int = 32, # segmentation batch size
+             ) -> list[tuple[int, int, int, int] | None]:
+        """The crop box (`lesion_box`: left, top, right, bottom, in each image's own pixels) of each image; None where no
+        lesion is found (the view then sees the whole image) or the image is None. `crops` cuts these; Grad-CAM
+        (`melanoma.explain.gradcam`) places the crop's heatmap in them."""
         masks = iter(predict_masks(self.seg, [im for im in ims if im is not None], bs=bs, progress=False))
-        return [None if im is None else load_image(crop_to_lesion(im, next(masks), self.margin), size, resize) for im in ims]
+        return [None if im is None else lesion_box(next(masks), im.size, self.margin) for im in ims]
 
 # %% ../nbs/14_segment.ipynb #a81b16be
 def load_lesion_view(path: str | os.PathLike, # a classifier folder holding `lesion.json` + `lesion.safetensors`
@@ -860,9 +867,9 @@ def _oof_rows(oof: pd.DataFrame, df: pd.DataFrame, run: Path) -> np.ndarray:
     return pos.loc[ids].to_numpy()
 
 # %% ../nbs/14_segment.ipynb #754ab344
-def _attach_progress(run: Path, seg_model: Path, margin: float) -> tuple[Path, str]:
+def _attach_progress(run: Path, seg_files: Sequence[Path], margin: float) -> tuple[Path, str]:
     "Where an interrupted `attach_lesion_view` keeps its scores, and the key of what they depend on (weights, scores, margin)."
-    files = [seg_model / 'config.json', seg_model / 'seg.safetensors', run / 'oof.csv', *sorted(run.glob('fold*.safetensors'))]
+    files = [*seg_files, run / 'oof.csv', *sorted(run.glob('fold*.safetensors'))]
     key = hashlib.sha256('|'.join([repr(float(margin))] + [f'{f.name}:{file_stamp(f)}' for f in files]).encode()).hexdigest()[:16]
     return run / '.seg-attach.partial.npz', key
 
@@ -878,8 +885,10 @@ def _resume_attach(partial: Path, key: str, pred: np.ndarray, progress: bool) ->
     return done
 
 # %% ../nbs/14_segment.ipynb #299a1a56
+LESION_FILES = ('lesion.json', 'lesion.safetensors')  # a classifier folder's copy of its view's segmentation model
+
 def attach_lesion_view(model: str | os.PathLike, # a classifier folder written by `melanoma train`
-                       seg_model: str | os.PathLike, # a folder written by `melanoma seg train`
+                       seg_model: str | os.PathLike | None = None, # a folder written by `melanoma seg train`; None: the one the folder already carries
                        margin: float = LESION_MARGIN, # border around the lesion's box, a fraction of its longer side
                        data: str | os.PathLike | None = None, # the run's main data (default: the folder it recorded)
                        extra: Sequence[str | os.PathLike] | None = None, # its extra data (default: the folders it recorded)
@@ -887,17 +896,24 @@ def attach_lesion_view(model: str | os.PathLike, # a classifier folder written b
                        progress: bool = True,
                       ) -> dict:
     """Give classifier `model` the lesion view of `seg_model` and score its out-of-fold rows again with both views:
-    returns the new `oof_auc.json`. Running it again (another segmentation model or margin) starts from the weights;
-    an interrupted run continues where it stopped (`.seg-attach.partial.npz`, after every chunk of images)."""
+    returns the new `oof_auc.json`. Running it again (another segmentation model or margin) starts from the weights and
+    the whole-image scores (`oof-whole.csv`); without `seg_model` it uses the one the folder carries (e.g. after `train`
+    trained more folds, which sets the view aside). An interrupted run continues where it stopped
+    (`.seg-attach.partial.npz`, after every chunk of images)."""
     run = Path(model)
     cfg = ModelConfig.read(run)
     if not (run / 'oof.csv').is_file(): raise MelanomaError(f'{run}: no oof.csv (a folder written by `melanoma train` has one)')
+    own = seg_model is None
+    if own and not all((run / f).is_file() for f in LESION_FILES):
+        raise MelanomaError(f'{run}: carries no segmentation model ({" + ".join(LESION_FILES)}): pass one (--seg-model, a `melanoma seg train` folder)')
+    seg_files = [run / f for f in LESION_FILES] if own else [Path(seg_model) / 'config.json', Path(seg_model) / 'seg.safetensors']
+    viewed = cfg.lesion is not None and (run / 'oof-whole.csv').is_file()  # oof.csv holds the view's scores, oof-whole.csv the whole image's
     ta = cfg.train_args or {}
     data = data or ta.get('data')
     extra = list(ta.get('extra') or []) if extra is None else list(extra)
     if not data: raise MelanomaError(f'{run / "config.json"}: records no training data; pass it (--data, --extra)')
-    seg = load_seg_model(seg_model)  # checked before any work
-    oof = pd.read_csv(run / 'oof.csv', dtype={'image_id': str})
+    seg = load_seg_model(run, files=LESION_FILES) if own else load_seg_model(seg_model)  # checked before any work
+    oof = pd.read_csv(run / ('oof-whole.csv' if viewed else 'oof.csv'), dtype={'image_id': str})
     df = train_table(data, extra, ta.get('n_folds', 5), FOLD_SEED, ta.get('score_extra', True))
     rows = _oof_rows(oof, df, run)
     m = load_model(run)
@@ -908,7 +924,7 @@ def attach_lesion_view(model: str | os.PathLike, # a classifier folder written b
     views = np.where(df.fold.to_numpy()[rows] == fold_of, tta, 1 if two_stage else tta)  # the shared held-out extra rows: one view, as training scores them
     nets = {k: m.select(k) for k in np.unique(fold_of).tolist()}
     uniq, pred, t0 = pd.unique(rows), np.full(len(oof), np.nan, dtype='float32'), time.time()
-    partial, key = _attach_progress(run, Path(seg_model), margin)
+    partial, key = _attach_progress(run, seg_files, margin)
     start = _resume_attach(partial, key, pred, progress)
     # each image is decoded and segmented once, however many folds score it (a held-out extra image: every fold)
     for s in tqdm(range(start, len(uniq), LESION_CHUNK), desc='seg attach', disable=not progress):
@@ -935,12 +951,14 @@ def attach_lesion_view(model: str | os.PathLike, # a classifier folder written b
     new = oof[~bad].assign(pred=pred[~bad])
     main_sources = set(df.source[df.fold >= 0])
     old = json.loads((run / 'oof_auc.json').read_text()) if (run / 'oof_auc.json').is_file() else {}
-    whole = old.get('lesion_view', {}).get('whole') or {k: old.get(k) for k in ('auc', 'sources')}
+    whole = (old.get('lesion_view', {}).get('whole') if viewed else None) or {k: old.get(k) for k in ('auc', 'sources')}
+    name = json.loads(seg_files[0].read_text()).get('name', run.name) if own else Path(seg_model).resolve().name
     res = {**old, **_oof_auc(new, main_sources),
-           'lesion_view': dict(seg_model=Path(seg_model).resolve().name, margin=margin, whole=whole, seconds=round(time.time() - t0, 1))}
-    for f in ('config.json', 'seg.safetensors'):  # the segmentation model travels with the classifier
-        with atomic_path(run / f"lesion{Path(f).suffix}") as tmp_: shutil.copyfile(Path(seg_model) / f, tmp_)
-    if not (run / 'oof-whole.csv').is_file():
+           'lesion_view': dict(seg_model=name, margin=margin, whole=whole, seconds=round(time.time() - t0, 1))}
+    if not own:  # the segmentation model travels with the classifier, its folder's name in `lesion.json`
+        with atomic_write(run / LESION_FILES[0]) as f: json.dump({**json.loads(seg_files[0].read_text()), 'name': name}, f, indent=2)
+        with atomic_path(run / LESION_FILES[1]) as tmp_: shutil.copyfile(seg_files[1], tmp_)
+    if not viewed:
         with atomic_path(run / 'oof-whole.csv') as tmp_: shutil.copyfile(run / 'oof.csv', tmp_)
     write_csv(new, run / 'oof.csv')
     with atomic_write(run / 'oof_auc.json') as f: json.dump(jsonable(res), f, indent=2)
@@ -956,7 +974,7 @@ def attach_lesion_view(model: str | os.PathLike, # a classifier folder written b
 
 # %% ../nbs/14_segment.ipynb #d0c6e1a4
 def seg_attach_cli(model: Annotated[str, 'a classifier folder written by `melanoma train`', {'required': True, 'metavar': 'DIR'}] = None,
-                   seg_model: Annotated[str, 'a folder written by `melanoma seg train`', {'required': True, 'metavar': 'DIR'}] = None,
+                   seg_model: Annotated[str, 'a folder written by `melanoma seg train` (default: the one the classifier already carries)', {'required': False, 'metavar': 'DIR'}] = None,
                    margin: float = LESION_MARGIN, # border around the lesion's box, as a fraction of its longer side
                    data: Annotated[str, "the run's main data folder, when it moved (default: the one its config.json records)", {'required': False}] = None,
                    extra: Annotated[str, 'its extra data folders, when they moved (repeatable, or a comma list)', {'action': 'append'}] = None,
@@ -964,7 +982,7 @@ def seg_attach_cli(model: Annotated[str, 'a classifier folder written by `melano
                   ) -> int:
     """Give a classifier a second view of every image, the crop around the lesion a segmentation model finds, and score
     its out-of-fold rows again with both: `predict`, `evaluate`, `explain`, the demo and a Space then use the two views."""
-    _need(model=model, seg_model=seg_model)
+    _need(model=model)
     ex = None if extra is None else [e for x in extra for e in str(x).split(',') if e]
     res = attach_lesion_view(model, seg_model, margin, data, ex, bs)
     w, f = res['lesion_view']['whole'], lambda v: 'n/a' if v is None or v != v else f'{v:.4f}'

@@ -126,11 +126,13 @@ def _space_inputs(dest: Path, model_dir, seg_model_dir, wheel, pin: bool) -> tup
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())): raise MelanomaError(f'{dest} already exists and is not empty: export to a new folder')
     model_dir = resolve_model_dir(model_dir) if model_dir else find_model()
     model = load_model(model_dir, device='cpu')  # refuse a broken model now, not when the Space starts
-    if seg_model_dir is False or seg_model_dir == '': seg_model_dir = None
-    else: seg_model_dir = Path(seg_model_dir) if seg_model_dir else find_seg_model()
     seg = None
-    if seg_model_dir is not None:
-        seg = load_seg_model(seg_model_dir, device='cpu')
+    if seg_model_dir is None and model.lesion is not None:  # the classifier's own (its lesion view's): it travels in its folder
+        seg, seg_model_dir = model.lesion.seg, model_dir
+    elif seg_model_dir is False or seg_model_dir == '': seg_model_dir = None
+    else:
+        seg_model_dir = Path(seg_model_dir) if seg_model_dir else find_seg_model()
+        if seg_model_dir is not None: seg = load_seg_model(seg_model_dir, device='cpu')
     if wheel is not None and pin: raise MelanomaError('--wheel and --pin exclude each other: bundle a wheel, or require the released version')
     if wheel is not None:
         wheel = Path(wheel)
@@ -170,7 +172,7 @@ def _space_readme(title: str, license: str, model, run: str, seg, seg_model_dir,
 # %% ../nbs/23_space.ipynb #47cb8981
 def export_space(dest: str | os.PathLike, # the Space folder to write (must not exist, or be empty)
                  model_dir: str | os.PathLike | None = None, # the classifier; default: the newest under `models/`
-                 seg_model_dir: str | os.PathLike | bool | None = None, # a segmentation model; None: the newest under `models/` if any; False: none
+                 seg_model_dir: str | os.PathLike | bool | None = None, # a segmentation model; None: the classifier's own (a lesion view), else the newest under `models/` if any; False: none
                  wheel: str | os.PathLike | None = None, # the melanoma wheel to bundle; default: built from this source checkout
                  pin: bool = False, # require `melanoma==VERSION` from PyPI instead of bundling a wheel
                  title: str = 'Melanoma classifier demo', # the Space's title
@@ -187,7 +189,7 @@ def export_space(dest: str | os.PathLike, # the Space folder to write (must not 
     try:
         if not pin: wheel = shutil.copy2(wheel, tmp) if wheel is not None else build_wheel(tmp)
         deps = [f'melanoma[demo]=={__version__}'] if pin else [r for r in _wheel_requirements(Path(wheel)) if _req_name(r) != 'gradio']
-        run, seg_run = _space_models(tmp, model_dir, seg_model_dir if seg is not None else None)
+        run, seg_run = _space_models(tmp, model_dir, seg_model_dir if seg is not None and seg_model_dir != model_dir else None)
         write_examples(tmp / 'examples')
         (tmp / 'app.py').write_text(SPACE_APP)
         (tmp / 'requirements.txt').write_text(
@@ -204,7 +206,7 @@ def export_space(dest: str | os.PathLike, # the Space folder to write (must not 
 
 # %% ../nbs/23_space.ipynb #679f4a64
 def demo_cli(model: str = None, # trained model folder (default: the newest under models/)
-             seg_model: str = None, # lesion-segmentation model folder from `melanoma seg train` (default: the newest under models/, if any)
+             seg_model: str = None, # lesion-segmentation model folder from `melanoma seg train` (default: the model's own, with a lesion view; else the newest under models/, if any)
              seg: bool = True, # outline and measure the lesion when a segmentation model exists (--no-seg: never)
              port: int = 7860, # TCP port to serve on
              host: str = '127.0.0.1', # interface to listen on ('0.0.0.0' to serve the network)

@@ -556,13 +556,25 @@ def load_images(df: pd.DataFrame, # `train_table` rows (`path`, `origin`)
     return x, ok, stream
 
 # %% ../nbs/13_train.ipynb #a0f1064b
+def _lesion_view_attached(run: Path) -> bool:
+    "Whether `melanoma seg attach` gave the run in `run` its lesion view: `oof.csv` then holds both views' scores, `oof-whole.csv` the whole image's."
+    try: return bool(json.loads((run/'config.json').read_text()).get('lesion')) and (run/'oof-whole.csv').is_file()
+    except (OSError, ValueError, AttributeError): return False
+
 def _finished(run: Path, n_folds: int, folds: Sequence[int], progress: bool = False) -> tuple[FoldResult, list[int]]:
-    "What an earlier attempt finished (the folds with weights): their rows of `oof.csv` and `metrics.csv` (and stage 1's), and the folds of `folds` still to train."
+    """What an earlier attempt finished (the folds with weights): their rows of `oof.csv` and `metrics.csv` (and stage
+    1's), and the folds of `folds` still to train. A run given the lesion view that trains more folds sets the view
+    aside (training scores whole images, and every fold writes `config.json`): the earlier rows come from `oof-whole.csv`."""
     finished = {k for k in range(n_folds) if (run/f'fold{k}.safetensors').is_file()}
-    oof = pd.read_csv(run/'oof.csv', dtype={'image_id': str}) if (run/'oof.csv').is_file() else pd.DataFrame(columns=OOF_COLS)
+    done, todo = [k for k in folds if k in finished], [k for k in folds if k not in finished]
+    scores = run/'oof.csv'
+    if todo and _lesion_view_attached(run):
+        scores = run/'oof-whole.csv'
+        warnings.warn(f'{run}: its lesion view (`melanoma seg attach`) is set aside while fold(s) {todo} train, and the run is '
+                      f'scored and saved without it; `melanoma seg attach --model {run}` gives it back (the folder keeps its segmentation model)')
+    oof = pd.read_csv(scores, dtype={'image_id': str}) if scores.is_file() else pd.DataFrame(columns=OOF_COLS)
     mets = pd.read_csv(run/'metrics.csv') if (run/'metrics.csv').is_file() else pd.DataFrame()
     mets = mets[mets.fold.isin(finished) | (mets.fold < 0)] if len(mets) else mets  # fold -1: the shared stage 1
-    done, todo = [k for k in folds if k in finished], [k for k in folds if k not in finished]
     if done and progress: print(f'{run}: fold(s) {sorted(done)} already trained; resuming with {todo}')
     return FoldResult(oof[oof.fold.isin(finished)], mets), todo
 
@@ -754,6 +766,8 @@ def finish_run(data: RunData, stage1: Stage1 | None, folds: Sequence[FoldResult]
     parts = [*folds, *([stage1] if stage1 is not None else [])]
     n, t = sum(p.images for p in parts), sum(p.seconds for p in parts)
     res = _oof_auc(oof, data.main_sources)
+    if _lesion_view_attached(run):  # nothing was trained again: the scores are still those of the view, and so is the record of it
+        with contextlib.suppress(OSError, ValueError, KeyError): res['lesion_view'] = json.loads((run/'oof_auc.json').read_text())['lesion_view']
     res.update(folds_trained=sorted(int(f) for f in oof.fold.unique()), train_images_per_s=n / t if t else None,
                skipped_images=int((~data.ok).sum()))
     with atomic_write(run/'oof_auc.json') as f: json.dump(jsonable(res), f, indent=2)

@@ -190,3 +190,34 @@ def test_not_dermoscopy_warning(browser, tmp_path):
         wait.until(lambda d: 'does not look like a dermoscopy image' in d.find_element(By.ID, 'verdict').text)
         assert 'suspected' not in browser.find_element(By.ID, 'verdict').text
     finally: app.close()
+
+
+@pytest.fixture(scope='module')
+def lesion_url(tmp_path_factory):
+    "The demo of a classifier with a lesion view (the folder `melanoma seg attach` writes) and no --seg-model: it outlines with its own."
+    import json, shutil
+    from melanoma import app as A
+    root = tmp_path_factory.mktemp('lesionapp')
+    mdir, seg = make_model_dir(root / 'viewed'), make_seg_dir(root)
+    shutil.copy(seg / 'config.json', mdir / 'lesion.json'); shutil.copy(seg / 'seg.safetensors', mdir / 'lesion.safetensors')
+    cfg = json.loads((mdir / 'config.json').read_text())
+    (mdir / 'config.json').write_text(json.dumps({**cfg, 'lesion': {'margin': 0.3, 'open_size': 512, 'seg_model': 'seg'}}))
+    app = A.build_app(mdir, examples=EXAMPLES)
+    u = A.start_app(app)
+    try: yield u
+    finally: app.close()
+
+
+def test_lesion_view_model_in_the_browser(lesion_url, browser):
+    "A model with the lesion view: the page says so, predicts, and shows the heatmap and the outline from the model's own segmentation."
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+    browser.get(lesion_url)
+    wait = WebDriverWait(browser, 90)
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, '#upload input[type=file]'))
+    assert 'crop around the lesion' in browser.find_element(By.ID, 'model-info').text
+    assert 'viewed' in browser.find_element(By.ID, 'seg-info').text  # the classifier's own segmentation model
+    browser.find_element(By.CSS_SELECTOR, '#upload input[type=file]').send_keys(str(EXAMPLES / 'synthetic_melanoma.jpg'))
+    wait.until(verdict)
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, '#gradcam img') and d.find_elements(By.CSS_SELECTOR, '#outline img'))
+    wait.until(lambda d: 'Asymmetry' in d.find_element(By.ID, 'measurements').text)

@@ -71,7 +71,10 @@ def test_errors_name_what_is_wrong(run, tmp_path):
     shutil.copytree(mdir, bare)
     (bare / 'oof.csv').unlink()
     with pytest.raises(MelanomaError, match='no oof.csv'): attach_lesion_view(bare, seg)
-    with pytest.raises(SystemExit): main(['seg', 'attach', '--model', str(mdir)])
+    with pytest.raises(SystemExit): main(['seg', 'attach', '--seg-model', str(seg)])
+    plain = tmp_path / 'plain'
+    shutil.copytree(mdir, plain, ignore=shutil.ignore_patterns('lesion.*'))
+    with pytest.raises(MelanomaError, match='carries no segmentation model'): attach_lesion_view(plain)
 
 
 def test_load_model_without_segment_says_what_to_import(run):
@@ -95,6 +98,13 @@ def test_space_and_demo_carry_the_view(run, tmp_path):
     assert (copied / 'lesion.safetensors').is_file() and (copied / 'lesion.json').is_file()
     m = load_model(copied, 'cpu')
     assert m.lesion is not None and 'crop around the lesion' in model_summary(m, copied)
+    # no --seg-model: the demo outlines the lesion with the classifier's own segmentation model, and a Space needs no copy of it
+    from melanoma.app import _load_demo_models
+    _, _, own, own_dir = _load_demo_models(mdir, None, None, None, 'cpu')
+    assert own is not None and own_dir == mdir and len(own.nets) == len(m.lesion.seg.nets)
+    assert _load_demo_models(mdir, None, False, None, 'cpu')[2] is None  # --no-seg
+    space = export_space(tmp_path / 'space2', mdir, pin=True)
+    assert sorted(p.name for p in (space / 'models').iterdir()) == [mdir.name] and 'Lesion outline' in (space / 'README.md').read_text()
 
 
 def test_onnx_export_keeps_the_view(run, tmp_path, monkeypatch):
@@ -152,3 +162,54 @@ def test_unreadable_image_is_left_out_with_a_warning(run, tmp_path):
         attach_lesion_view(m, seg, data=d, progress=False)
     new = pd.read_csv(m / 'oof.csv', dtype={'image_id': str})
     assert len(new) == len(oof) - 1 and oof.image_id[0] not in set(new.image_id)
+
+
+def test_gradcam_shows_both_views(run, tmp_path, monkeypatch):
+    "Grad-CAM of a model with the view: the crop's half lies inside the box its segmentation finds; `explain --view` picks a half."
+    from PIL import Image
+    from melanoma.explain import gradcam
+    from melanoma.images import open_image
+    mdir, seg, data = run
+    if not (mdir / 'lesion.json').is_file(): attach_lesion_view(mdir, seg, progress=False)
+    m = load_model(mdir, 'cpu')
+    img = open_image(read_dataset(data).path.iloc[0]).convert('RGB')
+    box = m.lesion.boxes([img])[0]
+    l, t, r, b = box or (0, 0, img.width, img.height)
+    m.lesion.boxes = lambda ims, bs=32: [(l + 3, t + 2, r - 1, b - 2) for _ in ims]  # a box that is not the whole image
+    crop = gradcam(m, img, view='lesion')
+    assert crop.shape == (img.height, img.width) and crop.max() == 1
+    outside = np.ones_like(crop, bool); outside[t + 2:b - 2, l + 3:r - 1] = False
+    assert crop[outside].max() == 0
+    whole = gradcam(m, img, view='whole')
+    bare = load_model(mdir, 'cpu'); bare.lesion = None
+    assert np.allclose(whole, gradcam(bare, img), atol=1e-5)
+    both = gradcam(m, img)
+    assert both.max() == 1 and not np.allclose(both, whole)
+    monkeypatch.chdir(tmp_path)
+    assert main(['explain', '--model', str(mdir), '--data', str(data), '--n', '1', '--view', 'lesion', '--out', 'g.png']) == 0
+    assert Image.open('g.png').size[0] > 300
+    with pytest.raises(MelanomaError, match='expected one of'): gradcam(m, img, view='crop')
+
+
+def test_train_again_sets_the_view_aside_and_attach_gives_it_back(run, tmp_path):
+    "`train` re-run on a folder with the view: nothing left to train keeps it; a fold trained again sets it aside with a warning, and `seg attach --model` alone (the folder's own segmentation model) gives it back."
+    from melanoma.train import train
+    mdir, seg, data = run
+    if not (mdir / 'lesion.json').is_file(): attach_lesion_view(mdir, seg, progress=False)
+    again = tmp_path / 'models' / mdir.name
+    shutil.copytree(mdir, again)
+    viewed = pd.read_csv(again / 'oof.csv', dtype={'image_id': str})
+    retrain = lambda: train(data, name=mdir.name, debug=True, models_dir=tmp_path / 'models', progress=False)
+    retrain()
+    cfg, scores = (json.loads((again / f).read_text()) for f in ('config.json', 'oof_auc.json'))
+    assert cfg.get('lesion') and 'lesion_view' in scores
+    pd.testing.assert_frame_equal(pd.read_csv(again / 'oof.csv', dtype={'image_id': str}), viewed)
+    (again / 'fold1.safetensors').unlink()
+    with pytest.warns(UserWarning, match='set aside'): retrain()
+    assert 'lesion' not in json.loads((again / 'config.json').read_text()) and load_model(again, 'cpu').lesion is None
+    oof, whole = (pd.read_csv(again / f, dtype={'image_id': str}) for f in ('oof.csv', 'oof-whole.csv'))
+    pd.testing.assert_frame_equal(oof[oof.fold == 0].reset_index(drop=True), whole[whole.fold == 0].reset_index(drop=True))
+    assert main(['seg', 'attach', '--model', str(again)]) == 0
+    m = load_model(again, 'cpu')
+    assert m.lesion is not None and json.loads((again / 'oof_auc.json').read_text())['lesion_view']['seg_model'] == 'seg'
+    pd.testing.assert_frame_equal(pd.read_csv(again / 'oof-whole.csv', dtype={'image_id': str}), oof)
