@@ -15,15 +15,16 @@ from .core import MelanomaError, atomic_write, build_wheel, sha256_file
 from .batch import MANIFEST, read_manifest, _zip_batch, _safe_rel, _disk_full
 from .model import LITE_ARCHS, create_model, save_state
 from .submission import COMPETITION, kaggle_api, kaggle_error, _redact, _kaggle_api_class, _enum_name
+from .segment import LESION_FILES, copy_seg_model, load_seg_model
 
 # %% auto #0
 __all__ = ['RETRY_STATUS', 'EXPECTED_FILES', 'DOWNLOAD_STATE', 'UPLOAD_STATE', 'TOKEN_MAX_AGE', 'KERNEL_SCRIPT', 'SESSION_HOURS',
-           'MACHINE_SHAPE', 'KAGGLE_IMAGE', 'KAGGLE_PYTHON', 'KERNEL_EXTRAS', 'KERNEL_STATE', 'FINAL', 'kaggle_failure',
-           'call_kaggle', 'check_zip', 'unzip', 'download', 'slugify', 'dataset_metadata', 'upload_blob',
-           'create_dataset', 'upload_dataset', 'kernel_metadata', 'write_kernel', 'dist_name', 'wheel_requires',
-           'kernel_requirements', 'download_wheels', 'needs_weights', 'backbone_weights', 'code_folder', 'code_digest',
-           'upload_code', 'KernelFailed', 'push_kernel', 'wait_kernel', 'download_output', 'pull_models',
-           'upload_state', 'kaggle_train', 'download_cli', 'dataset_cli', 'kaggle_train_cli']
+           'ATTACH_HOURS', 'MACHINE_SHAPE', 'KAGGLE_IMAGE', 'KAGGLE_PYTHON', 'KERNEL_EXTRAS', 'KERNEL_STATE', 'FINAL',
+           'kaggle_failure', 'call_kaggle', 'check_zip', 'unzip', 'download', 'slugify', 'dataset_metadata',
+           'upload_blob', 'create_dataset', 'upload_dataset', 'kernel_metadata', 'write_kernel', 'dist_name',
+           'wheel_requires', 'kernel_requirements', 'download_wheels', 'needs_weights', 'backbone_weights',
+           'code_folder', 'code_digest', 'upload_code', 'KernelFailed', 'push_kernel', 'wait_kernel', 'download_output',
+           'pull_models', 'upload_state', 'kaggle_train', 'download_cli', 'dataset_cli', 'kaggle_train_cli']
 
 # %% ../nbs/21_kaggle.ipynb #c005
 RETRY_STATUS = {429, 500, 502, 503, 504}
@@ -381,10 +382,20 @@ if WEIGHTS_ARCH and not given('--weights'):  # ImageNet weights that would be do
     w = find('weights-' + WEIGHTS_ARCH + '.safetensors')
     if not w: sys.exit('--arch ' + WEIGHTS_ARCH + ' needs its ImageNet weights and the kernel is offline: run `melanoma kaggle train` with --upload-code, which puts them in the code dataset')
     args += ['--weights', w[0]]
-if not given('--time-limit'): args += ['--time-limit', '%.4f' % max(0.01, SESSION_HOURS - (time.time() - T0) / 3600)]
+if not given('--time-limit'): args += ['--time-limit', '%.4f' % max(0.01, SESSION_HOURS - (time.time() - T0) / 3600 - (ATTACH_HOURS if LESION else 0))]
 launch = ['accelerate', 'launch', '--multi_gpu', '--num_processes', str(n), '-m'] if n >= 2 else [sys.executable, '-m']
 run(launch + ['melanoma.cli', 'train', '--data', DATA] + args)
 if os.path.abspath('models') != os.path.abspath(MODELS) and os.path.isdir('models'): shutil.copytree('models', MODELS, dirs_exist_ok=True)
+
+# 6. `--seg-model`: the lesion view, attached here (the GPU segments the images in seconds) to each run that finished
+if LESION:
+    seg = [p for p in find(LESION_FILES[1]) if os.path.isfile(os.path.join(os.path.dirname(p), LESION_FILES[0]))]
+    if not seg: sys.exit('no ' + ' + '.join(LESION_FILES) + ' under ' + INPUT + ': `melanoma kaggle train --seg-model DIR --upload-code` puts the segmentation model in the code dataset')
+    for cfg in sorted(glob.glob(os.path.join(MODELS, '*', 'config.json'))):
+        d = os.path.dirname(cfg)
+        if os.path.exists(os.path.join(d, STOPPED)): continue  # stopped at the time limit: the session that finishes it attaches
+        for f in LESION_FILES: shutil.copy(os.path.join(os.path.dirname(seg[0]), f), d)
+        run([sys.executable, '-m', 'melanoma.cli', 'seg', 'attach', '--model', d])
 for p in glob.glob(os.path.join(MODELS, '*', STOPPED)):  # stopped at the time limit: the next session continues from here
     with open(p) as f: last = json.load(f)
     last['session'] = SESSION
@@ -393,6 +404,7 @@ for p in glob.glob(os.path.join(MODELS, '*', STOPPED)):  # stopped at the time l
 print('models:', sorted(os.listdir(MODELS)), flush=True)
 '''
 SESSION_HOURS = 11.5  # what a kernel session trains for: Kaggle stops it at 12 hours, and one that runs out of time keeps no output
+ATTACH_HOURS = 0.5  # with --seg-model, what training leaves of the session for `seg attach` (about 40,000 images decoded twice, scored on a GPU)
 MACHINE_SHAPE = 'NvidiaTeslaT4'  # Kaggle's "GPU T4 x2"
 _STOPPED = 'stopped.json'  # melanoma.train.STOPPED: what a run stopped at its time limit leaves in its folder
 
@@ -414,13 +426,15 @@ def kernel_metadata(kernel_id: str, title: str | None = None, dataset: str | Non
 # %% ../nbs/21_kaggle.ipynb #3bb62245
 def write_kernel(dest: str | os.PathLike, meta: dict, train_args: list[str], dataset: str | None = None,
                  competition: str = COMPETITION, session: int = 1, state: str | None = None,
-                 session_hours: float = SESSION_HOURS, weights_arch: str | None = None) -> Path:
-    "Write the kernel folder `dest`: `kernel-metadata.json` and the `train.py` that runs `melanoma train train_args`."
+                 session_hours: float = SESSION_HOURS, weights_arch: str | None = None, lesion: bool = False) -> Path:
+    """Write the kernel folder `dest`: `kernel-metadata.json` and the `train.py` that runs `melanoma train train_args`
+    (with `lesion`, then `melanoma seg attach` with the segmentation model in the code dataset)."""
     dest = Path(dest)
     if any(a == '--data' or a.startswith('--data=') for a in train_args): raise MelanomaError('--args: leave out --data; the kernel sets it')
     if session > 1 and not state: raise MelanomaError(f'session {session}: needs the dataset holding session {session - 1}\'s run folder')
     settings = dict(COMPETITION=competition, DATASET=dataset, TRAIN_ARGS=list(train_args), SESSION=session, STATE=state,
-                    SESSION_HOURS=session_hours, WEIGHTS_ARCH=weights_arch, STOPPED=_STOPPED)
+                    SESSION_HOURS=session_hours, WEIGHTS_ARCH=weights_arch, STOPPED=_STOPPED, LESION=lesion,
+                    ATTACH_HOURS=ATTACH_HOURS, LESION_FILES=LESION_FILES)
     text = (KERNEL_SCRIPT.replace('# <settings>', '\n'.join(f'{k} = {v!r}' for k, v in settings.items()))
             .replace('# <helpers>', '\n'.join(inspect.getsource(f) for f in (_version, _vtuple, _unmet))))
     with atomic_write(dest/'train.py') as f: f.write(text)
@@ -501,14 +515,18 @@ def backbone_weights(arch: str, dest: str | os.PathLike, pretrained: bool = True
     return save_state(net.body, Path(dest)/f'weights-{arch}.safetensors', {'melanoma_weights': str(net.arch_config['pretrained'])})
 
 # %% ../nbs/21_kaggle.ipynb #cbee8a33
-def code_folder(dest: str | os.PathLike, root: str | os.PathLike | None = None, weights_archs: Sequence[str] = ()) -> Path:
+def code_folder(dest: str | os.PathLike, root: str | os.PathLike | None = None, weights_archs: Sequence[str] = (),
+                seg_model: str | os.PathLike | None = None) -> Path:
     """Fill `dest` with what a kernel installs offline: the melanoma wheel, the wheels of the requirements Kaggle's image
-    lacks with `kernel-requirements.txt` pinning them, and the ImageNet weights of each of `weights_archs`."""
+    lacks with `kernel-requirements.txt` pinning them, the ImageNet weights of each of `weights_archs`, and the
+    segmentation model of `--seg-model` (`lesion.json` + `lesion.safetensors`, as a classifier folder carries it)."""
     dest = Path(dest)
     for old in dest.glob('melanoma-*.whl'): old.unlink()  # one melanoma wheel in the code dataset
     pins = download_wheels(kernel_requirements(build_wheel(dest, root)), dest)
     with atomic_write(dest/'kernel-requirements.txt') as f: f.write(''.join(p + '\n' for p in pins))
     for a in weights_archs: backbone_weights(a, dest)
+    for f in LESION_FILES: (dest/f).unlink(missing_ok=True)  # the code dataset carries a segmentation model only when asked
+    if seg_model is not None: copy_seg_model(seg_model, dest)
     return dest
 
 # %% ../nbs/21_kaggle.ipynb #8665ffa9
@@ -520,14 +538,15 @@ def code_digest(root: str | os.PathLike | None = None) -> str:
     return h.hexdigest()
 
 # %% ../nbs/21_kaggle.ipynb #8268efe8
-def upload_code(code_dataset: str, api=None, root: str | os.PathLike | None = None, weights_archs: Sequence[str] = ()) -> str:
+def upload_code(code_dataset: str, api=None, root: str | os.PathLike | None = None, weights_archs: Sequence[str] = (),
+                seg_model: str | os.PathLike | None = None) -> str:
     "Build the code folder (`code_folder`) and upload it as (a new version of) the Kaggle dataset `code_dataset`; return its id."
     api = kaggle_api(api)
     meta = dataset_metadata(code_dataset, 'melanoma code (wheel)', 'other', None if '/' in code_dataset else _username(api))
     meta['description'] = ('The melanoma package (Apache-2.0) as a wheel, with the wheels of what the Kaggle image lacks, installed by '
                            'kernels from `melanoma kaggle train`.')
     with tempfile.TemporaryDirectory() as d:
-        code_folder(d, root, weights_archs)
+        code_folder(d, root, weights_archs, seg_model)
         _write_json(Path(d)/'dataset-metadata.json', meta)
         try: res = call_kaggle(api.dataset_create_version, d, 'melanoma wheel', quiet=True, convert_to_csv=False, what=f'versioning dataset {meta["id"]}')
         except MelanomaError as e:
@@ -674,9 +693,14 @@ def kaggle_train(kernel: str, dataset: str | None = None, code_dataset: str | No
                  competition: str = COMPETITION, out: str | os.PathLike = 'kernels', models: str | os.PathLike = 'models',
                  push: bool = True, upload: bool = False, gpu: bool = True, internet: bool = False,
                  timeout: float = 12 * 3600, interval: float = 60, api=None, sleep: Callable = time.sleep,
-                 machine_shape: str | None = MACHINE_SHAPE, session_hours: float = SESSION_HOURS, sessions: int = 1) -> Path:
+                 machine_shape: str | None = MACHINE_SHAPE, session_hours: float = SESSION_HOURS, sessions: int = 1,
+                 seg_model: str | os.PathLike | None = None) -> Path:
     """Write the kernel folder `out/<slug>`, then (unless `push=False`) push it, wait for it and pull its models; a run
-    that stopped at a session's time limit goes on in the next session, one per call (up to `sessions` per call)."""
+    that stopped at a session's time limit goes on in the next session, one per call (up to `sessions` per call). With
+    `seg_model` (it travels in the code dataset, so with `upload`), the kernel gives the finished run its lesion view."""
+    if seg_model is not None:
+        if push and not upload: raise MelanomaError('--seg-model travels in the code dataset: add --upload-code')
+        load_seg_model(seg_model, 'cpu')  # a broken model fails now, not in the kernel
     needs_api = push or upload or '/' not in kernel or (code_dataset is not None and '/' not in code_dataset)
     api = kaggle_api(api) if needs_api else api
     owner = kernel.split('/')[0] if '/' in kernel else _username(api)
@@ -695,16 +719,16 @@ def kaggle_train(kernel: str, dataset: str | None = None, code_dataset: str | No
         meta = kernel_metadata(kernel_id, None, dataset, code_dataset, competition, gpu, internet, machine_shape=machine_shape,
                                state=state_id if session > 1 else None)
         return write_kernel(kdir, meta, train_args, dataset, competition, session, state_id if session > 1 else None,
-                            session_hours, weights_arch)
+                            session_hours, weights_arch, seg_model is not None)
     write(1)
     print(f'kernel folder written: {kdir}')
     if not push: return kdir
     state_p = kdir/KERNEL_STATE
     state = _read_json(state_p)
-    code = code_digest() if upload else None
+    code = code_digest() + (''.join(sha256_file(Path(seg_model)/f) for f in ('config.json', 'seg.safetensors')) if seg_model else '') if upload else None
     digest = hashlib.sha256((kdir/'kernel-metadata.json').read_bytes() + (kdir/'train.py').read_bytes() + (code or '').encode()).hexdigest()
     if state.get('digest') != digest or 'session' not in state:
-        if upload: print(f"code uploaded to {upload_code(code_dataset, api, weights_archs=[weights_arch] if weights_arch else [])}")
+        if upload: print(f"code uploaded to {upload_code(code_dataset, api, weights_archs=[weights_arch] if weights_arch else [], seg_model=seg_model)}")
         state = {'digest': digest, 'session': 0, 'pushed': None, 'pulled': None}
         _write_json(state_p, state)
     elif upload: print('the code has not changed since this run began: not uploaded again')
@@ -754,9 +778,11 @@ def kaggle_train_cli(kernel: str,  # kernel id OWNER/SLUG or SLUG (slug: 5+ lowe
                      sessions: int = 1,  # sessions this call may run one after another (each re-run of the command starts the next)
                      timeout: float = 12 * 3600,  # give up waiting after this many seconds (re-run to keep waiting)
                      interval: float = 60,  # seconds between status checks
+                     seg_model: str = None,  # a `melanoma seg train` folder: the kernel then gives the run its lesion view (`melanoma seg attach`); it travels in the code dataset (with --upload-code)
                     ) -> None:
     """Generate, push and follow a Kaggle GPU kernel that runs `melanoma train`, then pull its models; a run longer than a
     session stops at the session's time limit, and re-running the same command continues it in the next session."""
     kaggle_train(kernel, dataset=dataset, code_dataset=code_dataset, train_args=shlex.split(args), competition=competition,
                  out=out, models=models, push=push, upload=upload_code, gpu=gpu, internet=internet,
-                 timeout=timeout, interval=interval, machine_shape=machine_shape, session_hours=session_hours, sessions=sessions)
+                 timeout=timeout, interval=interval, machine_shape=machine_shape, session_hours=session_hours, sessions=sessions,
+                 seg_model=seg_model)

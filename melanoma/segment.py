@@ -29,7 +29,7 @@ __all__ = ['SEG_COLUMNS', 'SEG_LOSSES', 'SEG_LOSS', 'SEG_MEMBERS', 'ABCD_COLOURS
            'jaccard_summary', 'clean_mask', 'save_seg_model', 'SegModel', 'load_seg_model', 'predict_masks',
            'train_seg', 'lesion_measurements', 'lesion_box', 'crop_to_lesion', 'mask_index', 'seg_train_cli',
            'measure_masks', 'seg_predict', 'seg_predict_cli', 'seg_measure_cli', 'LesionView', 'load_lesion_view',
-           'attach_lesion_view', 'seg_attach_cli']
+           'copy_seg_model', 'attach_lesion_view', 'seg_attach_cli']
 
 # %% ../nbs/14_segment.ipynb #c005
 SEG_COLUMNS = ['image_id', 'path', 'mask_path', 'split', 'source']
@@ -887,6 +887,17 @@ def _resume_attach(partial: Path, key: str, pred: np.ndarray, progress: bool) ->
 # %% ../nbs/14_segment.ipynb #299a1a56
 LESION_FILES = ('lesion.json', 'lesion.safetensors')  # a classifier folder's copy of its view's segmentation model
 
+def copy_seg_model(seg_model: str | os.PathLike, # a folder written by `melanoma seg train`
+                   dest: str | os.PathLike, # a classifier folder (or a Kaggle code folder, whose kernel puts them in one)
+                  ) -> str:
+    "Copy a segmentation model into `dest` as `LESION_FILES` (its folder's name kept in `lesion.json`); return that name."
+    src, dest = Path(seg_model), Path(dest)
+    load_seg_model(src)  # a broken model fails here, not when the view is used
+    name = src.resolve().name
+    with atomic_write(dest / LESION_FILES[0]) as f: json.dump({**json.loads((src / 'config.json').read_text()), 'name': name}, f, indent=2)
+    with atomic_path(dest / LESION_FILES[1]) as tmp_: shutil.copyfile(src / 'seg.safetensors', tmp_)
+    return name
+
 def attach_lesion_view(model: str | os.PathLike, # a classifier folder written by `melanoma train`
                        seg_model: str | os.PathLike | None = None, # a folder written by `melanoma seg train`; None: the one the folder already carries
                        margin: float = LESION_MARGIN, # border around the lesion's box, a fraction of its longer side
@@ -955,9 +966,7 @@ def attach_lesion_view(model: str | os.PathLike, # a classifier folder written b
     name = json.loads(seg_files[0].read_text()).get('name', run.name) if own else Path(seg_model).resolve().name
     res = {**old, **_oof_auc(new, main_sources),
            'lesion_view': dict(seg_model=name, margin=margin, whole=whole, seconds=round(time.time() - t0, 1))}
-    if not own:  # the segmentation model travels with the classifier, its folder's name in `lesion.json`
-        with atomic_write(run / LESION_FILES[0]) as f: json.dump({**json.loads(seg_files[0].read_text()), 'name': name}, f, indent=2)
-        with atomic_path(run / LESION_FILES[1]) as tmp_: shutil.copyfile(seg_files[1], tmp_)
+    if not own: copy_seg_model(seg_model, run)  # the segmentation model travels with the classifier
     if not viewed:
         with atomic_path(run / 'oof-whole.csv') as tmp_: shutil.copyfile(run / 'oof.csv', tmp_)
     write_csv(new, run / 'oof.csv')

