@@ -12,8 +12,8 @@ from fastcore.script import anno_parser
 from .core import MelanomaError
 
 # %% auto #0
-__all__ = ['COMMANDS', 'EXTRAS', 'ALIASES', 'TORCH_COMMANDS', 'METAVARS', 'THREADS_HELP', 'find_command', 'missing_extra',
-           'load_command', 'Switch', 'CommandParser', 'command_parser', 'run_command', 'main']
+__all__ = ['COMMANDS', 'EXTRAS', 'ALIASES', 'TORCH_COMMANDS', 'VIEW_MODULES', 'METAVARS', 'THREADS_HELP', 'find_command',
+           'missing_extra', 'load_command', 'Switch', 'CommandParser', 'command_parser', 'run_command', 'main']
 
 # %% ../nbs/90_cli.ipynb #c004
 COMMANDS = {
@@ -86,7 +86,8 @@ def load_command(name: str):
 # %% ../nbs/90_cli.ipynb #c011
 ALIASES = {'export-onnx': {'model_dir': 'model'}}  # command -> {hidden old spelling's dest: its dest now}
 TORCH_COMMANDS = ('prepare', 'train', 'predict', 'export-onnx', 'evaluate', 'explain', 'demo', 'seg train', 'seg predict', 'seg attach')
-METAVARS = {'model': 'DIR', 'out': 'PATH', 'tta': 'N', 'workers': 'N', 'threads': 'N', 'fold': 'K'}  # the shared names, in place of `(type)`
+VIEW_MODULES = ('melanoma.segment',)  # modules that register views (`melanoma.model.VIEWS`, `ATTACH`): imported for the commands above
+METAVARS = {'model': 'DIR', 'seg_model': 'DIR', 'out': 'PATH', 'tta': 'N', 'workers': 'N', 'threads': 'N', 'fold': 'K'}  # the shared names, in place of `(type)`
 THREADS_HELP = "torch CPU threads (default: torch's choice); 1 is much faster while another job uses a core"
 
 # %% ../nbs/90_cli.ipynb #853836ac
@@ -227,6 +228,8 @@ def run_command(name: str, # a key of `COMMANDS`, e.g. `batch` or `kaggle datase
     prog = prog or f'melanoma {name}'
     try:
         func = load_command(name)
+        if name in TORCH_COMMANDS:  # the views a model folder can carry, e.g. for `train --seg-model` (`melanoma.train` alone has none)
+            for m in VIEW_MODULES: importlib.import_module(m)
         parser = command_parser(func, prog, name)
         kw = vars(parser.parse_args(argv))
         if parser.threads and (n := kw.pop('threads', None)): _set_threads(n)

@@ -26,10 +26,11 @@ from .hub import resolve_model_dir
 
 # %% auto #0
 __all__ = ['TV_RESNETS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'LITE_ARCHS', 'CONFIG_VERSION', 'DIAG_CLASSES', 'DIAGNOSIS_NAMES',
-           'VIEWS', 'LESION_CHUNK', 'NOVELTY_ARCH', 'NOVELTY_SIZE', 'read_state_dict', 'load_backbone_weights',
-           'lite_weights_file', 'efficientnet_lite_to_timm', 'lite_imagenet_state_dict', 'default_meta_vocab',
-           'meta_dim', 'meta_frame_to_tensor', 'meta_prior', 'MelanomaNet', 'splitter', 'create_model', 'ModelConfig',
-           'model_config', 'save_state', 'save_model', 'net_device', 'MelanomaModel', 'load_model', 'novelty_backbone']
+           'VIEWS', 'ATTACH', 'LESION_CHUNK', 'NOVELTY_ARCH', 'NOVELTY_SIZE', 'read_state_dict',
+           'load_backbone_weights', 'lite_weights_file', 'efficientnet_lite_to_timm', 'lite_imagenet_state_dict',
+           'default_meta_vocab', 'meta_dim', 'meta_frame_to_tensor', 'meta_prior', 'MelanomaNet', 'splitter',
+           'create_model', 'ModelConfig', 'model_config', 'save_state', 'save_model', 'net_device', 'MelanomaModel',
+           'load_model', 'novelty_backbone']
 
 # %% ../nbs/09_model.ipynb #c005
 TV_RESNETS = ('resnet18', 'resnet34', 'resnet50', 'resnet101', 'resnet152', 'resnext50_32x4d', 'resnext101_32x8d',
@@ -527,6 +528,7 @@ def _calibration_from_oof(cfg: ModelConfig, path: Path) -> None:
 
 # %% ../nbs/09_model.ipynb #e54ce62e
 VIEWS: dict[str, Callable] = {}  # views besides the whole image a model folder can name in config.json: `melanoma.segment` registers `lesion`
+ATTACH: dict[str, Callable] = {}  # what gives a trained run such a view (`train --seg-model`): `melanoma.segment` registers `lesion`
 
 # %% ../nbs/09_model.ipynb #a27f670c
 def load_model(path: str | os.PathLike, # a model folder written by `melanoma train` / `save_model`, or hf://OWNER/NAME[@REV]

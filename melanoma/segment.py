@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 from .core import MelanomaError, atomic_path, atomic_write, default_device, file_stamp, jsonable, write_csv
 from .images import FOLDER_EXTS, RESIZE, load_image, open_image, to_rgb
 from .metrics import operating_point
-from .model import LESION_CHUNK, VIEWS, ModelConfig, _versions, create_model, load_model, save_state
+from .model import ATTACH, LESION_CHUNK, VIEWS, ModelConfig, _versions, create_model, load_model, save_state
 from .card import write_model_card
 from .train import FOLD_SEED, _oof_auc, train_table
 
@@ -980,6 +980,9 @@ def attach_lesion_view(model: str | os.PathLike, # a classifier folder written b
     try: write_model_card(run)
     except MelanomaError as e: warnings.warn(f'{run}: no model card ({e})')
     return res
+
+# %% ../nbs/14_segment.ipynb #572e7b67
+ATTACH['lesion'] = attach_lesion_view  # `melanoma train --seg-model` calls it when the run is complete
 
 # %% ../nbs/14_segment.ipynb #d0c6e1a4
 def seg_attach_cli(model: Annotated[str, 'a classifier folder written by `melanoma train`', {'required': True, 'metavar': 'DIR'}] = None,

@@ -18,12 +18,12 @@ from matplotlib.figure import Figure
 from fastcore.basics import patch
 from fastcore.docments import docments
 from tqdm.auto import tqdm
-from .core import MelanomaError, atomic_path, atomic_write, check_writable_dir, default_device, jsonable, safe_auc, write_csv
+from .core import MelanomaError, atomic_path, atomic_write, check_writable_dir, default_device, jsonable, safe_auc, sha256_file, write_csv
 from .data import DIAGNOSES, read_dataset
 from .folds import make_folds, save_folds, with_folds
 from .images import RESIZE, Pixels
 from .metrics import oof_by_image, operating_point, train_prevalence
-from .model import ModelConfig, create_model, default_meta_vocab, load_model, meta_dim, meta_prior, save_model, save_state
+from .model import ATTACH, ModelConfig, create_model, default_meta_vocab, load_model, meta_dim, meta_prior, save_model, save_state
 from .novelty import save_novelty
 from .card import write_model_card
 from .store import JPEGStore, choose_store, image_cache, store_plan, work_dir
@@ -34,7 +34,7 @@ __all__ = ['RUN_KEYS', 'FOLD_SEED', 'RUNS_COLS', 'OOF_COLS', 'TRACKING_EXTRA', '
            'fold_split', 'pretrain_extra', 'plot_curves', 'save_figure', 'write_curves', 'plot_lr_find', 'Tracker',
            'TensorBoardTracker', 'MlflowTracker', 'WandbTracker', 'tracking', 'TrainConfig', 'FoldResult', 'Stage1',
            'RunData', 'load_images', 'run_split', 'run_config', 'prepare_run', 'pretrain', 'fit_fold', 'train_fold',
-           'RunResult', 'finish_run', 'train', 'train_cli']
+           'RunResult', 'finish_run', 'attach_view', 'train', 'train_cli']
 
 # %% ../nbs/13_train.ipynb #c018
 def train_table(data: str | os.PathLike, # the main (competition) data folder
@@ -410,6 +410,7 @@ class TrainConfig:
     memory_gib: float | None = field(default=None, metadata=_RUN_ONLY) # host memory for the images per machine (every data-parallel process holds its own copy) with --store auto (default: half of what is available); a run setting, not saved with the model
     loader_workers: int | None = field(default=None, metadata=_RUN_ONLY) # DataLoader processes per training process (default: 0 in RAM; with --store stream, CPU count, at most 4); a run setting, not saved with the model
     export_pkl: bool = field(default=False, metadata=_RUN_ONLY) # also write fastai `Learner.export` pickles; a run setting, not saved with the model
+    seg_model: str | os.PathLike | None = field(default=None, metadata=_RUN_ONLY) # a `melanoma seg train` folder: once every fold is trained, give the run the crop around the lesion as a second view (`melanoma seg attach`); a run setting, not saved with the model
     time_limit: float | None = field(default=None, metadata=_RUN_ONLY) # hours this run may take (e.g. a Kaggle session's): it stops before an epoch that would not end in time, and the same command continues it; a run setting, not saved with the model
     log: list[str] | str | None = field(default_factory=list, metadata={**_RUN_ONLY, 'cli': Annotated[str, {'nargs': '+', 'action': 'extend', 'choices': ['wandb', 'tensorboard', 'mlflow'], 'metavar': 'TRACKER'}]}) # also send the run to trackers: wandb, tensorboard and/or mlflow (`pip install "melanoma[tracking]"`); a run setting, not saved with the model
     cbs: list = field(default_factory=list, metadata={**_RUN_ONLY, **_NO_CLI}) # more fastai callbacks (instances or classes) for every fit: stage 1 and each stage of each fold
@@ -436,6 +437,9 @@ def checked(self: TrainConfig) -> TrainConfig:
     make_loss(c.loss, c.head); batch_tfms(c.aug)
     c.log = _log_list(c.log)
     if c.weights is not None and not Path(c.weights).is_file(): raise MelanomaError(f'--weights {c.weights}: file not found')
+    if c.seg_model is not None:
+        if not (Path(c.seg_model)/'seg.safetensors').is_file(): raise MelanomaError(f'--seg-model {c.seg_model}: not a segmentation model folder (no seg.safetensors)')
+        if 'lesion' not in ATTACH: raise MelanomaError('--seg-model: `import melanoma.segment` first, the module that gives runs the lesion view')
     c.workers = c.workers or min(8, os.cpu_count() or 1)
     c.name = c.name or f'{c.arch}-{c.size}-{datetime.datetime.now():%Y%m%d-%H%M%S}'
     return c
@@ -797,6 +801,21 @@ def _stopped(run: Path, name: str, hours: float, e: TimeLimitReached) -> Path:
     return run
 
 # %% ../nbs/13_train.ipynb #9852bbe2
+def attach_view(run: Path, # a finished run's folder
+                seg_model: str | os.PathLike, # a `melanoma seg train` folder
+                progress: bool = True) -> None:
+    """`train --seg-model`: give the finished `run` the lesion view (`melanoma seg attach`, which `melanoma.segment`
+    registers in `ATTACH`), unless it has that segmentation model's view already (a re-run with nothing to train)."""
+    if _lesion_view_attached(run) and (run/'lesion.safetensors').is_file() and sha256_file(run/'lesion.safetensors') == sha256_file(Path(seg_model)/'seg.safetensors'):
+        if progress: print(f'{run}: has the lesion view of {seg_model} already')
+        return
+    res = ATTACH['lesion'](run, seg_model, progress=progress)
+    f = lambda v: 'n/a' if v is None or v != v else f'{v:.4f}'
+    if progress: print(f"{run}: with the lesion view ({res['lesion_view']['seg_model']}): OOF AUC {f(res.get('auc'))} " +
+                       ' '.join(f'{s} {f(a)}' for s, a in (res.get('sources') or {}).items()) +
+                       f" (the whole image alone: {f(res['lesion_view']['whole'].get('auc'))})")
+
+# %% ../nbs/13_train.ipynb #b1ae51f0
 def train(data: TrainConfig | str | os.PathLike | None = None, # a `TrainConfig`, or the main data folder
           **kwargs, # `TrainConfig` fields (overriding those of a given config)
          ) -> Path:
@@ -813,6 +832,7 @@ def train(data: TrainConfig | str | os.PathLike | None = None, # a `TrainConfig`
                 if _rank0(): (run.dir/STOPPED).unlink(missing_ok=True)
                 res = finish_run(run, stage1, folds)  # out-of-fold AUC, operating point, runs.csv
                 for t in trackers: t.summary(res.scores)
+            if run.cfg.seg_model is not None and _rank0(): attach_view(res.dir, run.cfg.seg_model, run.cfg.progress)
     except TimeLimitReached as e: return _stopped(Path(cfg.models_dir)/cfg.name, cfg.name, cfg.time_limit, e)  # every finished epoch is in its checkpoint
     return res.dir
 

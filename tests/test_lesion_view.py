@@ -213,3 +213,20 @@ def test_train_again_sets_the_view_aside_and_attach_gives_it_back(run, tmp_path)
     m = load_model(again, 'cpu')
     assert m.lesion is not None and json.loads((again / 'oof_auc.json').read_text())['lesion_view']['seg_model'] == 'seg'
     pd.testing.assert_frame_equal(pd.read_csv(again / 'oof-whole.csv', dtype={'image_id': str}), oof)
+
+
+def test_train_seg_model_attaches_the_view(sample_data, tmp_path, capsys):
+    "`melanoma train --seg-model S`: the finished run has the lesion view; a re-run with nothing to train leaves it as it is."
+    seg = save_seg_model(create_seg_model(size=(48, 64)).eval(), tmp_path / 'seg')
+    data = tmp_path / 'siim'
+    shutil.copytree(sample_data, data)
+    args = ['train', str(data), '--debug', '--name', 'viewed', '--models-dir', str(tmp_path / 'models'), '--threads', '1']
+    with pytest.raises(SystemExit, match='not a segmentation model folder'): main(args + ['--seg-model', str(data)])
+    assert not (tmp_path / 'models' / 'viewed' / 'fold0.safetensors').exists()  # checked before any training
+    assert main(args + ['--seg-model', str(seg)]) == 0
+    run = tmp_path / 'models' / 'viewed'
+    assert load_model(run, 'cpu').lesion is not None and 'with the lesion view (seg)' in capsys.readouterr().out
+    stamp = (run / 'oof.csv').stat().st_mtime_ns
+    assert main(args + ['--seg-model', str(seg)]) == 0
+    assert 'has the lesion view of' in capsys.readouterr().out and (run / 'oof.csv').stat().st_mtime_ns == stamp
+    assert load_model(run, 'cpu').lesion is not None
