@@ -87,12 +87,14 @@ def seg_summary(seg: SegModel | None, # the loaded segmentation model, or None
                ) -> str:
     "A markdown line saying which segmentation model draws the outline (or that none is loaded, and how to get one)."
     if seg is None: return NO_SEG_NOTE
-    jac = None
+    jac = seg.config.get('held_out_jaccard')  # a classifier's own (its lesion view) carries it in `lesion.json`
     if seg_dir is not None and (Path(seg_dir) / 'metrics.json').is_file():
         try: jac = json.loads((Path(seg_dir) / 'metrics.json').read_text()).get('jaccard')
         except (ValueError, AttributeError): jac = None
     h, w = seg.size
-    parts = [f'**{Path(seg_dir).name}**' if seg_dir else None, f"encoder `{seg.config.get('arch', '?')}`", f'input {w}x{h} px',
+    own = seg_dir is not None and (Path(seg_dir) / 'lesion.json').is_file() and 'name' in seg.config
+    name = f"**{seg.config['name']}** (the lesion view of {Path(seg_dir).name})" if own else f'**{Path(seg_dir).name}**' if seg_dir else None
+    parts = [name, f"encoder `{seg.config.get('arch', '?')}`", f'input {w}x{h} px',
              f'{len(seg.nets)} networks averaged' if len(seg.nets) > 1 else None,
              f'held-out Jaccard {jac:.3f}' if isinstance(jac, (int, float)) else 'held-out Jaccard not recorded']
     return 'Lesion outline: segmentation model ' + ' · '.join(p for p in parts if p)

@@ -890,11 +890,15 @@ LESION_FILES = ('lesion.json', 'lesion.safetensors')  # a classifier folder's co
 def copy_seg_model(seg_model: str | os.PathLike, # a folder written by `melanoma seg train`
                    dest: str | os.PathLike, # a classifier folder (or a Kaggle code folder, whose kernel puts them in one)
                   ) -> str:
-    "Copy a segmentation model into `dest` as `LESION_FILES` (its folder's name kept in `lesion.json`); return that name."
+    """Copy a segmentation model into `dest` as `LESION_FILES` (its folder's name and its held-out Jaccard from
+    `metrics.json` kept in `lesion.json`, so the demo can say which model draws the outline); return that name."""
     src, dest = Path(seg_model), Path(dest)
     load_seg_model(src)  # a broken model fails here, not when the view is used
-    name = src.resolve().name
-    with atomic_write(dest / LESION_FILES[0]) as f: json.dump({**json.loads((src / 'config.json').read_text()), 'name': name}, f, indent=2)
+    name, cfg = src.resolve().name, json.loads((src / 'config.json').read_text())
+    try: jac = json.loads((src / 'metrics.json').read_text()).get('jaccard')
+    except (OSError, ValueError, AttributeError): jac = None
+    if isinstance(jac, (int, float)): cfg['held_out_jaccard'] = jac
+    with atomic_write(dest / LESION_FILES[0]) as f: json.dump({**cfg, 'name': name}, f, indent=2)
     with atomic_path(dest / LESION_FILES[1]) as tmp_: shutil.copyfile(src / 'seg.safetensors', tmp_)
     return name
 

@@ -8,7 +8,7 @@ from melanoma.core import MelanomaError
 from melanoma.data import read_dataset
 from melanoma.hub import model_files
 from melanoma.model import load_model
-from melanoma.segment import LesionView, attach_lesion_view, create_seg_model, save_seg_model
+from melanoma.segment import LesionView, attach_lesion_view, copy_seg_model, create_seg_model, save_seg_model
 from conftest import train_debug
 
 
@@ -99,9 +99,14 @@ def test_space_and_demo_carry_the_view(run, tmp_path):
     m = load_model(copied, 'cpu')
     assert m.lesion is not None and 'crop around the lesion' in model_summary(m, copied)
     # no --seg-model: the demo outlines the lesion with the classifier's own segmentation model, and a Space needs no copy of it
-    from melanoma.app import _load_demo_models
+    from melanoma.app import _load_demo_models, seg_summary
+    (seg / 'metrics.json').write_text(json.dumps({'jaccard': 0.785}))
+    try: copy_seg_model(seg, mdir)  # what `seg attach` copies: the same weights, and now the held-out Jaccard
+    finally: (seg / 'metrics.json').unlink()
     _, _, own, own_dir = _load_demo_models(mdir, None, None, None, 'cpu')
     assert own is not None and own_dir == mdir and len(own.nets) == len(m.lesion.seg.nets)
+    line = seg_summary(own, own_dir)  # names the segmentation model it carries, with its score
+    assert f'**seg** (the lesion view of {mdir.name})' in line and 'held-out Jaccard 0.785' in line, line
     assert _load_demo_models(mdir, None, False, None, 'cpu')[2] is None  # --no-seg
     space = export_space(tmp_path / 'space2', mdir, pin=True)
     assert sorted(p.name for p in (space / 'models').iterdir()) == [mdir.name] and 'Lesion outline' in (space / 'README.md').read_text()
