@@ -23,11 +23,11 @@ from .card import write_model_card
 from .train import FOLD_SEED, _oof_auc, train_table
 
 # %% auto #0
-__all__ = ['SEG_COLUMNS', 'SEG_LOSSES', 'SEG_LOSS', 'SEG_MEMBERS', 'ABCD_COLOURS', 'MEASURE_COLUMNS', 'LESION_MARGIN',
+__all__ = ['SEG_COLUMNS', 'SEG_LOSSES', 'SEG_ZOOM', 'SEG_LOSS', 'SEG_MEMBERS', 'ABCD_COLOURS', 'MEASURE_COLUMNS', 'LESION_MARGIN',
            'LESION_OPEN', 'LESION_FILES', 'make_seg_sample', 'read_mask', 'read_seg_dataset', 'LiteUnet',
            'create_seg_model', 'BCEPlusLoss', 'DiceBCELoss', 'lovasz_hinge', 'LovaszBCELoss', 'jaccard',
-           'jaccard_summary', 'clean_mask', 'save_seg_model', 'SegModel', 'load_seg_model', 'predict_masks',
-           'train_seg', 'lesion_measurements', 'lesion_box', 'crop_to_lesion', 'mask_index', 'seg_train_cli',
+           'jaccard_summary', 'clean_mask', 'save_seg_model', 'SegModel', 'load_seg_model', 'lesion_box',
+           'predict_masks', 'train_seg', 'lesion_measurements', 'crop_to_lesion', 'mask_index', 'seg_train_cli',
            'measure_masks', 'seg_predict', 'seg_predict_cli', 'seg_measure_cli', 'LesionView', 'load_lesion_view',
            'copy_seg_model', 'attach_lesion_view', 'seg_attach_cli']
 
@@ -350,6 +350,40 @@ def load_seg_model(path: str | os.PathLike, device=None,
     return SegModel(nets, cfg, device)
 
 # %% ../nbs/14_segment.ipynb #c028
+def lesion_box(mask: np.ndarray | None, # boolean lesion mask (any size), or None
+               size: tuple[int, int], # (width, height) of the image to crop
+               margin: float = 0.1, # extra border, as a fraction of the lesion box's longer side, on each side
+               aspect: float = 1., # width / height of the box (1: square; a segmentation network's input: 4/3)
+              ) -> tuple[int, int, int, int] | None:
+    "(left, top, right, bottom) of a crop around the lesion of shape `aspect` in image pixels, or None when there is no lesion."
+    if mask is None or not np.any(mask): return None
+    W, H = size
+    mh, mw = mask.shape
+    ys, xs = np.nonzero(mask)
+    sx, sy = W / mw, H / mh
+    x0, x1, y0, y1 = xs.min() * sx, (xs.max() + 1) * sx, ys.min() * sy, (ys.max() + 1) * sy
+    grow = 2 * margin * max(x1 - x0, y1 - y0)
+    w, h = x1 - x0 + grow, y1 - y0 + grow
+    w, h = (h * aspect, h) if w / h < aspect else (w, w / aspect)
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    l, t = min(max(cx - w / 2, 0), max(W - w, 0)), min(max(cy - h / 2, 0), max(H - h, 0))  # shift inside the image where it fits
+    return int(round(l)), int(round(t)), int(round(min(l + w, W))), int(round(min(t + h, H)))
+
+# %% ../nbs/14_segment.ipynb #7b43e08b
+SEG_ZOOM = 0.8  # `seg train` writes it into a new model's config: `predict_masks`' second pass (bench/README.md: segmentation)
+
+def _zoom_pass(model: SegModel, im: Image.Image, pr: torch.Tensor, zoom: float, tta: bool) -> torch.Tensor:
+    "`predict_masks`' second pass: `pr` (H x W probabilities of `im`) averaged, inside the lesion's box, with the box segmented again."
+    h, w = model.size
+    box = lesion_box(clean_mask(pr.numpy() > model.threshold), im.size, zoom, w / h)
+    if box is None: return pr
+    l, t, r, b = box
+    q = model.probabilities(model.preprocess(im.crop(box))[None].to(model.device), tta).float().cpu()
+    pr = pr.clone()
+    pr[t:b, l:r] = (pr[t:b, l:r] + F.interpolate(q, size=(b - t, r - l), mode='bilinear', align_corners=False)[0, 0]) / 2
+    return pr
+
+# %% ../nbs/14_segment.ipynb #6a379f6f
 @torch.inference_mode()
 def predict_masks(model: SegModel | str | os.PathLike, # a `SegModel` or a model folder
                   images: Sequence, # PIL images or paths
@@ -357,10 +391,12 @@ def predict_masks(model: SegModel | str | os.PathLike, # a `SegModel` or a model
                   tta: bool = False, # average over horizontal/vertical flips
                   clean: bool = True, # keep the largest component, fill holes
                   progress: bool = True,
+                  zoom: float | None = None, # second pass on the lesion's box grown by this fraction (0: none); None: the model's `config['zoom']`
                  ) -> list[np.ndarray | None]:
     "One boolean lesion mask per image at the image's own size (None, with a warning, for an image that cannot be read)."
     from tqdm.auto import tqdm
     if not isinstance(model, SegModel): model = load_seg_model(model)
+    zoom = float(model.config.get('zoom', 0.) if zoom is None else zoom)
     images, out = list(images), []
     for s in tqdm(range(0, len(images), bs), desc='seg predict', leave=False, disable=not progress or len(images) <= bs):
         ims, xs = [], []
@@ -375,8 +411,10 @@ def predict_masks(model: SegModel | str | os.PathLike, # a `SegModel` or a model
         for im in ims:
             if im is None: out.append(None); continue
             w, h = im.size
-            m = F.interpolate(p[k:k + 1], size=(h, w), mode='bilinear', align_corners=False)[0, 0].numpy() > model.threshold
-            out.append(clean_mask(m) if clean else m); k += 1
+            pr = F.interpolate(p[k:k + 1], size=(h, w), mode='bilinear', align_corners=False)[0, 0]; k += 1
+            if zoom: pr = _zoom_pass(model, im, pr, zoom, tta)
+            m = pr.numpy() > model.threshold
+            out.append(clean_mask(m) if clean else m)
     return out
 
 # %% ../nbs/14_segment.ipynb #c022
@@ -559,6 +597,7 @@ def train_seg(data: str | os.PathLike, # a segmentation data folder (ISIC 2017 P
     train_min = (time.time() - t0) / 60
     out = Path(models_dir) / name
     cfg = nets[-1].seg_config
+    cfg['zoom'] = SEG_ZOOM  # how the model predicts (`predict_masks`), scores included
     cfg.update(train_args=dict(data=str(data), epochs=epochs, bs=bs, lr=lr, loss=loss, size=list(hw), seed=seed, members=members, limit=limit,
                                threads=torch.get_num_threads(), valid=how, n_train=len(tr), n_valid=len(va), hold_out=hold_out,
                                n_hold_out=len(ho)))
@@ -634,25 +673,6 @@ def lesion_measurements(img: Image.Image | np.ndarray, # the RGB image
     near = ((px[:, None, :] - ref[None]) ** 2).sum(2).argmin(1)
     out['n_colours'] = int((np.bincount(near, minlength=len(ref)) / len(px) >= 0.05).sum())
     return {k: (round(float(v), 5) if k != 'n_colours' else v) for k, v in out.items()}
-
-# %% ../nbs/14_segment.ipynb #c036
-def lesion_box(mask: np.ndarray | None, # boolean lesion mask (any size), or None
-               size: tuple[int, int], # (width, height) of the image to crop
-               margin: float = 0.1, # extra border, as a fraction of the lesion box's longer side, on each side
-              ) -> tuple[int, int, int, int] | None:
-    "(left, top, right, bottom) of a square-ish crop around the lesion in image pixels, or None when there is no lesion."
-    if mask is None or not np.any(mask): return None
-    W, H = size
-    mh, mw = mask.shape
-    ys, xs = np.nonzero(mask)
-    sx, sy = W / mw, H / mh
-    x0, x1, y0, y1 = xs.min() * sx, (xs.max() + 1) * sx, ys.min() * sy, (ys.max() + 1) * sy
-    side = max(x1 - x0, y1 - y0) * (1 + 2 * margin)
-    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-    side = min(side, W, H) if side <= min(W, H) else side
-    l, t = cx - side / 2, cy - side / 2
-    l, t = min(max(l, 0), max(W - side, 0)), min(max(t, 0), max(H - side, 0))  # shift inside the image where it fits
-    return int(round(l)), int(round(t)), int(round(min(l + side, W))), int(round(min(t + side, H)))
 
 # %% ../nbs/14_segment.ipynb #d1efae9d
 def crop_to_lesion(img: Image.Image, mask: np.ndarray | None, margin: float = 0.1) -> Image.Image:
@@ -748,7 +768,7 @@ def measure_masks(masks: str | os.PathLike, # folder of masks (`<stem>_segmentat
 
 # %% ../nbs/14_segment.ipynb #65556f42
 def seg_predict(model: str | os.PathLike, data: str | os.PathLike | Sequence, out: str | os.PathLike, bs: int = 16, tta: bool = False,
-                measure: bool = False, progress: bool = True) -> dict:
+                measure: bool = False, progress: bool = True, zoom: float | None = None) -> dict:
     "Write a 0/255 PNG mask per image of `data` into `out` (resumable); returns counts and the unreadable images."
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     model = load_seg_model(model)
@@ -766,7 +786,7 @@ def seg_predict(model: str | os.PathLike, data: str | os.PathLike | Sequence, ou
         part = todo[s:s + chunk]
         with warnings.catch_warnings(record=True) as w:
             warnings.simplefilter('always')
-            masks = predict_masks(model, part, bs=bs, tta=tta, progress=False)
+            masks = predict_masks(model, part, bs=bs, tta=tta, progress=False, zoom=zoom)
         for x in w:
             if 'skipped' in str(x.message): failed.append(str(x.message))
         for p, m in zip(part, masks):
@@ -784,14 +804,16 @@ def seg_predict_cli(model: Annotated[str, 'a model folder written by `melanoma s
                     bs: int = 16, # batch size
                     tta: Annotated[int, 'flip views averaged per image: 1 (none) or 4 (the four flips, 4x slower; `--tta` alone means 4)', {'nargs': '?', 'const': 4}] = 1,
                     measure: bool = False, # also write OUT/measurements.csv (`seg measure`)
+                    zoom: Annotated[float, "second pass on the lesion's box grown by this fraction of its side (0: one pass; default: the model's, 0.8 for models trained now)", {'metavar': 'F'}] = None,
                     threads: int = None, # torch CPU threads (default: torch's choice); 1 is much faster while another job uses a core
                    ) -> int:
     "Predict a 0/255 PNG lesion mask per image at the image's own size; skips masks already written and unreadable images."
     _need(model=model, data=data, out=out)
     tta = {True: 4, False: 1}.get(tta, tta) if isinstance(tta, bool) else tta  # the switch it was
     if tta not in (1, 4): raise MelanomaError(f'seg predict --tta {tta}: 1 (no flips) or 4 (the four flips)')
+    if zoom is not None and not 0 <= zoom <= 2: raise MelanomaError(f"seg predict --zoom {zoom}: a fraction of the lesion box's side between 0 and 2 (0: one pass)")
     if threads: torch.set_num_threads(threads)
-    res = seg_predict(model, data, out, bs=bs, tta=tta == 4, measure=measure)
+    res = seg_predict(model, data, out, bs=bs, tta=tta == 4, measure=measure, zoom=zoom)
     print(f"seg predict -> {out}: {res['written']} written, {res['skipped']} already there (skipped), {len(res['failed'])} unreadable"
           + (f", {res['images_per_s']} images/s" if res['images_per_s'] else ''))
     for f in res['failed'][:20]: print(f'  FAILED {f}')
@@ -843,7 +865,8 @@ class LesionView:
         """The crop box (`lesion_box`: left, top, right, bottom, in each image's own pixels) of each image; None where no
         lesion is found (the view then sees the whole image) or the image is None. `crops` cuts these; Grad-CAM
         (`melanoma.explain.gradcam`) places the crop's heatmap in them."""
-        masks = iter(predict_masks(self.seg, [im for im in ims if im is not None], bs=bs, progress=False))
+        # one pass (zoom=0): the box needs only the lesion's extent, and every attached classifier was scored with one-pass boxes
+        masks = iter(predict_masks(self.seg, [im for im in ims if im is not None], bs=bs, progress=False, zoom=0))
         return [None if im is None else lesion_box(next(masks), im.size, self.margin) for im in ims]
 
 # %% ../nbs/14_segment.ipynb #a81b16be

@@ -159,6 +159,38 @@ def test_seg_commands(tiny_model, tmp_path, capsys):
     assert set(mask_index(out)) == {p.stem for p in imgs.glob('ISIC_*.jpg')}
 
 
+
+def test_zoom_second_pass(tiny_model, tmp_path):
+    """`zoom`: the lesion's box is segmented again and, inside it, the two passes' probabilities are averaged; a new model
+    predicts that way (`config.json` `zoom`), `zoom=0` and `seg predict --zoom 0` in one pass."""
+    from melanoma.segment import SEG_ZOOM
+    root, d, mdir, _ = tiny_model
+    m = load_seg_model(mdir)
+    assert m.config['zoom'] == SEG_ZOOM == 0.8
+    def disc(x):  # a network that always sees a disc of a quarter of its input's height in the middle
+        h, w = x.shape[-2:]
+        yy, xx = torch.meshgrid(torch.arange(h) - (h - 1) / 2, torch.arange(w) - (w - 1) / 2, indexing='ij')
+        return ((yy ** 2 + xx ** 2) <= (h / 4) ** 2).float().expand(len(x), 1, h, w)
+    m.probabilities = lambda x, tta=False: disc(x)
+    img = Image.new('RGB', (480, 360), (200, 160, 140))
+    one, = predict_masks(m, [img], zoom=0, progress=False)
+    two, = predict_masks(m, [img], zoom=0.1, progress=False)
+    # the zoomed pass sees the disc larger, so its own disc is smaller in the image: where only one pass says lesion the
+    # mean is 0.5, not above the threshold, so the mask is the smaller disc, inside the first
+    assert one.sum() > two.sum() > 0 and not (two & ~one).any()
+    h, w = m.size
+    box = lesion_box(one, img.size, 0.1, w / h)  # in the network's shape (48x32 here)
+    assert box[2] - box[0] < 480 and abs((box[2] - box[0]) / (box[3] - box[1]) - w / h) < 0.02
+    ys, xs = np.nonzero(two)
+    assert abs((xs.max() - xs.min() + 1) / (box[2] - box[0]) - (h / 2) / w) < 0.02  # the second disc spans h/2 of the input's w
+    assert (predict_masks(m, [img], progress=False)[0] == predict_masks(m, [img], zoom=SEG_ZOOM, progress=False)[0]).all()
+    imgs = sorted((d / 'ISIC-2017_Validation_Data').glob('*.jpg'))
+    assert main(['seg', 'predict', '--model', str(mdir), '--data', str(d / 'ISIC-2017_Validation_Data'), '--out', str(tmp_path / 'one'), '--zoom', '0']) == 0
+    for p, want in zip(imgs, predict_masks(load_seg_model(mdir), imgs, zoom=0, progress=False)):
+        assert ((np.asarray(Image.open(tmp_path / 'one' / f'{p.stem}_segmentation.png')) > 127) == want).all()
+    with pytest.raises(SystemExit): main(['seg', 'predict', '--model', str(mdir), '--data', str(d), '--out', str(tmp_path / 'x'), '--zoom', 'big'])
+
+
 def test_seg_predict_measure_same_name_in_two_folders(tiny_model, tmp_path):
     "Two images with one file name get one mask (the first's): the second is skipped, never measured against that mask."
     from melanoma.segment import seg_predict, measure_masks
