@@ -147,7 +147,9 @@ def client(model):
     from gradio_client import Client
     app = A.build_app(model=model, examples=EXAMPLES, seg_model_dir=False)
     url = A.start_app(app, max_file_size='1mb')
-    try: yield Client(url, verbose=False, analytics_enabled=False, download_files=False)
+    # a transport timeout above httpx's 5 s: 20 uploads at once on two busy cores can wait longer than that for the server,
+    # and what the tests bound is the answer (`result(timeout=...)`), not each upload
+    try: yield Client(url, verbose=False, analytics_enabled=False, download_files=False, httpx_kwargs={'timeout': 120})
     finally: app.close()
 
 
