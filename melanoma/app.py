@@ -20,7 +20,7 @@ from .images import is_dicom, load_image, open_image, to_rgb
 from .sample import draw_lesion
 from .metrics import check_prevalence, prior_shift
 from .model import DIAGNOSIS_NAMES, MelanomaModel, default_meta_vocab, load_model
-from .segment import SegModel, lesion_measurements, load_seg_model, predict_masks
+from .segment import SegModel, lesion_measurements, load_seg_model, predict_masks, recorded_jaccard
 from .explain import gradcam, overlay
 from .hub import resolve_model_dir
 
@@ -87,10 +87,8 @@ def seg_summary(seg: SegModel | None, # the loaded segmentation model, or None
                ) -> str:
     "A markdown line saying which segmentation model draws the outline (or that none is loaded, and how to get one)."
     if seg is None: return NO_SEG_NOTE
-    jac = seg.config.get('held_out_jaccard')  # a classifier's own (its lesion view) carries it in `lesion.json`
-    if seg_dir is not None and (Path(seg_dir) / 'metrics.json').is_file():
-        try: jac = json.loads((Path(seg_dir) / 'metrics.json').read_text()).get('jaccard')
-        except (ValueError, AttributeError): jac = None
+    jac = recorded_jaccard(seg_dir) if seg_dir is not None else None
+    if jac is None: jac = seg.config.get('held_out_jaccard')  # a classifier's own (its lesion view) carries it in `lesion.json`
     h, w = seg.size
     own = seg_dir is not None and (Path(seg_dir) / 'lesion.json').is_file() and 'name' in seg.config
     name = f"**{seg.config['name']}** (the lesion view of {Path(seg_dir).name})" if own else f'**{Path(seg_dir).name}**' if seg_dir else None

@@ -15,7 +15,7 @@ import numpy as np, pandas as pd
 import torch, torch.nn as nn, torch.nn.functional as F
 from PIL import Image
 from tqdm.auto import tqdm
-from .core import MelanomaError, atomic_path, atomic_write, default_device, file_stamp, jsonable, write_csv
+from .core import MelanomaError, atomic_path, atomic_write, default_device, file_stamp, jsonable, sha256_file, write_csv
 from .images import FOLDER_EXTS, RESIZE, load_image, open_image, to_rgb
 from .metrics import operating_point
 from .model import ATTACH, LESION_CHUNK, VIEWS, ModelConfig, _versions, create_model, load_model, save_state
@@ -23,13 +23,13 @@ from .card import write_model_card
 from .train import FOLD_SEED, _oof_auc, train_table
 
 # %% auto #0
-__all__ = ['SEG_COLUMNS', 'SEG_LOSSES', 'SEG_ZOOM', 'SEG_LOSS', 'SEG_MEMBERS', 'ABCD_COLOURS', 'MEASURE_COLUMNS', 'LESION_MARGIN',
-           'LESION_OPEN', 'LESION_FILES', 'make_seg_sample', 'read_mask', 'read_seg_dataset', 'LiteUnet',
-           'create_seg_model', 'BCEPlusLoss', 'DiceBCELoss', 'lovasz_hinge', 'LovaszBCELoss', 'jaccard',
-           'jaccard_summary', 'clean_mask', 'save_seg_model', 'SegModel', 'load_seg_model', 'lesion_box',
-           'predict_masks', 'train_seg', 'lesion_measurements', 'crop_to_lesion', 'mask_index', 'seg_train_cli',
-           'measure_masks', 'seg_predict', 'seg_predict_cli', 'seg_measure_cli', 'LesionView', 'load_lesion_view',
-           'copy_seg_model', 'attach_lesion_view', 'seg_attach_cli']
+__all__ = ['SEG_COLUMNS', 'SEG_LOSSES', 'SEG_ZOOM', 'SEG_LOSS', 'SEG_MEMBERS', 'ABCD_COLOURS', 'MEASURE_COLUMNS',
+           'SEG_PREDICT_LOG', 'LESION_MARGIN', 'LESION_OPEN', 'LESION_FILES', 'make_seg_sample', 'read_mask',
+           'read_seg_dataset', 'LiteUnet', 'create_seg_model', 'BCEPlusLoss', 'DiceBCELoss', 'lovasz_hinge',
+           'LovaszBCELoss', 'jaccard', 'jaccard_summary', 'clean_mask', 'save_seg_model', 'SegModel', 'load_seg_model',
+           'lesion_box', 'predict_masks', 'train_seg', 'lesion_measurements', 'crop_to_lesion', 'mask_index',
+           'seg_train_cli', 'measure_masks', 'seg_predict', 'seg_predict_cli', 'seg_measure_cli', 'LesionView',
+           'load_lesion_view', 'recorded_jaccard', 'copy_seg_model', 'attach_lesion_view', 'seg_attach_cli']
 
 # %% ../nbs/14_segment.ipynb #c005
 SEG_COLUMNS = ['image_id', 'path', 'mask_path', 'split', 'source']
@@ -315,6 +315,7 @@ class SegModel:
         self.mean = torch.tensor(config['mean'], dtype=torch.float32)[:, None, None]
         self.std = torch.tensor(config['std'], dtype=torch.float32)[:, None, None]
         self.threshold = float(config.get('threshold', 0.5))
+        self.zoom = float(config.get('zoom', 0.))  # `predict_masks`' second pass (0: none; models trained before it have none)
     def __repr__(self): return f"SegModel({self.config['arch']}, {self.config.get('decoder')}, size {self.size}, {len(self.nets)} member(s))"
     def member(self, i: int) -> SegModel:
         "Member `i` alone (shares its network)."
@@ -372,15 +373,23 @@ def lesion_box(mask: np.ndarray | None, # boolean lesion mask (any size), or Non
 # %% ../nbs/14_segment.ipynb #7b43e08b
 SEG_ZOOM = 0.8  # `seg train` writes it into a new model's config: `predict_masks`' second pass (bench/README.md: segmentation)
 
-def _zoom_pass(model: SegModel, im: Image.Image, pr: torch.Tensor, zoom: float, tta: bool) -> torch.Tensor:
-    "`predict_masks`' second pass: `pr` (H x W probabilities of `im`) averaged, inside the lesion's box, with the box segmented again."
+def _zoom_pass(model: SegModel, ims: Sequence[Image.Image], first, zoom: float, tta: bool) -> list[tuple | None]:
+    """`predict_masks`' second pass over a batch: for each image of `ims`, the box around the lesion its first-pass
+    probabilities `first(k)` show (grown by `zoom`) and the box segmented again (1 x h x w), or None without a lesion.
+    The boxes go through the network as one batch; only they are kept, so a batch of 6000x4000 photos holds one
+    full-size probability map at a time."""
     h, w = model.size
-    box = lesion_box(clean_mask(pr.numpy() > model.threshold), im.size, zoom, w / h)
-    if box is None: return pr
-    l, t, r, b = box
-    q = model.probabilities(model.preprocess(im.crop(box))[None].to(model.device), tta).float().cpu()
-    pr = pr.clone()
-    pr[t:b, l:r] = (pr[t:b, l:r] + F.interpolate(q, size=(b - t, r - l), mode='bilinear', align_corners=False)[0, 0]) / 2
+    boxes = [lesion_box(clean_mask(first(k).numpy() > model.threshold), im.size, zoom, w / h) for k, im in enumerate(ims)]
+    crops = [model.preprocess(im.crop(b)) for im, b in zip(ims, boxes) if b is not None]
+    if not crops: return [None] * len(ims)
+    q = iter(model.probabilities(torch.stack(crops).to(model.device), tta).float().cpu())
+    return [None if b is None else (b, next(q)) for b in boxes]
+
+def _average_in_box(pr: torch.Tensor, zoomed: tuple | None) -> torch.Tensor:
+    "First-pass probabilities `pr` (H x W) averaged, inside the box of `zoomed` (from `_zoom_pass`), with its second pass."
+    if zoomed is None: return pr
+    (l, t, r, b), q = zoomed
+    pr[t:b, l:r] = (pr[t:b, l:r] + F.interpolate(q[None], size=(b - t, r - l), mode='bilinear', align_corners=False)[0, 0]) / 2
     return pr
 
 # %% ../nbs/14_segment.ipynb #6a379f6f
@@ -396,7 +405,7 @@ def predict_masks(model: SegModel | str | os.PathLike, # a `SegModel` or a model
     "One boolean lesion mask per image at the image's own size (None, with a warning, for an image that cannot be read)."
     from tqdm.auto import tqdm
     if not isinstance(model, SegModel): model = load_seg_model(model)
-    zoom = float(model.config.get('zoom', 0.) if zoom is None else zoom)
+    zoom = model.zoom if zoom is None else float(zoom)
     images, out = list(images), []
     for s in tqdm(range(0, len(images), bs), desc='seg predict', leave=False, disable=not progress or len(images) <= bs):
         ims, xs = [], []
@@ -407,13 +416,13 @@ def predict_masks(model: SegModel | str | os.PathLike, # a `SegModel` or a model
             if im is not None: xs.append(model.preprocess(im))
         if xs:
             p = model.probabilities(torch.stack(xs).to(model.device), tta).float().cpu()
+        ok = [im for im in ims if im is not None]
+        first = lambda k: F.interpolate(p[k:k + 1], size=ok[k].size[::-1], mode='bilinear', align_corners=False)[0, 0]
+        zoomed = _zoom_pass(model, ok, first, zoom, tta) if zoom and ok else [None] * len(ok)
         k = 0
         for im in ims:
             if im is None: out.append(None); continue
-            w, h = im.size
-            pr = F.interpolate(p[k:k + 1], size=(h, w), mode='bilinear', align_corners=False)[0, 0]; k += 1
-            if zoom: pr = _zoom_pass(model, im, pr, zoom, tta)
-            m = pr.numpy() > model.threshold
+            m = _average_in_box(first(k), zoomed[k]).numpy() > model.threshold; k += 1
             out.append(clean_mask(m) if clean else m)
     return out
 
@@ -767,18 +776,46 @@ def measure_masks(masks: str | os.PathLike, # folder of masks (`<stem>_segmentat
     return df
 
 # %% ../nbs/14_segment.ipynb #65556f42
-def seg_predict(model: str | os.PathLike, data: str | os.PathLike | Sequence, out: str | os.PathLike, bs: int = 16, tta: bool = False,
-                measure: bool = False, progress: bool = True, zoom: float | None = None) -> dict:
+SEG_PREDICT_LOG = 'seg_predict.json'  # in a `seg predict` output folder: how its masks were made, and from which image files
+_SETTING_NAMES = dict(weights='the model (its weights)', zoom='--zoom', tta='--tta', threshold="the model's threshold")
+
+def _mask_settings(model_dir: Path, model: SegModel, tta: bool, zoom: float | None) -> dict:
+    "What a folder's masks depend on besides their images."
+    return dict(weights=sha256_file(model_dir / 'seg.safetensors')[:16], zoom=model.zoom if zoom is None else float(zoom),
+                tta=bool(tta), threshold=model.threshold)
+
+def _read_mask_log(out: Path, settings: dict) -> dict[str, str]:
+    "The image file stamps of the masks in `out` (from its log; {} without one); a `MelanomaError` when they were made with other settings."
+    f = out / SEG_PREDICT_LOG
+    if not f.is_file(): return {}
+    try: log = json.loads(f.read_text()); old, stamps = dict(log['settings']), dict(log['stamps'])
+    except (ValueError, KeyError, TypeError): warnings.warn(f'{f}: unreadable; its masks are kept as they are'); return {}
+    diff = [f'{_SETTING_NAMES.get(k, k)} {old.get(k)!r} -> {v!r}' for k, v in settings.items() if old.get(k) != v]
+    if stamps and diff:
+        raise MelanomaError(f"{out}: its {len(stamps)} mask(s) were made with other settings ({'; '.join(diff)}); "
+                            f'write to another folder, or delete the folder to make them again')
+    return stamps
+
+def seg_predict(model: str | os.PathLike, # a folder written by `melanoma seg train`
+                data: str | os.PathLike | Sequence, # a folder of images (subfolders searched) or a list of image files
+                out: str | os.PathLike, # folder for the masks, `<stem>_segmentation.png`
+                bs: int = 16, tta: bool = False,
+                measure: bool = False, # also write `out/measurements.csv`
+                progress: bool = True,
+                zoom: float | None = None, # `predict_masks`' second pass (None: the model's)
+               ) -> dict:
     "Write a 0/255 PNG mask per image of `data` into `out` (resumable); returns counts and the unreadable images."
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
-    model = load_seg_model(model)
-    imgs = _image_list(data)
-    seen, todo, skipped = {}, [], 0
-    for p in imgs:
+    model_dir = Path(model); model = load_seg_model(model_dir)
+    settings = _mask_settings(model_dir, model, tta, zoom)
+    stamps = _read_mask_log(out, settings)
+    seen, todo, skipped, again = {}, [], 0, 0
+    for p in _image_list(data):
         if p.stem in seen: warnings.warn(f'{p}: same name as {seen[p.stem]}; skipped'); continue
         seen[p.stem] = p
-        if (out / f'{p.stem}_segmentation.png').exists(): skipped += 1
-        else: todo.append(p)
+        exists = (out / f'{p.stem}_segmentation.png').exists()
+        if exists and stamps.get(p.stem, '') in ('', file_stamp(p)): skipped += 1  # made from this very file (or before the log)
+        else: todo.append(p); again += exists
     failed, t = [], time.time()
     chunk = bs * 8
     from tqdm.auto import tqdm
@@ -790,14 +827,17 @@ def seg_predict(model: str | os.PathLike, data: str | os.PathLike | Sequence, ou
         for x in w:
             if 'skipped' in str(x.message): failed.append(str(x.message))
         for p, m in zip(part, masks):
-            if m is not None: _write_mask(m, out / f'{p.stem}_segmentation.png')
+            if m is None: continue
+            stamps[p.stem] = file_stamp(p)  # read before the mask is written: a file changed meanwhile is made again next time
+            _write_mask(m, out / f'{p.stem}_segmentation.png')
+        with atomic_write(out / SEG_PREDICT_LOG) as f: json.dump(dict(settings=settings, stamps=stamps), f)
     secs = time.time() - t
-    res = dict(written=len(todo) - len(failed), skipped=skipped, failed=failed, seconds=round(secs, 1),
+    res = dict(written=len(todo) - len(failed), again=again, skipped=skipped, failed=failed, seconds=round(secs, 1),
                images_per_s=round((len(todo) - len(failed)) / secs, 1) if todo and secs > 0 else None)
     if measure: res['measurements'] = str(out / 'measurements.csv'); measure_masks(out, data, out / 'measurements.csv')
     return res
 
-# %% ../nbs/14_segment.ipynb #bc1601e5
+# %% ../nbs/14_segment.ipynb #f1c0cb68
 def seg_predict_cli(model: Annotated[str, 'a model folder written by `melanoma seg train`', {'required': True, 'metavar': 'DIR'}] = None,
                     data: str = None, # a folder of images (any layout; subfolders are searched)
                     out: Annotated[str, 'folder for the masks, `<stem>_segmentation.png`; re-running resumes', {'required': True, 'metavar': 'DIR'}] = None,
@@ -807,14 +847,15 @@ def seg_predict_cli(model: Annotated[str, 'a model folder written by `melanoma s
                     zoom: Annotated[float, "second pass on the lesion's box grown by this fraction of its side (0: one pass; default: the model's, 0.8 for models trained now)", {'metavar': 'F'}] = None,
                     threads: int = None, # torch CPU threads (default: torch's choice); 1 is much faster while another job uses a core
                    ) -> int:
-    "Predict a 0/255 PNG lesion mask per image at the image's own size; skips masks already written and unreadable images."
+    "Predict a 0/255 PNG lesion mask per image at the image's own size; resumes (a mask is made again when its image changed) and skips unreadable images."
     _need(model=model, data=data, out=out)
     tta = {True: 4, False: 1}.get(tta, tta) if isinstance(tta, bool) else tta  # the switch it was
     if tta not in (1, 4): raise MelanomaError(f'seg predict --tta {tta}: 1 (no flips) or 4 (the four flips)')
     if zoom is not None and not 0 <= zoom <= 2: raise MelanomaError(f"seg predict --zoom {zoom}: a fraction of the lesion box's side between 0 and 2 (0: one pass)")
     if threads: torch.set_num_threads(threads)
     res = seg_predict(model, data, out, bs=bs, tta=tta == 4, measure=measure, zoom=zoom)
-    print(f"seg predict -> {out}: {res['written']} written, {res['skipped']} already there (skipped), {len(res['failed'])} unreadable"
+    print(f"seg predict -> {out}: {res['written']} written" + (f" ({res['again']} again: their image changed)" if res['again'] else '')
+          + f", {res['skipped']} already there (skipped), {len(res['failed'])} unreadable"
           + (f", {res['images_per_s']} images/s" if res['images_per_s'] else ''))
     for f in res['failed'][:20]: print(f'  FAILED {f}')
     if 'measurements' in res: print(f"  measurements -> {res['measurements']}")
@@ -910,6 +951,13 @@ def _resume_attach(partial: Path, key: str, pred: np.ndarray, progress: bool) ->
 # %% ../nbs/14_segment.ipynb #299a1a56
 LESION_FILES = ('lesion.json', 'lesion.safetensors')  # a classifier folder's copy of its view's segmentation model
 
+def recorded_jaccard(seg_model: str | os.PathLike, # a folder written by `melanoma seg train`
+                    ) -> float | None:
+    "The held-out mean Jaccard `seg train` recorded in the folder's `metrics.json` (None when there is none)."
+    try: jac = json.loads((Path(seg_model) / 'metrics.json').read_text()).get('jaccard')
+    except (OSError, ValueError, AttributeError): return None
+    return float(jac) if isinstance(jac, (int, float)) and not isinstance(jac, bool) else None
+
 def copy_seg_model(seg_model: str | os.PathLike, # a folder written by `melanoma seg train`
                    dest: str | os.PathLike, # a classifier folder (or a Kaggle code folder, whose kernel puts them in one)
                   ) -> str:
@@ -918,9 +966,7 @@ def copy_seg_model(seg_model: str | os.PathLike, # a folder written by `melanoma
     src, dest = Path(seg_model), Path(dest)
     load_seg_model(src)  # a broken model fails here, not when the view is used
     name, cfg = src.resolve().name, json.loads((src / 'config.json').read_text())
-    try: jac = json.loads((src / 'metrics.json').read_text()).get('jaccard')
-    except (OSError, ValueError, AttributeError): jac = None
-    if isinstance(jac, (int, float)): cfg['held_out_jaccard'] = jac
+    if (jac := recorded_jaccard(src)) is not None: cfg['held_out_jaccard'] = jac
     with atomic_write(dest / LESION_FILES[0]) as f: json.dump({**cfg, 'name': name}, f, indent=2)
     with atomic_path(dest / LESION_FILES[1]) as tmp_: shutil.copyfile(src / 'seg.safetensors', tmp_)
     return name

@@ -210,6 +210,36 @@ def test_seg_predict_measure_same_name_in_two_folders(tiny_model, tmp_path):
     with pytest.warns(UserWarning, match='b/x.jpg: same name as'): assert len(measure_masks(out, imgs)) == 1  # `seg measure`
 
 
+def test_seg_predict_resume_is_keyed_by_image_and_settings(tiny_model, tmp_path, capsys):
+    """A re-run makes a mask again when its image file changed (replaced or fixed), keeps the others, and refuses other
+    settings (zoom, flips, another model) in the same folder instead of mixing masks; a folder without the log resumes as before."""
+    from melanoma.segment import SEG_PREDICT_LOG
+    root, d, mdir, _ = tiny_model
+    src = sorted((d / 'ISIC-2017_Validation_Data').glob('*.jpg'))
+    imgs = tmp_path / 'imgs'; imgs.mkdir()
+    for p in src: Image.open(p).resize((80, 60)).save(imgs / p.name)
+    (imgs / 'broken.jpg').write_bytes(b'xx')
+    out, cmd = tmp_path / 'masks', ['seg', 'predict', '--model', str(mdir), '--data', str(imgs), '--out', str(tmp_path / 'masks')]
+    assert main(cmd) == 0 and '4 written' in capsys.readouterr().out
+    first = out / f'{src[0].stem}_segmentation.png'
+    Image.open(src[0]).transpose(Image.Transpose.ROTATE_180).resize((80, 60)).save(imgs / src[0].name)  # the image replaced
+    Image.open(src[1]).resize((80, 60)).save(imgs / 'broken.jpg')  # the broken one fixed
+    assert main(cmd) == 0
+    txt = capsys.readouterr().out
+    assert '2 written (1 again: their image changed), 3 already there' in txt, txt
+    want, = predict_masks(load_seg_model(mdir), [imgs / src[0].name], progress=False)
+    assert ((np.asarray(Image.open(first)) > 127) == want).all()
+    assert main(cmd) == 0 and '0 written, 5 already there' in capsys.readouterr().out
+    for extra, says in ((['--zoom', '0'], '--zoom 0.8 -> 0.0'), (['--tta'], '--tta False -> True')):
+        with pytest.raises(SystemExit, match='were made with other settings') as e: main(cmd + extra)
+        assert says in str(e.value) and str(out) in str(e.value)
+    other = tmp_path / 'other'
+    save_seg_model(create_seg_model('tf_efficientnet_lite0', size=(32, 48), pretrained=False), other, dict(zoom=0.8))
+    with pytest.raises(SystemExit, match=r'the model \(its weights\)'): main(['seg', 'predict', '--model', str(other), '--data', str(imgs), '--out', str(out)])
+    (out / SEG_PREDICT_LOG).unlink()  # a folder from before the log: its masks are kept
+    assert main(cmd + ['--zoom', '0']) == 0 and '0 written, 5 already there' in capsys.readouterr().out
+
+
 def test_prepare_lesion_crop_with_model(tiny_model, tmp_path):
     from melanoma.prepare import prepare
     root, d, mdir, _ = tiny_model
