@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 from .core import MelanomaError, atomic_path, check_writable_dir, default_device, file_stamp, model_config_file, write_csv
 from .data import read_dataset
 from .images import ImageItems, _collate, image_paths, open_image
-from .segment import MEASURE_COLUMNS, lesion_measurements, load_seg_model, predict_masks
+from .segment import MEASURE_COLUMNS, SegModel, lesion_measurements, load_seg_model, predict_masks
 from .model import DIAG_CLASSES, load_model
 from .submission import read_sample_ids, write_submission
 from .hub import resolve_model_dir
@@ -405,9 +405,9 @@ def _novelty_ratio(models: Sequence, items: list, bs: int) -> np.ndarray | None:
     return np.max(np.stack(r), 0) if r else None
 
 # %% ../nbs/17_inference.ipynb #274d31a8
-def _measurements(seg_model, items: list) -> pd.DataFrame:
+def _measurements(seg: SegModel | str | os.PathLike, items: list) -> pd.DataFrame:
     "The lesion measurements of each image (`melanoma.segment.lesion_measurements`; NaN where no mask)."
-    seg = load_seg_model(resolve_model_dir(seg_model))
+    if not isinstance(seg, SegModel): seg = load_seg_model(resolve_model_dir(seg))
     rows = []
     for f, mask in zip(items, predict_masks(seg, items, progress=False)):
         rows.append(lesion_measurements(open_image(f), mask) if mask is not None else {})
@@ -418,10 +418,10 @@ def predict_images(model_dirs: Sequence | str | os.PathLike, # model folder(s), 
                    images: Sequence | str | os.PathLike, # image files, glob patterns or folders
                    tta: int | None = None, # dihedral views per image; None: as the models' out-of-fold scores
                    prevalence: float | None = None, # express probabilities (and thresholds) at this prevalence; None: as trained
-                   seg_model: str | os.PathLike | None = None, # a segmentation model folder: add the lesion measurements
+                   seg_model: str | os.PathLike | None = None, # a segmentation model folder: add the lesion measurements (default: the one a model's lesion view carries)
                    bs: int = 32, workers: int | None = None, progress: bool = True,
                   ) -> pd.DataFrame:
-    "One row per image: `image`, `probability`, `threshold`, `verdict`, `novelty`, diagnoses, and with `seg_model` measurements."
+    "One row per image: `image`, `probability`, `threshold`, `verdict`, `novelty`, diagnoses, and with a segmentation model measurements."
     if isinstance(model_dirs, (str, os.PathLike)) or hasattr(model_dirs, 'predict'): model_dirs = [model_dirs]
     models = _models_for([m if hasattr(m, 'predict') else resolve_model_dir(m) for m in model_dirs], False, prevalence, False)
     items = [str(f) for f in image_paths(images)]
@@ -437,6 +437,8 @@ def predict_images(model_dirs: Sequence | str | os.PathLike, # model folder(s), 
                         'novelty': nov if nov is not None else np.nan})
     if mc := [m for m in models if m.multiclass]:
         out = pd.concat([out, sum(m.predict_diagnoses(items, tta=tta, bs=bs, progress=False) for m in mc) / len(mc)], axis=1)
+    if seg_model is None:  # a model with the lesion view carries a segmentation model: it measures the lesion too
+        seg_model = next((m.lesion.seg for m in models if getattr(m, 'lesion', None) is not None), None)
     if seg_model is not None: out = pd.concat([out, _measurements(seg_model, items)], axis=1)
     return out
 
@@ -486,7 +488,7 @@ def predict_cli(model: Annotated[list[str], 'model folder(s) from `melanoma trai
                 images: Annotated[str, 'which test images: JPEGs (jpeg/test/), DICOMs (test/), or auto (JPEG when present)', {'choices': ['auto', 'jpeg', 'dicom']}] = 'auto',
                 prevalence: float = None, # express the probabilities at this melanoma prevalence (e.g. 0.02); default: as trained. Leave it for Kaggle: AUC does not change
                 diagnoses: bool = False, # multi-class models: also write each image's diagnosis probabilities to OUT_STEM_diagnoses.csv
-                seg_model: str = None, # images only: a lesion-segmentation model folder (`melanoma seg train`): add the lesion measurements
+                seg_model: str = None, # images only: a lesion-segmentation model folder (`melanoma seg train`): add the lesion measurements (a model with the lesion view uses its own by default)
                 weights: Annotated[list[float], argparse.SUPPRESS, {'nargs': '+', 'type': float, 'help': argparse.SUPPRESS}] = None, # deprecated: --blend-weights
                ):
     """Predict a Kaggle-layout test set into a validated submission CSV (TTA, folds, ensembles; an interrupted run resumes),

@@ -64,6 +64,20 @@ def test_kaggle_layout_predict_matches_files(run, tmp_path, monkeypatch):
     assert np.allclose(got, p, atol=1e-5), np.abs(got - p).max()
 
 
+def test_predict_on_photos_measures_with_the_views_segmentation(run, tmp_path, monkeypatch):
+    "`melanoma predict` on image files with a lesion-view model adds the lesion measurements without `--seg-model`, as with it."
+    from melanoma.segment import MEASURE_COLUMNS
+    mdir, seg, data = run
+    if not (mdir / 'lesion.json').is_file(): attach_lesion_view(mdir, seg, progress=False)
+    photos = sorted((data / 'jpeg' / 'test').glob('*.jpg'))[:3]
+    monkeypatch.chdir(tmp_path)
+    assert main(['predict', *map(str, photos), '--model', str(mdir), '--tta', '2', '--out', 'own.csv']) == 0
+    assert main(['predict', *map(str, photos), '--model', str(mdir), '--tta', '2', '--out', 'given.csv', '--seg-model', str(seg)]) == 0
+    own, given = pd.read_csv('own.csv'), pd.read_csv('given.csv')
+    assert set(MEASURE_COLUMNS) <= set(own.columns) and len(own) == 3
+    pd.testing.assert_frame_equal(own, given)  # the view's copy is the same network as the folder it came from
+
+
 def test_errors_name_what_is_wrong(run, tmp_path):
     mdir, seg, _ = run
     with pytest.raises(MelanomaError, match='not a segmentation model folder'): attach_lesion_view(mdir, tmp_path)
