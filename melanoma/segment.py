@@ -782,7 +782,7 @@ _SETTING_NAMES = dict(weights='the model (its weights)', zoom='--zoom', tta='--t
 def _mask_settings(model_dir: Path, model: SegModel, tta: bool, zoom: float | None) -> dict:
     "What a folder's masks depend on besides their images."
     return dict(weights=sha256_file(model_dir / 'seg.safetensors')[:16], zoom=model.zoom if zoom is None else float(zoom),
-                tta=bool(tta), threshold=model.threshold)
+                tta=4 if tta else 1, threshold=model.threshold)  # `--tta` counts views: 1, or the 4 flips
 
 def _read_mask_log(out: Path, settings: dict) -> dict[str, str]:
     "The image file stamps of the masks in `out` (from its log; {} without one); a `MelanomaError` when they were made with other settings."

@@ -230,7 +230,7 @@ def test_seg_predict_resume_is_keyed_by_image_and_settings(tiny_model, tmp_path,
     want, = predict_masks(load_seg_model(mdir), [imgs / src[0].name], progress=False)
     assert ((np.asarray(Image.open(first)) > 127) == want).all()
     assert main(cmd) == 0 and '0 written, 5 already there' in capsys.readouterr().out
-    for extra, says in ((['--zoom', '0'], '--zoom 0.8 -> 0.0'), (['--tta'], '--tta False -> True')):
+    for extra, says in ((['--zoom', '0'], '--zoom 0.8 -> 0.0'), (['--tta'], '--tta 1 -> 4')):
         with pytest.raises(SystemExit, match='were made with other settings') as e: main(cmd + extra)
         assert says in str(e.value) and str(out) in str(e.value)
     other = tmp_path / 'other'
