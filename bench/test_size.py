@@ -41,7 +41,8 @@ def lesion_crops(paths, seg_dir: Path, size: int, margins, cache: Path) -> dict:
     seg, out, t = load_seg_model(seg_dir), {m: [] for m in margins}, time.time()
     for s in range(0, len(paths), 64):
         ims = [open_image(p, size=512) for p in paths[s:s + 64]]
-        for im, mask in zip(ims, predict_masks(seg, ims, bs=32, progress=False)):
+        # one pass (zoom=0), as `melanoma.segment.LesionView.boxes` cuts the classifier's lesion view
+        for im, mask in zip(ims, predict_masks(seg, ims, bs=32, progress=False, zoom=0)):
             for m in margins:
                 box = lesion_box(mask, im.size, m)
                 out[m].append(load_image(im if box is None else im.crop(box), size).transpose(2, 0, 1))
