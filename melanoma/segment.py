@@ -821,15 +821,16 @@ def seg_predict(model: str | os.PathLike, # a folder written by `melanoma seg tr
     from tqdm.auto import tqdm
     for s in tqdm(range(0, len(todo), chunk), desc='seg predict', disable=not progress or len(todo) <= chunk):
         part = todo[s:s + chunk]
+        read = [file_stamp(p) for p in part]  # before the images are read: one changed meanwhile is made again next time
         with warnings.catch_warnings(record=True) as w:
             warnings.simplefilter('always')
             masks = predict_masks(model, part, bs=bs, tta=tta, progress=False, zoom=zoom)
         for x in w:
             if 'skipped' in str(x.message): failed.append(str(x.message))
-        for p, m in zip(part, masks):
+        for p, m, st in zip(part, masks, read):
             if m is None: continue
-            stamps[p.stem] = file_stamp(p)  # read before the mask is written: a file changed meanwhile is made again next time
             _write_mask(m, out / f'{p.stem}_segmentation.png')
+            stamps[p.stem] = st
         with atomic_write(out / SEG_PREDICT_LOG) as f: json.dump(dict(settings=settings, stamps=stamps), f)
     secs = time.time() - t
     res = dict(written=len(todo) - len(failed), again=again, skipped=skipped, failed=failed, seconds=round(secs, 1),

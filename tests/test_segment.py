@@ -240,6 +240,26 @@ def test_seg_predict_resume_is_keyed_by_image_and_settings(tiny_model, tmp_path,
     assert main(cmd + ['--zoom', '0']) == 0 and '0 written, 5 already there' in capsys.readouterr().out
 
 
+def test_seg_predict_image_changed_while_predicting_is_made_again(tiny_model, tmp_path, monkeypatch):
+    "An image replaced after it was read but before its mask was written keeps the stamp of what was read: the next run redoes it."
+    import melanoma.segment as S
+    root, d, mdir, _ = tiny_model
+    imgs = tmp_path / 'imgs'; imgs.mkdir()
+    src = sorted((d / 'ISIC-2017_Validation_Data').glob('*.jpg'))[:2]
+    for p in src: Image.open(p).resize((80, 60)).save(imgs / p.name)
+    real = S.predict_masks
+    def replacing(*a, **k):
+        out = real(*a, **k)
+        Image.open(src[1]).resize((60, 80)).save(imgs / src[0].name)  # replaced while the masks were being made
+        return out
+    monkeypatch.setattr(S, 'predict_masks', replacing)
+    assert S.seg_predict(mdir, imgs, tmp_path / 'masks', progress=False)['written'] == 2
+    monkeypatch.setattr(S, 'predict_masks', real)
+    res = S.seg_predict(mdir, imgs, tmp_path / 'masks', progress=False)
+    assert (res['written'], res['again'], res['skipped']) == (1, 1, 1)
+    assert Image.open(tmp_path / 'masks' / f'{src[0].stem}_segmentation.png').size == (60, 80)
+
+
 def test_prepare_lesion_crop_with_model(tiny_model, tmp_path):
     from melanoma.prepare import prepare
     root, d, mdir, _ = tiny_model
