@@ -403,7 +403,6 @@ def predict_masks(model: SegModel | str | os.PathLike, # a `SegModel` or a model
                   zoom: float | None = None, # second pass on the lesion's box grown by this fraction (0: none); None: the model's `config['zoom']`
                  ) -> list[np.ndarray | None]:
     "One boolean lesion mask per image at the image's own size (None, with a warning, for an image that cannot be read)."
-    from tqdm.auto import tqdm
     if not isinstance(model, SegModel): model = load_seg_model(model)
     zoom = model.zoom if zoom is None else float(zoom)
     images, out = list(images), []
@@ -818,7 +817,6 @@ def seg_predict(model: str | os.PathLike, # a folder written by `melanoma seg tr
         else: todo.append(p); again += exists
     failed, t = [], time.time()
     chunk = bs * 8
-    from tqdm.auto import tqdm
     for s in tqdm(range(0, len(todo), chunk), desc='seg predict', disable=not progress or len(todo) <= chunk):
         part = todo[s:s + chunk]
         read = [file_stamp(p) for p in part]  # before the images are read: one changed meanwhile is made again next time
