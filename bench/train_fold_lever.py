@@ -8,7 +8,9 @@ Levers (`--lever NAME[:VALUE]`):
 - `ema[:decay]`: an exponential moving average of the fold network's weights over its steps (timm's `ModelEmaV3`, with
   its warm-up; decay 0.995), the average being what the fold scores and saves;
 - `mixup[:alpha]`: fastai's `MixUp` (images, metadata and targets blended; alpha 0.4);
-- `cutmix[:alpha]`: fastai's `CutMix` (a box of another image pasted in, targets blended by area; alpha 1).
+- `cutmix[:alpha]`: fastai's `CutMix` (a box of another image pasted in, targets blended by area; alpha 1);
+- `focal[:gamma]`: the folds fit the sigmoid focal loss (`--loss focal`'s, gamma 2) instead of BCE;
+- `smooth[:eps]`: label smoothing, training targets eps/2 and 1 - eps/2 (eps 0.1).
 The first command trains `bench/_work/models/lever-<lever>-s<seed>` through `melanoma.train.train`. On one torch
 thread a fold's training is bit-for-bit the same from the same stage-1 file (the per-epoch metrics of the default run
 come out identical), so the contender and the default run differ in the lever alone. The second command scores it on
@@ -21,6 +23,7 @@ from pathlib import Path
 from fastai.callback.core import Callback
 from fastai.callback.mixup import MixUp, CutMix
 from timm.utils import ModelEmaV3
+from melanoma.learner import BinaryFocalLoss
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / 'bench' / '_work'
@@ -59,7 +62,22 @@ class MixUpImages(_FirstInput, MixUp):
 class CutMixImages(_FirstInput, CutMix): "`CutMix` of the images (a box of another image pasted in); the metadata stays the image's own."
 
 
-LEVERS = {'ema': (WeightEMA, 0.995), 'mixup': (MixUpImages, 0.4), 'cutmix': (CutMixImages, 1.0)}
+class FocalLoss(Callback):
+    "The fold's loss is the package's `BinaryFocalLoss` (what `--loss focal` gives; here stage 1 keeps the default BCE)."
+    def __init__(self, gamma: float = 2.): self.gamma = gamma
+    def before_fit(self): self.old, self.learn.loss_func = self.learn.loss_func, BinaryFocalLoss(self.gamma)
+    def after_fit(self): self.learn.loss_func = self.old
+
+
+class LabelSmoothing(Callback):
+    "Training targets pulled towards 1/2 by `eps` (a melanoma 1 - eps/2, any other eps/2); validation keeps the true ones."
+    def __init__(self, eps: float = 0.1): self.eps = eps
+    def before_batch(self):
+        if self.training: self.learn.yb = tuple(y * (1 - self.eps) + self.eps / 2 for y in self.yb)
+
+
+LEVERS = {'ema': (WeightEMA, 0.995), 'mixup': (MixUpImages, 0.4), 'cutmix': (CutMixImages, 1.0), 'focal': (FocalLoss, 2.),
+          'smooth': (LabelSmoothing, 0.1)}
 
 
 def lever_callback(spec: str) -> Callback:
@@ -71,7 +89,7 @@ def lever_callback(spec: str) -> Callback:
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument('--lever', required=True, help='ema[:decay], mixup[:alpha] or cutmix[:alpha]')
+    ap.add_argument('--lever', required=True, help='ema[:decay], mixup[:alpha], cutmix[:alpha], focal[:gamma] or smooth[:eps]')
     ap.add_argument('--seed', type=int, default=42)
     ap.add_argument('--folds', default='all')
     ap.add_argument('--name', default=None, help='run name prefix (default lever-<lever>)')
