@@ -10,7 +10,7 @@ real minis, wall time and both AUCs.
     python bench/gpu.py [--configs tf_efficientnet_lite0:384,tf_efficientnet_lite0:512,tf_efficientnet_b0:384,tf_efficientnet_b0:512]
                         [--n 2000] [--bs 32] [--epochs 1] [--real] [--cpu-smoke]
 
-`--cpu-smoke` runs the same code path on the CPU at a tiny size (a check of this script, not a figure).
+`--cpu-smoke` runs the same code path on the CPU at a tiny size (a check of this script, not a figure; `--real` is skipped).
 Writes bench/_work/gpu.json and prints a table.
 """
 import argparse, json, os, shutil, subprocess, sys, threading, time
@@ -79,7 +79,9 @@ def main():
         res['rows'].append(row); print({k: v for k, v in row.items() if k != 'error'}, flush=True)
         if r['rc']: print(r['tail'][-600:], flush=True)
     shared = Path(os.environ.get('MELANOMA_SHARED_DATA', ROOT.parent / 'shared' / 'data'))
-    if a.real and (shared / 'siim-isic-2020-mini').is_dir():
+    if a.real and not a.cpu_smoke and not (shared / 'siim-isic-2020-mini').is_dir():
+        print(f'--real: {shared}/siim-isic-2020-mini is not here (../shared does not travel to the device machine); skipped', flush=True)
+    if a.real and not a.cpu_smoke and (shared / 'siim-isic-2020-mini').is_dir():
         name = 'gpu-real-384'
         shutil.rmtree(WORK / 'gpu-models' / name, ignore_errors=True)
         r = run([sys.executable, '-m', 'melanoma.cli', 'train', '--data', str(shared / 'siim-isic-2020-mini'), '--extra',

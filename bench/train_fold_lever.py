@@ -24,6 +24,7 @@ from fastai.callback.core import Callback
 from fastai.callback.mixup import MixUp, CutMix
 from timm.utils import ModelEmaV3
 from melanoma.learner import BinaryFocalLoss
+from melanoma.train import TrainConfig, train  # MELANOMA_CACHE is read when a run starts (melanoma.store), so main() can set it after this import
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / 'bench' / '_work'
@@ -98,7 +99,6 @@ def main():
     ap.add_argument('--debug', action='store_true', help="`melanoma train --debug`: a smoke test in seconds")
     a = ap.parse_args()
     os.environ.setdefault('MELANOMA_CACHE', str(WORK / 'cache'))
-    from melanoma.train import TrainConfig, train
     models, run = WORK / 'models', f'{a.name or "lever-" + a.lever.replace(":", "")}-s{a.seed}'
     if a.stage1_from and not (models / run / 'pretrain.safetensors').is_file():
         (models / run).mkdir(parents=True, exist_ok=True)

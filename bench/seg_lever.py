@@ -1,0 +1,140 @@
+"""Issue 25's segmentation levers left untried on this CPU: progressive resizing and a full-resolution decoder stage.
+
+    OMP_NUM_THREADS=1 python bench/seg_lever.py --lever none|progressive[:E1:E2]|fullres [--seed 42] [--threads 1]
+
+One network of the default recipe (`melanoma.segment._fit_member`: U-Net over the offline EfficientNet-Lite0, 128x96,
+7 epochs one-cycle, Dice + BCE, bs 16, the default augmentation) on the split of `seg train --hold-out 0.2 --members 1`
+(`seg1h` in bench/README.md: 1,600 training images; the 150 official validation images and the held-out fifth of the
+training images are scored), with one change:
+
+- `none`: the recipe as it is, the reference (run it beside a lever: on one torch thread a run repeats exactly);
+- `progressive:E1:E2` (default 5:1): E1 one-cycle epochs at 128x96, then E2 more at 192x144 (one cycle at a third of
+  the learning rate) from those weights; the network predicts at 192x144. A 192x144 epoch costs ~2.3 of a 128x96 one, so
+  5:1 is ~7.3 of the recipe's 7 epoch-units;
+- `fullres`: a fifth decoder stage at the input's resolution, the normalised image itself as its skip (the recipe's
+  logits come out at half resolution and are upsampled bilinearly), 16 channels;
+- `enclr[:D]` (default 1): the encoder's learning rate the decoder's divided by D instead of the recipe's 5;
+- `zoomaug[:MIN:MAX]` (default 0.75:1.3): fastai's `aug_transforms` zoom drawn from MIN..MAX instead of the recipe's
+  1..1.15, so lesions are seen smaller as well as larger than they are.
+
+Both populations, each image at its own size, through `melanoma.segment.predict_masks` with one pass and with the
+default second pass on the lesion's box (`zoom 0.8`): mean Jaccard with a bootstrap 95% interval and thresholded
+Jaccard. Writes bench/_work/seg_lever-<lever>-s<seed>.json.
+"""
+import argparse, json, time
+from pathlib import Path
+import numpy as np, torch, torch.nn as nn, torch.nn.functional as F
+import fastai.vision.augment as augment
+from fastai.torch_core import set_seed
+import melanoma.segment as seg
+from melanoma.segment import (LiteUnet, SegModel, SEG_LOSSES, _fit_member, _hold_out, _pick_split, _seg_arrays, _seg_dls, jaccard,
+                              jaccard_summary, predict_masks, read_mask, read_seg_dataset)
+
+ROOT = Path(__file__).resolve().parents[1]
+WORK = ROOT / 'bench' / '_work'
+ARCH, LR, BS, HOLD_OUT = 'tf_efficientnet_lite0', 3e-3, 16, 0.2
+
+
+class _FineHead(nn.Module):
+    "The extra stage: the decoder's last features upsampled to the input's size, the normalised input `x` beside them, 3x3 conv, 1 logit."
+    def __init__(self, c: int, fine: int = 16):
+        super().__init__()
+        self.fine = nn.Sequential(nn.Conv2d(c + 3, fine, 3, padding=1, bias=False), nn.BatchNorm2d(fine), nn.ReLU(inplace=True))
+        self.out, self.x = nn.Conv2d(fine, 1, 1), None
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        h = F.interpolate(h, size=self.x.shape[-2:], mode='bilinear', align_corners=False)
+        return self.out(self.fine(torch.cat([h, self.x], 1)))
+
+
+class FullResUnet(LiteUnet):
+    "LiteUnet whose head is `_FineHead`: one more decoder stage at the input's resolution, the normalised image as its skip."
+    def __init__(self, body: nn.Module, fine: int = 16):
+        super().__init__(body)
+        self.head = _FineHead(self.head.in_channels, fine)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.head.x = x  # LiteUnet's forward ends in `head`, then a resize that is a no-op at the input's size
+        try: return super().forward(x)
+        finally: self.head.x = None
+
+
+def _fullres_model(arch='tf_efficientnet_lite0', decoder='lite', size=(96, 128), pretrained=True):
+    "`melanoma.segment.create_seg_model` with `FullResUnet` in place of `LiteUnet` (the same encoder and config)."
+    net = FullResUnet(seg.create_model(arch, pretrained=pretrained).body)
+    net.seg_config = _create(arch, decoder, size, pretrained).seg_config
+    return net
+
+
+_create, _aug = seg.create_seg_model, augment.aug_transforms
+
+
+def fit(net: nn.Module, X, Y, n_train: int, epochs: int, lr: float, seed: int | None, enc_div: float = 5) -> tuple[nn.Module, list]:
+    """`epochs` one-cycle epochs of `net` on the images `X` (their size) with the recipe's learner, loss and split: the
+    encoder at `lr / enc_div`, the decoder at `lr` (seeded with `seed` unless None: then the caller seeded it)."""
+    from fastai.learner import Learner
+    from fastai.torch_core import set_seed
+    import fastai.callback.schedule  # noqa: F401
+    if seed is not None: set_seed(seed, reproducible=False)
+    cfg = net.seg_config
+    dls = _seg_dls(X, Y, range(n_train), range(n_train, len(X)), BS, cfg['mean'], cfg['std'])
+    enc = list(net.encoder.parameters()); ids = {id(p) for p in enc}
+    learn = Learner(dls, net, loss_func=SEG_LOSSES['dice'](), metrics=[seg._jaccard_metric()],
+                    splitter=lambda m: [enc, [p for p in m.parameters() if id(p) not in ids]], cbs=[seg._epoch_cb()])
+    with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(epochs, slice(lr / enc_div, lr))
+    return learn.model, [[float(x) for x in v] for v in learn.recorder.values]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    ap.add_argument('--lever', default='none')
+    ap.add_argument('--seed', type=int, default=42)
+    ap.add_argument('--threads', type=int, default=1)
+    ap.add_argument('--shared', default=str(ROOT.parent / 'shared' / 'data'))
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    t0 = time.time()
+    kind, *opt = a.lever.split(':')
+    if kind not in ('none', 'progressive', 'fullres', 'enclr', 'zoomaug'): raise SystemExit(f'unknown lever {a.lever!r}')
+    df = read_seg_dataset(Path(a.shared) / 'isic-2017-seg-mini')
+    tr, va, how = _pick_split(df, 0.15, a.seed)
+    tr, ho = _hold_out(tr, HOLD_OUT, a.seed)
+    rows = df.iloc[np.concatenate([tr, va])].reset_index(drop=True)
+    hw = (96, 128)
+    X, Y = _seg_arrays(rows, hw)
+    e1, e2 = (int(opt[0]), int(opt[1])) if kind == 'progressive' and opt else (5, 1)
+    intro = f'seg_lever {a.lever}: {len(tr)} training, {len(va)} validation images ({how})'
+    if kind == 'fullres': seg.create_seg_model = _fullres_model
+    if kind == 'zoomaug':  # over the recipe's own max_zoom=1.15, which a functools.partial would not override
+        zooms = dict(min_zoom=float(opt[0]), max_zoom=float(opt[1])) if opt else dict(min_zoom=0.75, max_zoom=1.3)
+        augment.aug_transforms = lambda *args, **kw: _aug(*args, **{**kw, **zooms})
+    if kind == 'enclr':  # `_fit_member`'s steps in the same order, the encoder's learning rate divided by `opt[0]` (default 1) instead of 5
+        print(intro, flush=True); set_seed(a.seed, reproducible=False)
+        net, curve = fit(seg.create_seg_model(ARCH, 'lite', hw, pretrained=True), X, Y, len(tr), 7, LR, None, float(opt[0]) if opt else 1.)
+    else: net, curve = _fit_member(X, Y, len(tr), hw, ARCH, 'lite', e1 if kind == 'progressive' else 7, BS, LR, 'dice', a.seed, intro, t0)
+    seg.create_seg_model, augment.aug_transforms = _create, _aug
+    cfg = dict(net.seg_config)
+    if kind == 'progressive':
+        hw = (144, 192)
+        X, Y = _seg_arrays(rows, hw)
+        net, c2 = fit(net, X, Y, len(tr), e2, LR / 3, a.seed + 500)
+        curve = curve + [dict(stage=2, values=v) for v in c2]
+        cfg['size'] = list(hw)
+    train_min = (time.time() - t0) / 60
+    model = SegModel([net.eval()], {**cfg, 'zoom': 0.})
+    res = dict(lever=a.lever, seed=a.seed, train_minutes=round(train_min, 1), curve=curve, date=time.strftime('%Y-%m-%d %H:%M'))
+    for name, idx in (('valid', va), ('hold_out', ho)):
+        d = df.iloc[idx]
+        truth = [read_mask(m, strict=False) for m in d.mask_path]
+        for zoom in (0., 0.8):
+            js = [jaccard(p, g) for p, g in zip(predict_masks(model, list(d.path), zoom=zoom, progress=False), truth)]
+            s = res[f'{name} zoom {zoom}'] = jaccard_summary(js)
+            print(f"{a.lever} s{a.seed} {name} ({s['n']}) zoom {zoom}: Jaccard {s['jaccard']:.4f} {s['jaccard_ci']} / thresholded "
+                  f"{s['thresholded_jaccard']:.4f}", flush=True)
+    WORK.mkdir(parents=True, exist_ok=True)
+    f = WORK / f"seg_lever-{a.lever.replace(':', '-')}-s{a.seed}.json"
+    f.write_text(json.dumps(res, indent=2))
+    print(f'trained in {train_min:.1f} min -> {f}', flush=True)
+
+
+if __name__ == '__main__': main()
