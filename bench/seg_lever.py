@@ -1,6 +1,6 @@
-"""Issue 25's segmentation levers left untried on this CPU: progressive resizing and a full-resolution decoder stage.
+"""Issue 25's segmentation levers left untried on this CPU: progressive resizing, a full-resolution decoder stage, two recipe knobs.
 
-    OMP_NUM_THREADS=1 python bench/seg_lever.py --lever none|progressive[:E1:E2]|fullres [--seed 42] [--threads 1]
+    OMP_NUM_THREADS=1 python bench/seg_lever.py --lever none|progressive[:E1:E2]|fullres|enclr[:D]|zoomaug[:MIN:MAX] [--seed 42] [--threads 1]
 
 One network of the default recipe (`melanoma.segment._fit_member`: U-Net over the offline EfficientNet-Lite0, 128x96,
 7 epochs one-cycle, Dice + BCE, bs 16, the default augmentation) on the split of `seg train --hold-out 0.2 --members 1`
