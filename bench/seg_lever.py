@@ -35,7 +35,7 @@ import numpy as np, torch, torch.nn as nn, torch.nn.functional as F
 import fastai.vision.augment as augment
 from fastai.torch_core import set_seed
 import melanoma.segment as seg
-from melanoma.segment import (LiteUnet, SegModel, SEG_LOSSES, _fit_member, _hold_out, _pick_split, _seg_arrays, _seg_dls, jaccard,
+from melanoma.segment import (LiteUnet, SegModel, _fit_member, _fit_net, _hold_out, _pick_split, _seg_arrays, jaccard,
                               jaccard_summary, load_seg_model, predict_masks, read_mask, read_seg_dataset, save_seg_model)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -75,22 +75,6 @@ def _fullres_model(arch='tf_efficientnet_lite0', decoder='lite', size=(96, 128),
 
 
 _create, _aug = seg.create_seg_model, augment.aug_transforms
-
-
-def fit(net: nn.Module, X, Y, n_train: int, epochs: int, lr: float, seed: int | None, enc_div: float = 5) -> tuple[nn.Module, list]:
-    """`epochs` one-cycle epochs of `net` on the images `X` (their size) with the recipe's learner, loss and split: the
-    encoder at `lr / enc_div`, the decoder at `lr` (seeded with `seed` unless None: then the caller seeded it)."""
-    from fastai.learner import Learner
-    from fastai.torch_core import set_seed
-    import fastai.callback.schedule  # noqa: F401
-    if seed is not None: set_seed(seed, reproducible=False)
-    cfg = net.seg_config
-    dls = _seg_dls(X, Y, range(n_train), range(n_train, len(X)), BS, cfg['mean'], cfg['std'])
-    enc = list(net.encoder.parameters()); ids = {id(p) for p in enc}
-    learn = Learner(dls, net, loss_func=SEG_LOSSES['dice'](), metrics=[seg._jaccard_metric()],
-                    splitter=lambda m: [enc, [p for p in m.parameters() if id(p) not in ids]], cbs=[seg._epoch_cb()])
-    with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(epochs, slice(lr / enc_div, lr))
-    return learn.model, [[float(x) for x in v] for v in learn.recorder.values]
 
 
 def report(model: SegModel, df, va, ho, res: dict, label: str, file: str) -> None:
@@ -151,15 +135,16 @@ def main():
         augment.aug_transforms = lambda *args, **kw: _aug(*args, **{**kw, **zooms})
     if kind == 'enclr':  # `_fit_member`'s steps in the same order, the encoder's learning rate divided by `opt[0]` (default 1) instead of 5
         print(intro, flush=True); set_seed(a.seed, reproducible=False)
-        net, curve = fit(seg.create_seg_model(ARCH, 'lite', hw, pretrained=True), X, Y, len(tr), 7, LR, None, float(opt[0]) if opt else 1.)
+        net, curve = _fit_net(seg.create_seg_model(ARCH, 'lite', hw, pretrained=True), X, Y, len(tr), 7, BS, LR, enc_div=float(opt[0]) if opt else 1.)
     else: net, curve = _fit_member(X, Y, len(tr), hw, arch, 'lite', e1 if kind == 'progressive' else 7, BS, LR, loss, a.seed, intro, t0)
     seg.create_seg_model, augment.aug_transforms = _create, _aug
     cfg = dict(net.seg_config)
     if kind == 'progressive':
         hw = (144, 192)
         X, Y = _seg_arrays(rows, hw)
-        net, c2 = fit(net, X, Y, len(tr), e2, LR / 3, a.seed + 500)
-        curve = curve + [dict(stage=2, values=v) for v in c2]
+        set_seed(a.seed + 500, reproducible=False)
+        net, c2 = _fit_net(net, X, Y, len(tr), e2, BS, LR / 3)
+        curve = curve + [dict(stage=2, **v) for v in c2]
         cfg['size'] = list(hw)
     train_min = (time.time() - t0) / 60
     if a.save: save_seg_model(net, WORK / 'seg_lever-models' / f"{a.lever.replace(':', '-')}-s{a.seed}", {**cfg, 'zoom': 0.8})

@@ -514,6 +514,27 @@ SEG_LOSS = 'dice'  # the default `seg train --loss` (bench/README.md: segmentati
 SEG_MEMBERS = 3  # the default ensemble: three seeds of the recipe, probabilities averaged (bench/README.md: segmentation)
 
 # %% ../nbs/14_segment.ipynb #f686a816
+def _fit_net(net: nn.Module, # a U-Net (`create_seg_model`), new or already trained
+             X: torch.Tensor, Y: torch.Tensor, # every image and mask at the network's input size, the training ones first (`_seg_arrays`)
+             n_train: int, # how many of them are for training; the rest validate
+             epochs: int, bs: int, lr: float, loss: str = SEG_LOSS,
+             enc_div: float = 5, # the encoder learns at `lr / enc_div`, the decoder at `lr`
+             log: bool = True, # print a line per epoch
+            ) -> tuple[nn.Module, list[dict]]:
+    "`epochs` of fastai's one-cycle on `net` (seeded by the caller), and its metrics per epoch."
+    from fastai.learner import Learner
+    import fastai.callback.schedule  # noqa: F401 (fit_one_cycle)
+    cfg = net.seg_config
+    dls = _seg_dls(X, Y, range(n_train), range(n_train, len(X)), bs, cfg['mean'], cfg['std'])
+    enc = list(net.encoder.parameters()); ids = {id(p) for p in enc}
+    split = lambda m, enc=enc, ids=ids: [enc, [p for p in m.parameters() if id(p) not in ids]]
+    learn = Learner(dls, net, loss_func=SEG_LOSSES[loss](), metrics=[_jaccard_metric()], splitter=split,
+                    cbs=[_epoch_cb()] if log else [])
+    with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(epochs, slice(lr / enc_div, lr))
+    curve = [dict(zip(['epoch'] + learn.recorder.metric_names[1:-1], [e + 1] + [float(x) for x in v]))
+             for e, v in enumerate(learn.recorder.values)]
+    return learn.model, curve
+
 def _fit_member(X: torch.Tensor, Y: torch.Tensor, # every image and mask, the training ones first (`_seg_arrays`)
                 n_train: int, # how many of them are for training; the rest validate
                 hw: tuple[int, int], arch: str, decoder: str, epochs: int, bs: int, lr: float, loss: str,
@@ -521,23 +542,12 @@ def _fit_member(X: torch.Tensor, Y: torch.Tensor, # every image and mask, the tr
                 intro: str | None, # the line printed before training (None: print nothing), followed by the seconds since `t0`
                 t0: float,
                ) -> tuple[nn.Module, list[dict]]:
-    "One member of `train_seg`: a U-Net trained with fastai's one-cycle from seed `seed`, and its metrics per epoch."
-    from fastai.learner import Learner
+    "One member of `train_seg`: a pretrained U-Net trained by `_fit_net` from seed `seed`, and its metrics per epoch."
     from fastai.torch_core import set_seed
-    import fastai.callback.schedule  # noqa: F401 (fit_one_cycle)
     set_seed(seed, reproducible=False)
     net = create_seg_model(arch, decoder, hw, pretrained=True)
-    cfg = net.seg_config
-    dls = _seg_dls(X, Y, range(n_train), range(n_train, len(X)), bs, cfg['mean'], cfg['std'])
     if intro is not None: print(f'{intro}, {time.time() - t0:.0f} s so far', flush=True)
-    enc = list(net.encoder.parameters()); ids = {id(p) for p in enc}
-    split = lambda m, enc=enc, ids=ids: [enc, [p for p in m.parameters() if id(p) not in ids]]
-    learn = Learner(dls, net, loss_func=SEG_LOSSES[loss](), metrics=[_jaccard_metric()], splitter=split,
-                    cbs=[_epoch_cb()] if intro is not None else [])
-    with learn.no_bar(), learn.no_logging(): learn.fit_one_cycle(epochs, slice(lr / 5, lr))
-    curve = [dict(zip(['epoch'] + learn.recorder.metric_names[1:-1], [e + 1] + [float(x) for x in v]))
-             for e, v in enumerate(learn.recorder.values)]
-    return learn.model, curve
+    return _fit_net(net, X, Y, n_train, epochs, bs, lr, loss, log=intro is not None)
 
 # %% ../nbs/14_segment.ipynb #36359b5c
 def _held_out_scores(model: SegModel, vdf: pd.DataFrame) -> tuple[list[float], float, list[float] | None]:
