@@ -79,9 +79,10 @@ def main():
         res['rows'].append(row); print({k: v for k, v in row.items() if k != 'error'}, flush=True)
         if r['rc']: print(r['tail'][-600:], flush=True)
     shared = Path(os.environ.get('MELANOMA_SHARED_DATA', ROOT.parent / 'shared' / 'data'))
-    if a.real and not a.cpu_smoke and not (shared / 'siim-isic-2020-mini').is_dir():
+    has_real = (shared / 'siim-isic-2020-mini').is_dir()
+    if a.real and not a.cpu_smoke and not has_real:
         print(f'--real: {shared}/siim-isic-2020-mini is not here (../shared does not travel to the device machine); skipped', flush=True)
-    if a.real and not a.cpu_smoke and (shared / 'siim-isic-2020-mini').is_dir():
+    elif a.real and not a.cpu_smoke:
         name = 'gpu-real-384'
         shutil.rmtree(WORK / 'gpu-models' / name, ignore_errors=True)
         r = run([sys.executable, '-m', 'melanoma.cli', 'train', '--data', str(shared / 'siim-isic-2020-mini'), '--extra',

@@ -10,13 +10,13 @@ runs: seeds, architectures), from the runs' own `oof.csv`, with no network pass.
 - **2019 held-out**: the extra data's shared held-out rows (`source` isic2019, scored once by every fold model, one
   view); each run's score of an image is the mean over its fold models, as `melanoma predict` averages folds (this is
   what `oof_auc.json` reports), and the ensemble averages those.
-Only the folds every run has are used (`--folds` narrows them further); a run's own `oof_auc.json` figure is printed
-beside the recomputed one as a check when the folds are all of its folds.
+Only the folds every run has are used (`--folds` narrows them further); each run's own `oof_auc.json` figures and
+their folds are printed beside, a check of the recomputed ones when the folds are the same.
 """
 import argparse, json, string
 from pathlib import Path
-import numpy as np, pandas as pd
-from sklearn.metrics import roc_auc_score
+import pandas as pd
+from melanoma.core import safe_auc as auc
 
 
 def read_oof(run: Path) -> pd.DataFrame:
@@ -41,8 +41,6 @@ def population_scores(oofs: list[pd.DataFrame], folds: list[int]) -> tuple[pd.Da
         return out
     return join(main), join(held)
 
-
-def auc(t, p) -> float: return float(roc_auc_score(t, p)) if len(np.unique(t)) == 2 else float('nan')
 
 
 def main():
